@@ -1,0 +1,194 @@
+//! The EKS calls every remediation shares: read the live cluster, follow an update, and the
+//! idempotency token for mutating calls.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::aws::{AwsError, FaultKind};
+use crate::gate::Exposure;
+
+/// The live cluster, as `DescribeCluster` reports it. The finding is a hint; this is the truth.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterState {
+    pub name: String,
+    pub status: String,
+    pub version: Option<String>,
+    pub platform_version: Option<String>,
+    pub endpoint_public_access: bool,
+    pub endpoint_private_access: bool,
+    /// As reported; empty with public access on means the AWS default `0.0.0.0/0`.
+    pub public_access_cidrs: Vec<String>,
+    pub encryption: Vec<EncryptionEntry>,
+    pub support_type: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EncryptionEntry {
+    pub resources: Vec<String>,
+    pub key_arn: Option<String>,
+}
+
+impl ClusterState {
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+
+    /// The KMS key encrypting Kubernetes secrets, if any.
+    pub fn secrets_key(&self) -> Option<&EncryptionEntry> {
+        self.encryption
+            .iter()
+            .find(|e| e.resources.iter().any(|r| r == "secrets"))
+    }
+
+    pub fn from_sdk(cluster: &aws_sdk_eks::types::Cluster) -> Self {
+        let vpc = cluster.resources_vpc_config();
+        ClusterState {
+            name: cluster.name().unwrap_or_default().to_string(),
+            status: cluster
+                .status()
+                .map_or("UNKNOWN".to_string(), |s| s.as_str().to_string()),
+            version: cluster.version().map(str::to_string),
+            platform_version: cluster.platform_version().map(str::to_string),
+            endpoint_public_access: vpc.is_some_and(|v| v.endpoint_public_access()),
+            endpoint_private_access: vpc.is_some_and(|v| v.endpoint_private_access()),
+            public_access_cidrs: vpc
+                .map(|v| v.public_access_cidrs().to_vec())
+                .unwrap_or_default(),
+            // `resources` is deprecated in the SDK because EKS now encrypts all API data with an
+            // AWS-owned key; EKS.3 (and the trait) still asks for a customer key on `secrets`.
+            #[allow(deprecated)]
+            encryption: cluster
+                .encryption_config()
+                .iter()
+                .map(|e| EncryptionEntry {
+                    resources: e.resources().to_vec(),
+                    key_arn: e.provider().and_then(|p| p.key_arn()).map(str::to_string),
+                })
+                .collect(),
+            support_type: cluster
+                .upgrade_policy()
+                .and_then(|u| u.support_type())
+                .map(|s| s.as_str().to_string()),
+            tags: cluster
+                .tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// `DescribeCluster`; `Ok(None)` when the cluster does not exist.
+pub async fn describe_cluster(
+    eks: &aws_sdk_eks::Client,
+    name: &str,
+) -> Result<Option<ClusterState>, AwsError> {
+    match eks.describe_cluster().name(name).send().await {
+        Ok(out) => Ok(out.cluster().map(ClusterState::from_sdk)),
+        Err(e) => {
+            let err = AwsError::from_sdk("eks:DescribeCluster", e);
+            if err.kind == FaultKind::NotFound {
+                Ok(None)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The state of an EKS update, as `DescribeUpdate` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UpdateState {
+    pub id: String,
+    pub status: String,
+    pub kind: Option<String>,
+    pub errors: Vec<String>,
+}
+
+impl UpdateState {
+    pub fn failed(&self) -> bool {
+        self.status == "Failed" || self.status == "Cancelled"
+    }
+
+    pub fn from_sdk(update: &aws_sdk_eks::types::Update) -> Self {
+        UpdateState {
+            id: update.id().unwrap_or_default().to_string(),
+            status: update
+                .status()
+                .map_or("Unknown".to_string(), |s| s.as_str().to_string()),
+            kind: update.r#type().map(|t| t.as_str().to_string()),
+            errors: update
+                .errors()
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.error_code().map_or("error", |c| c.as_str()),
+                        e.error_message().unwrap_or("no message")
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// One sentence for reports and messages.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "DescribeUpdate reports update {} as {}",
+            self.id, self.status
+        );
+        if !self.errors.is_empty() {
+            s.push_str(&format!(" with errors: {}", self.errors.join("; ")));
+        }
+        s
+    }
+}
+
+/// `DescribeUpdate` for a cluster-level update.
+pub async fn describe_update(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    update_id: &str,
+) -> Result<UpdateState, AwsError> {
+    let out = eks
+        .describe_update()
+        .name(cluster)
+        .update_id(update_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("eks:DescribeUpdate", e))?;
+    Ok(out.update().map_or_else(
+        || UpdateState {
+            id: update_id.to_string(),
+            status: "Unknown".to_string(),
+            kind: None,
+            errors: vec!["DescribeUpdate returned no update".to_string()],
+        },
+        UpdateState::from_sdk,
+    ))
+}
+
+/// The `clientRequestToken` of a mutating call: the same finding revision, action and desired
+/// state always give the same token, so a re-delivered event cannot start a second update.
+pub fn client_request_token(exposure: &Exposure, action: &str, desired: &str) -> String {
+    let key = format!(
+        "{}|{}|{}|{}",
+        exposure.metadata_uid,
+        exposure.modified_time.as_deref().unwrap_or(""),
+        action,
+        desired
+    );
+    // Two FNV-1a passes with different offsets: a stable 128-bit digest without a crypto crate;
+    // collisions only matter between updates of one cluster.
+    let fnv = |offset: u64| {
+        key.bytes().fold(offset, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    format!(
+        "eer-{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x6c62_272e_07bb_0142)
+    )
+}

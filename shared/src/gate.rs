@@ -1,0 +1,447 @@
+//! The gate of SPEC §3: turn a raw EventBridge event into an exposure the responder may act on,
+//! a typed reason to skip it, or an error naming the JSON path that was wrong.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::Serialize;
+
+use crate::cluster::{ArnError, ClusterRef, is_account_id, is_cluster_name};
+use crate::finding::{FindingsDetail, OcsfFinding, Resource};
+use crate::traits::{Signal, Trait, classify};
+
+pub type ExposureEvent = EventBridgeEvent<FindingsDetail>;
+
+pub const SOURCE: &str = "aws.securityhub";
+pub const DETAIL_TYPE: &str = "Findings Imported V2";
+pub const DETECTION_FINDING_CLASS: i64 = 2004;
+pub const EXPOSURE_FEATURE_UID: &str = "security-hub/Exposure";
+pub const EKS_CLUSTER_TYPE: &str = "AWS::EKS::Cluster";
+
+const F0: &str = "$.detail.findings[0]";
+
+/// Malformed input. Every message names the JSON path that was wrong; none is retryable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidFinding {
+    #[error("{path}: the event is not a well-formed Findings Imported V2 event: {message}")]
+    Malformed { path: String, message: String },
+    #[error("{path}: expected {expected}, found {found}")]
+    Unexpected {
+        path: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{path}: {what} is missing")]
+    Missing { path: String, what: String },
+    #[error("{path}: '{value}' {source}")]
+    BadClusterArn {
+        path: String,
+        value: String,
+        source: ArnError,
+    },
+    #[error(
+        "{path}: '{found}' contradicts the cluster ARN {arn}; refusing to guess which {what} is right"
+    )]
+    Contradiction {
+        path: String,
+        what: String,
+        found: String,
+        arn: String,
+    },
+}
+
+impl InvalidFinding {
+    /// The JSON path (`$`-rooted) of the offending field.
+    pub fn path(&self) -> &str {
+        match self {
+            InvalidFinding::Malformed { path, .. }
+            | InvalidFinding::Unexpected { path, .. }
+            | InvalidFinding::Missing { path, .. }
+            | InvalidFinding::BadClusterArn { path, .. }
+            | InvalidFinding::Contradiction { path, .. } => path,
+        }
+    }
+}
+
+fn map_serde(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidFinding {
+    let inner = err.inner();
+    let path = if inner.is_syntax() || inner.is_eof() {
+        "$".to_string()
+    } else {
+        let p = err.path().to_string();
+        if p == "." || p.is_empty() {
+            "$".to_string()
+        } else {
+            format!("$.{p}")
+        }
+    };
+    InvalidFinding::Malformed {
+        path,
+        message: inner.to_string(),
+    }
+}
+
+/// Parse raw bytes (tests, fuzzing, local tools).
+pub fn parse_event(bytes: &[u8]) -> Result<ExposureEvent, InvalidFinding> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(map_serde)
+}
+
+/// Parse the JSON value the Lambda runtime hands over.
+pub fn event_from_value(value: serde_json::Value) -> Result<ExposureEvent, InvalidFinding> {
+    serde_path_to_error::deserialize(value).map_err(map_serde)
+}
+
+/// Why an exposure needs no action from this function.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// `activity_name` is `Close`: Security Hub no longer sees the exposure.
+    Closed,
+    /// Status is not `New`: someone (often this responder: the echo of its own update) triaged it.
+    NotNew { status: String },
+    /// None of the traits this function owns is on the finding.
+    NoHandledTraits { present: Vec<String> },
+    /// The cluster's account is outside `ALLOWED_ACCOUNTS`.
+    AccountNotAllowed { account: String },
+    /// The cluster is tagged `eks-exposure-responder/mode=ignore`.
+    IgnoredByTag,
+    /// The cluster no longer exists.
+    ClusterNotFound,
+}
+
+impl SkipReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::Closed => "closed",
+            SkipReason::NotNew { .. } => "not_new",
+            SkipReason::NoHandledTraits { .. } => "no_handled_traits",
+            SkipReason::AccountNotAllowed { .. } => "account_not_allowed",
+            SkipReason::IgnoredByTag => "ignored_by_tag",
+            SkipReason::ClusterNotFound => "cluster_not_found",
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            SkipReason::Closed => {
+                "the exposure is closed (activity Close): nothing to remediate".into()
+            }
+            SkipReason::NotNew { status } => format!(
+                "the finding's status is '{status}', not New: it was already triaged (this is also how the responder ignores the echo of its own finding update)"
+            ),
+            SkipReason::NoHandledTraits { present } => format!(
+                "the finding carries none of this function's traits (it carries: {})",
+                if present.is_empty() {
+                    "none recognised".to_string()
+                } else {
+                    present.join(", ")
+                }
+            ),
+            SkipReason::AccountNotAllowed { account } => format!(
+                "account {account} is not in ALLOWED_ACCOUNTS; no AWS call was made for this cluster"
+            ),
+            SkipReason::IgnoredByTag => format!(
+                "the cluster is tagged {}=ignore",
+                crate::guardrails::MODE_TAG
+            ),
+            SkipReason::ClusterNotFound => {
+                "DescribeCluster says the cluster no longer exists: nothing to remediate".into()
+            }
+        }
+    }
+}
+
+/// A validated exposure finding about one EKS cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Exposure {
+    pub metadata_uid: String,
+    pub finding_uid: Option<String>,
+    pub title: Option<String>,
+    pub severity: Option<String>,
+    pub severity_id: Option<i64>,
+    pub status: Option<String>,
+    pub modified_time: Option<String>,
+    /// Region of the bus that delivered the event (the aggregation home Region).
+    pub home_region: Option<String>,
+    pub cluster: ClusterRef,
+    pub signals: Vec<Signal>,
+    /// Every known trait on the finding, in `Trait` order.
+    pub traits: Vec<Trait>,
+    /// The subset this function owns.
+    pub handled: Vec<Trait>,
+    /// Unknown traits, verbatim (`category: name`).
+    pub unknown_traits: Vec<String>,
+}
+
+impl Exposure {
+    pub fn signals_for(&self, t: Trait) -> impl Iterator<Item = &Signal> {
+        self.signals.iter().filter(move |s| s.trait_id() == Some(t))
+    }
+
+    /// Severity as a short label, `Unknown` when absent.
+    pub fn severity_label(&self) -> &str {
+        self.severity.as_deref().unwrap_or("Unknown")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Actionable(Exposure),
+    Skip(Box<Exposure>, SkipReason),
+}
+
+fn expect_eq(path: &str, expected: &str, found: Option<&str>) -> Result<(), InvalidFinding> {
+    if found == Some(expected) {
+        return Ok(());
+    }
+    Err(InvalidFinding::Unexpected {
+        path: path.to_string(),
+        expected: format!("'{expected}'"),
+        found: found.map_or("nothing".to_string(), |f| format!("'{f}'")),
+    })
+}
+
+/// Apply the gate of SPEC §3 for a function owning `owned` traits.
+pub fn gate(event: &ExposureEvent, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
+    expect_eq("$.source", SOURCE, Some(event.source.as_str()))?;
+    expect_eq(
+        "$.detail-type",
+        DETAIL_TYPE,
+        Some(event.detail_type.as_str()),
+    )?;
+    let findings = &event.detail.findings;
+    if findings.len() != 1 {
+        return Err(InvalidFinding::Unexpected {
+            path: "$.detail.findings".into(),
+            expected: "exactly one finding".into(),
+            found: format!("{}", findings.len()),
+        });
+    }
+    let f = &findings[0];
+    if f.class_uid != Some(DETECTION_FINDING_CLASS) {
+        return Err(InvalidFinding::Unexpected {
+            path: format!("{F0}.class_uid"),
+            expected: format!("{DETECTION_FINDING_CLASS} (Detection Finding)"),
+            found: f.class_uid.map_or("nothing".into(), |c| c.to_string()),
+        });
+    }
+    let feature = f
+        .metadata
+        .as_ref()
+        .and_then(|m| m.product.as_ref())
+        .and_then(|p| p.feature.as_ref())
+        .and_then(|x| x.uid.as_deref());
+    let analytic = f
+        .finding_info
+        .as_ref()
+        .and_then(|i| i.analytic.as_ref())
+        .and_then(|a| a.name.as_deref());
+    if feature != Some(EXPOSURE_FEATURE_UID) && analytic != Some("Exposure") {
+        return Err(InvalidFinding::Missing {
+            path: format!("{F0}.metadata.product.feature.uid"),
+            what: format!(
+                "the exposure marker ('{EXPOSURE_FEATURE_UID}', or finding_info.analytic.name 'Exposure')"
+            ),
+        });
+    }
+    let metadata_uid = f
+        .metadata
+        .as_ref()
+        .and_then(|m| m.uid.clone())
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| InvalidFinding::Missing {
+            path: format!("{F0}.metadata.uid"),
+            what: "the finding's metadata uid (needed to record the decision)".into(),
+        })?;
+    let cluster = resolve_cluster(f)?;
+
+    let info = f.finding_info.as_ref();
+    let signals: Vec<Signal> = info
+        .map(|i| i.related_events.iter().map(classify).collect())
+        .unwrap_or_default();
+    let mut traits: Vec<Trait> = signals.iter().filter_map(Signal::trait_id).collect();
+    traits.sort();
+    traits.dedup();
+    let handled: Vec<Trait> = traits
+        .iter()
+        .copied()
+        .filter(|t| owned.contains(t))
+        .collect();
+    let unknown_traits = signals
+        .iter()
+        .filter_map(|s| match &s.class {
+            crate::traits::TraitClass::Unknown { category, name } => Some(format!(
+                "{}: {}",
+                category.as_deref().unwrap_or("(no category)"),
+                name.as_deref().unwrap_or("(no name)")
+            )),
+            crate::traits::TraitClass::Known { .. } => None,
+        })
+        .collect();
+
+    let exposure = Exposure {
+        metadata_uid,
+        finding_uid: info.and_then(|i| i.uid.clone()),
+        title: info.and_then(|i| i.title.clone()),
+        severity: f.severity.clone(),
+        severity_id: f.severity_id,
+        status: f.status.clone(),
+        modified_time: info.and_then(|i| i.modified_time_dt.clone()),
+        home_region: event.region.clone(),
+        cluster,
+        signals,
+        traits,
+        handled,
+        unknown_traits,
+    };
+
+    let closed = f.activity_id == Some(3)
+        || f.activity_name
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case("Close"));
+    if closed {
+        return Ok(Gate::Skip(Box::new(exposure), SkipReason::Closed));
+    }
+    let status = f.status.as_deref().unwrap_or("");
+    // `status` is the label; `status_id` 1 is New. Both must agree when present.
+    let is_new = status == "New" && f.status_id.is_none_or(|id| id == 1);
+    if !is_new {
+        let status = if status.is_empty() {
+            f.status_id
+                .map_or("(none)".to_string(), |id| format!("status_id {id}"))
+        } else {
+            status.to_string()
+        };
+        return Ok(Gate::Skip(
+            Box::new(exposure),
+            SkipReason::NotNew { status },
+        ));
+    }
+    if exposure.handled.is_empty() {
+        let mut present: Vec<String> = exposure.traits.iter().map(|t| t.id().to_string()).collect();
+        present.extend(exposure.unknown_traits.iter().cloned());
+        return Ok(Gate::Skip(
+            Box::new(exposure),
+            SkipReason::NoHandledTraits { present },
+        ));
+    }
+    Ok(Gate::Actionable(exposure))
+}
+
+fn resolve_cluster(f: &OcsfFinding) -> Result<ClusterRef, InvalidFinding> {
+    let Some((i, r)) = f
+        .resources
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.kind.as_deref() == Some(EKS_CLUSTER_TYPE))
+    else {
+        return Err(InvalidFinding::Missing {
+            path: format!("{F0}.resources"),
+            what: format!("a resource of type {EKS_CLUSTER_TYPE}"),
+        });
+    };
+    let base = format!("{F0}.resources[{i}]");
+    let cluster = cluster_arn_of(f, r, &base)?;
+
+    let owner = r
+        .owner
+        .as_ref()
+        .and_then(|o| o.account.as_ref())
+        .and_then(|a| a.uid.as_deref());
+    if let Some(owner) = owner.filter(|o| *o != cluster.account) {
+        return Err(InvalidFinding::Contradiction {
+            path: format!("{base}.owner.account.uid"),
+            what: "account".into(),
+            found: owner.to_string(),
+            arn: cluster.arn.clone(),
+        });
+    }
+    if let Some(region) = r.region.as_deref().filter(|g| *g != cluster.region) {
+        return Err(InvalidFinding::Contradiction {
+            path: format!("{base}.region"),
+            what: "Region".into(),
+            found: region.to_string(),
+            arn: cluster.arn.clone(),
+        });
+    }
+    Ok(cluster)
+}
+
+fn parse_at(path: String, value: &str) -> Result<ClusterRef, InvalidFinding> {
+    ClusterRef::parse(value).map_err(|source| InvalidFinding::BadClusterArn {
+        path,
+        value: value.to_string(),
+        source,
+    })
+}
+
+/// `uid` may be the ARN, or the bare name with the ARN in `uid_alt`; without any ARN the
+/// identity is assembled from the name and the finding's owner/Region fields.
+fn cluster_arn_of(f: &OcsfFinding, r: &Resource, base: &str) -> Result<ClusterRef, InvalidFinding> {
+    let uid = r.uid.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let uid_alt = r
+        .uid_alt
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    if let Some(uid) = uid.filter(|u| u.starts_with("arn:")) {
+        return parse_at(format!("{base}.uid"), uid);
+    }
+    if let Some(alt) = uid_alt {
+        let cluster = parse_at(format!("{base}.uid_alt"), alt)?;
+        if let Some(name) = uid.filter(|n| *n != cluster.name) {
+            return Err(InvalidFinding::Contradiction {
+                path: format!("{base}.uid"),
+                what: "cluster name".into(),
+                found: name.to_string(),
+                arn: cluster.arn,
+            });
+        }
+        return Ok(cluster);
+    }
+    let name = uid
+        .or(r.name.as_deref())
+        .ok_or_else(|| InvalidFinding::Missing {
+            path: format!("{base}.uid"),
+            what: "the cluster ARN or name".into(),
+        })?;
+    if !is_cluster_name(name) {
+        return Err(InvalidFinding::BadClusterArn {
+            path: format!("{base}.uid"),
+            value: name.to_string(),
+            source: ArnError::BadName,
+        });
+    }
+    let cloud = f.cloud.as_ref();
+    let account = r
+        .owner
+        .as_ref()
+        .and_then(|o| o.account.as_ref())
+        .and_then(|a| a.uid.as_deref())
+        .or_else(|| {
+            cloud
+                .and_then(|c| c.account.as_ref())
+                .and_then(|a| a.uid.as_deref())
+        })
+        .filter(|a| is_account_id(a))
+        .ok_or_else(|| InvalidFinding::Missing {
+            path: format!("{base}.owner.account.uid"),
+            what: "the cluster's 12-digit account (no cluster ARN in uid/uid_alt)".into(),
+        })?;
+    let region = r
+        .region
+        .as_deref()
+        .or_else(|| cloud.and_then(|c| c.region.as_deref()))
+        .ok_or_else(|| InvalidFinding::Missing {
+            path: format!("{base}.region"),
+            what: "the cluster's Region (no cluster ARN in uid/uid_alt)".into(),
+        })?;
+    let partition = r
+        .cloud_partition
+        .as_deref()
+        .or_else(|| cloud.and_then(|c| c.cloud_partition.as_deref()))
+        .unwrap_or("aws");
+    parse_at(
+        format!("{base}.uid"),
+        &format!("arn:{partition}:eks:{region}:{account}:cluster/{name}"),
+    )
+}

@@ -1,0 +1,166 @@
+//! Guardrails of SPEC §5 that depend only on the live cluster's tags: they can lower the mode,
+//! never raise it.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::config::Mode;
+
+pub const MODE_TAG: &str = "eks-exposure-responder/mode";
+
+/// The mode the function will use for this cluster, and why it is lower than configured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModeDecision {
+    pub configured: Mode,
+    pub effective: Mode,
+    /// Each guardrail that lowered the mode, as a sentence.
+    pub held_back: Vec<String>,
+    /// The IaC tool or stack that owns the cluster, when one is recognised.
+    pub managed_by: Option<String>,
+}
+
+/// Which infrastructure-as-code tool manages the cluster, judged from its tags.
+pub fn iac_owner(tags: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(stack) = tags.get("aws:cloudformation:stack-name") {
+        return Some(format!("CloudFormation stack '{stack}'"));
+    }
+    for key in [
+        "alpha.eksctl.io/cluster-name",
+        "eksctl.cluster.k8s.io/v1alpha1/cluster-name",
+    ] {
+        if tags.contains_key(key) {
+            return Some("eksctl (change the eksctl ClusterConfig and run eksctl)".to_string());
+        }
+    }
+    for (key, value) in tags {
+        let k = key.to_ascii_lowercase().replace(['-', '_'], "");
+        if k == "managedby" || k == "provisionedby" || k == "createdby" {
+            let v = value.to_ascii_lowercase();
+            for tool in ["terraform", "opentofu", "pulumi", "crossplane", "cdk"] {
+                if v.contains(tool) {
+                    return Some(format!("{value} (tag {key})"));
+                }
+            }
+        }
+        if k == "terraform" && value.eq_ignore_ascii_case("true") {
+            return Some(format!("Terraform (tag {key})"));
+        }
+    }
+    None
+}
+
+pub fn decide_mode(
+    configured: Mode,
+    tags: &BTreeMap<String, String>,
+    apply_to_iac_managed: bool,
+) -> ModeDecision {
+    let mut effective = configured;
+    let mut held_back = Vec::new();
+    if let Some(raw) = tags.get(MODE_TAG) {
+        let tagged = match raw.trim().to_ascii_lowercase().as_str() {
+            "ignore" => Mode::Ignore,
+            "propose" => Mode::Propose,
+            "apply" => Mode::Apply,
+            _ => {
+                held_back.push(format!(
+                    "the cluster tag {MODE_TAG}='{raw}' is not ignore, propose or apply; treated as propose"
+                ));
+                Mode::Propose
+            }
+        };
+        if tagged < effective {
+            if tagged != Mode::Propose || held_back.is_empty() {
+                held_back.push(format!(
+                    "the cluster tag {MODE_TAG}={} lowers the mode from {}",
+                    tagged.id(),
+                    effective.id()
+                ));
+            }
+            effective = tagged;
+        }
+    }
+    let managed_by = iac_owner(tags);
+    if let Some(owner) = &managed_by {
+        if effective == Mode::Apply && !apply_to_iac_managed {
+            held_back.push(format!(
+                "the cluster is managed by {owner}: change it there, or the next deployment reverts the fix (set APPLY_TO_IAC_MANAGED=true to let the responder apply anyway)"
+            ));
+            effective = Mode::Propose;
+        }
+    }
+    ModeDecision {
+        configured,
+        effective,
+        held_back,
+        managed_by,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn tags_only_lower_the_mode() {
+        let apply_tag = tags(&[(MODE_TAG, "apply")]);
+        let d = decide_mode(Mode::Propose, &apply_tag, false);
+        assert_eq!(d.effective, Mode::Propose, "a tag never raises the mode");
+        assert!(d.held_back.is_empty());
+
+        let d = decide_mode(Mode::Apply, &tags(&[(MODE_TAG, "propose")]), false);
+        assert_eq!(d.effective, Mode::Propose);
+        assert_eq!(d.held_back.len(), 1);
+        assert!(d.held_back[0].contains("lowers the mode from apply"));
+
+        let d = decide_mode(Mode::Apply, &tags(&[(MODE_TAG, "IGNORE")]), false);
+        assert_eq!(d.effective, Mode::Ignore);
+
+        let d = decide_mode(Mode::Apply, &tags(&[(MODE_TAG, "yolo")]), false);
+        assert_eq!(
+            d.effective,
+            Mode::Propose,
+            "an unreadable tag is the safe choice"
+        );
+        assert!(d.held_back[0].contains("'yolo'"));
+    }
+
+    #[test]
+    fn iac_managed_clusters_are_proposed_unless_allowed() {
+        let cfn = tags(&[("aws:cloudformation:stack-name", "payments-eks")]);
+        let d = decide_mode(Mode::Apply, &cfn, false);
+        assert_eq!(d.effective, Mode::Propose);
+        assert!(d.held_back[0].contains("CloudFormation stack 'payments-eks'"));
+        assert!(d.held_back[0].contains("APPLY_TO_IAC_MANAGED"));
+
+        let d = decide_mode(Mode::Apply, &cfn, true);
+        assert_eq!(d.effective, Mode::Apply);
+        assert_eq!(
+            d.managed_by.as_deref(),
+            Some("CloudFormation stack 'payments-eks'")
+        );
+    }
+
+    #[test]
+    fn recognises_the_common_iac_tools() {
+        assert!(
+            iac_owner(&tags(&[("alpha.eksctl.io/cluster-name", "x")]))
+                .is_some_and(|o| o.contains("eksctl"))
+        );
+        assert!(
+            iac_owner(&tags(&[("ManagedBy", "Terraform")]))
+                .is_some_and(|o| o.contains("Terraform"))
+        );
+        assert!(iac_owner(&tags(&[("managed-by", "pulumi")])).is_some());
+        assert_eq!(
+            iac_owner(&tags(&[("team", "payments"), ("managed-by", "humans")])),
+            None
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! The SNS summary: an email-readable text, the JSON report for everything else, and message
+//! attributes for subscription filter policies. Always within SNS limits.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sns::types::MessageAttributeValue;
+
+use crate::aws::AwsError;
+use crate::report::{Outcome, Report};
+
+/// SNS rejects subjects over 100 characters, non-ASCII or with line breaks.
+pub const SUBJECT_MAX: usize = 100;
+/// SNS accepts 256 KiB for message plus attributes; keep room for the attributes and envelope.
+pub const MESSAGE_BUDGET: usize = 240 * 1024;
+/// The email text gets at most this much of the budget; the JSON report the rest.
+const EMAIL_BUDGET: usize = 96 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub subject: String,
+    pub email_text: String,
+    /// The JSON report (what every non-email protocol receives).
+    pub json: String,
+    pub attributes: BTreeMap<&'static str, String>,
+}
+
+impl Message {
+    /// The `MessageStructure=json` body: email gets text, every other protocol the JSON report.
+    pub fn structured_body(&self) -> String {
+        serde_json::json!({ "default": self.json, "email": self.email_text }).to_string()
+    }
+}
+
+/// Make any text a valid SNS subject: printable ASCII, one line, at most 100 characters.
+pub fn subject_safe(raw: &str) -> String {
+    let mut s: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if s.len() > SUBJECT_MAX {
+        s.truncate(SUBJECT_MAX - 3);
+        s.push_str("...");
+    }
+    if s.is_empty() {
+        s.push_str("eks-exposure-responder");
+    }
+    s
+}
+
+/// Cut text at a char boundary to at most `max` bytes, saying so.
+pub fn truncate_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let note = "\n\n… (message shortened to fit SNS limits; the full report is in the function's log and response)\n";
+    let mut cut = max.saturating_sub(note.len());
+    while cut > 0 && !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{note}", &text[..cut])
+}
+
+/// Keep a list readable: the first `keep` items, then "… and N more".
+pub fn bounded<T: AsRef<str>>(items: &[T], keep: usize) -> Vec<String> {
+    let mut out: Vec<String> = items
+        .iter()
+        .take(keep)
+        .map(|s| s.as_ref().to_string())
+        .collect();
+    if items.len() > keep {
+        out.push(format!("… and {} more", items.len() - keep));
+    }
+    out
+}
+
+/// Single-line, control-free rendering of text that came from a finding or the cluster.
+pub fn clean_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+pub fn subject(report: &Report) -> String {
+    let label = report.lead_trait().map_or("EKS exposure", |t| t.label());
+    let urgent = if report.priority == Some("urgent") {
+        "[URGENT]"
+    } else {
+        ""
+    };
+    subject_safe(&format!(
+        "{}{urgent} {} {}/{}: {label}",
+        report.outcome.banner(),
+        report.cluster.name,
+        report.cluster.account,
+        report.cluster.region
+    ))
+}
+
+fn what_to_do(report: &Report) -> &'static str {
+    match report.outcome {
+        Outcome::Applied => {
+            "Nothing, unless the change breaks something: the revert command is below."
+        }
+        Outcome::Proposed => {
+            "Review the plan and run the commands below, or clear the guardrail that held it back."
+        }
+        Outcome::AlreadyCompliant => {
+            "Nothing: the live cluster no longer has this exposure. Security Hub closes the finding on its next evaluation."
+        }
+        Outcome::Deferred => {
+            "Nothing now: the responder acts on the next delivery of this finding once the cluster is free."
+        }
+        Outcome::Skipped => "Nothing.",
+        Outcome::Failed => {
+            "Act on the reason below; the responder changed nothing it did not report."
+        }
+    }
+}
+
+pub fn email_text(report: &Report) -> String {
+    let mut t = String::new();
+    let line = |t: &mut String, s: &str| {
+        t.push_str(s);
+        t.push('\n');
+    };
+    let c = &report.cluster;
+    line(
+        &mut t,
+        &format!(
+            "{} {}",
+            report.outcome.banner(),
+            clean_line(&subject(report))
+        ),
+    );
+    line(&mut t, "");
+    line(&mut t, &format!("What to do:  {}", what_to_do(report)));
+    line(&mut t, "");
+    line(&mut t, &format!("Cluster:     {}", c.name));
+    line(&mut t, &format!("Account:     {}", c.account));
+    line(&mut t, &format!("Region:      {}", c.region));
+    line(
+        &mut t,
+        &format!("Severity:    {}", clean_line(&report.finding.severity)),
+    );
+    let traits: Vec<String> = report
+        .traits
+        .iter()
+        .map(|t| format!("{} ({})", t.id(), t.label()))
+        .collect();
+    line(&mut t, &format!("Trait:       {}", traits.join(", ")));
+    if report.finding_traits.len() > report.traits.len() {
+        line(
+            &mut t,
+            &format!(
+                "Also on the finding: {}",
+                clean_line(&bounded(&report.finding_traits, 10).join(", "))
+            ),
+        );
+    }
+    line(
+        &mut t,
+        &format!(
+            "Mode:        {} (configured: {})",
+            report.mode.id(),
+            report.configured_mode.id()
+        ),
+    );
+    line(&mut t, &format!("Function:    {}", report.function));
+    line(&mut t, "");
+    line(
+        &mut t,
+        &format!(
+            "Decision: {} — {}",
+            report.outcome.id(),
+            clean_line(&report.reason)
+        ),
+    );
+    if let Some(stage) = report.stage {
+        line(&mut t, &format!("Stage {} of {}.", stage.number, stage.of));
+    }
+    if let Some(id) = &report.update_id {
+        line(&mut t, &format!("EKS update id: {id}"));
+    }
+    if let Some(v) = &report.verification {
+        line(&mut t, &format!("Verification: {}", clean_line(v)));
+    }
+    if report.irreversible {
+        line(&mut t, "");
+        line(&mut t, "!! This change CANNOT BE UNDONE once applied.");
+    }
+    let section = |t: &mut String, title: &str, items: &[String]| {
+        if items.is_empty() {
+            return;
+        }
+        t.push('\n');
+        t.push_str(title);
+        t.push('\n');
+        for i in bounded(items, 25) {
+            t.push_str("  - ");
+            t.push_str(&clean_line(&i));
+            t.push('\n');
+        }
+    };
+    section(&mut t, "Live state:", &report.facts);
+    let blockers: Vec<String> = report.blockers.iter().map(|b| b.message.clone()).collect();
+    section(&mut t, "Held back by (the apply was refused):", &blockers);
+    section(
+        &mut t,
+        "Guardrails that lowered the mode:",
+        &report.held_back,
+    );
+    section(&mut t, "Could not check:", &report.not_checked);
+    let step_lines = |t: &mut String, title: &str, steps: &[crate::report::PlanStep]| {
+        if steps.is_empty() {
+            return;
+        }
+        t.push('\n');
+        t.push_str(title);
+        t.push('\n');
+        for (i, s) in steps.iter().take(25).enumerate() {
+            t.push_str(&format!(
+                "  {}. {}\n     {}\n",
+                i + 1,
+                clean_line(&s.description),
+                clean_line(&s.cli)
+            ));
+        }
+        if steps.len() > 25 {
+            t.push_str(&format!("  … and {} more\n", steps.len() - 25));
+        }
+    };
+    let plan_title = match report.outcome {
+        Outcome::Applied => "What was done:",
+        _ => "Plan (commands to run):",
+    };
+    step_lines(&mut t, plan_title, &report.plan);
+    step_lines(&mut t, "After that:", &report.follow_ups);
+    if let Some(r) = &report.revert {
+        t.push_str("\nHow to revert:\n");
+        t.push_str(&format!("  {}\n", clean_line(&r.description)));
+        if let Some(cli) = &r.cli {
+            t.push_str(&format!("  {}\n", clean_line(cli)));
+        }
+    }
+    if !report.details_text.is_empty() {
+        t.push('\n');
+        for l in &report.details_text {
+            t.push_str(&clean_line(l));
+            t.push('\n');
+        }
+    }
+    section(&mut t, "Notes:", &report.notes);
+    t.push_str("\nLinks:\n");
+    t.push_str(&format!("  Cluster: {}\n", c.console_url()));
+    let home = report.finding_home_region().unwrap_or(&c.region);
+    t.push_str(&format!(
+        "  Security Hub: https://{home}.console.aws.amazon.com/securityhub/v2/home?region={home}#/exposure\n"
+    ));
+    t.push_str(&format!(
+        "  Finding metadata uid: {}\n",
+        clean_line(&report.finding.metadata_uid)
+    ));
+    t.push_str(&format!(
+        "\nFinding record: {}\n",
+        clean_line(&report.finding_update.detail)
+    ));
+    truncate_text(&t, EMAIL_BUDGET)
+}
+
+pub fn attributes(report: &Report) -> BTreeMap<&'static str, String> {
+    let mut a = BTreeMap::new();
+    a.insert("function", report.function.to_string());
+    a.insert(
+        "trait",
+        report
+            .lead_trait()
+            .map_or("unknown".to_string(), |t| t.id().to_string()),
+    );
+    a.insert("outcome", report.outcome.id().to_string());
+    a.insert("severity", report.finding.severity.clone());
+    a.insert("account", report.cluster.account.clone());
+    a.insert("cluster", report.cluster.name.clone());
+    a.insert("mode", report.mode.id().to_string());
+    if let Some(p) = report.priority {
+        a.insert("priority", p.to_string());
+    }
+    // SNS refuses empty attribute values.
+    a.retain(|_, v| !v.trim().is_empty());
+    a
+}
+
+/// Render the message, shrinking the JSON copy if the whole would exceed SNS limits.
+pub fn render(report: &Report) -> Message {
+    let email_text = email_text(report);
+    let mut copy = report.clone();
+    copy.notification = None;
+    let mut json = serde_json::to_string(&copy)
+        .unwrap_or_else(|e| format!("{{\"error\":\"report could not be serialised: {e}\"}}"));
+    let budget = MESSAGE_BUDGET.saturating_sub(email_text.len());
+    if json.len() > budget {
+        copy.details = Some(serde_json::json!({
+            "truncated": true,
+            "note": "details were too large for SNS; the full report is in the function's response and log"
+        }));
+        copy.facts = bounded(&copy.facts, 25);
+        copy.notes = bounded(&copy.notes, 25);
+        copy.plan.truncate(25);
+        copy.follow_ups.truncate(25);
+        json = serde_json::to_string(&copy).unwrap_or_default();
+    }
+    Message {
+        subject: subject(report),
+        email_text,
+        json,
+        attributes: attributes(report),
+    }
+}
+
+/// Publishes messages to the responder's topic.
+#[derive(Clone, Debug)]
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        SnsNotifier {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+
+    /// Publish; returns the SNS message id.
+    pub async fn publish(&self, message: &Message) -> Result<String, AwsError> {
+        let mut req = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&message.subject)
+            .message_structure("json")
+            .message(message.structured_body());
+        for (name, value) in &message.attributes {
+            let attr = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| AwsError {
+                    operation: "sns:Publish",
+                    kind: crate::aws::FaultKind::Invalid,
+                    code: None,
+                    message: format!("message attribute {name}: {e}"),
+                })?;
+            req = req.message_attributes(*name, attr);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sns:Publish", e))?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}

@@ -1,0 +1,81 @@
+//! One structured log line per decision, and CloudWatch Embedded Metric Format counts.
+
+use std::io::Write;
+
+use crate::report::{EffectStatus, Report};
+
+pub const METRIC_NAMESPACE: &str = "EksExposureResponder";
+
+/// JSON logs on Lambda (`AWS_LAMBDA_LOG_FORMAT=JSON`), text locally.
+pub fn init() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+pub fn log_decision(r: &Report) {
+    let traits: Vec<&str> = r.traits.iter().map(|t| t.id()).collect();
+    tracing::info!(
+        function = r.function,
+        metadata_uid = %r.finding.metadata_uid,
+        cluster = %r.cluster.name,
+        account = %r.cluster.account,
+        region = %r.cluster.region,
+        traits = %traits.join(","),
+        mode = r.mode.id(),
+        outcome = r.outcome.id(),
+        reason_code = %r.reason_code,
+        update_id = r.update_id.as_deref().unwrap_or(""),
+        finding_update = ?r.finding_update.status,
+        notification = ?r.notification.as_ref().map(|n| n.status),
+        reason = %r.reason,
+        "decision"
+    );
+}
+
+/// The EMF documents for a report: one `Findings` count per handled trait, plus side-effect
+/// failure counts.
+pub fn metric_lines(r: &Report, timestamp_ms: u128) -> Vec<String> {
+    let traits: Vec<&str> = if r.traits.is_empty() {
+        vec!["none"]
+    } else {
+        r.traits.iter().map(|t| t.id()).collect()
+    };
+    let failures = |e: Option<EffectStatus>| u8::from(e == Some(EffectStatus::Failed));
+    traits
+        .into_iter()
+        .map(|t| {
+            serde_json::json!({
+                "_aws": {
+                    "Timestamp": timestamp_ms as u64,
+                    "CloudWatchMetrics": [{
+                        "Namespace": METRIC_NAMESPACE,
+                        "Dimensions": [["Function", "Trait", "Outcome"], ["Function", "Outcome"]],
+                        "Metrics": [
+                            {"Name": "Findings", "Unit": "Count"},
+                            {"Name": "NotificationFailures", "Unit": "Count"},
+                            {"Name": "FindingUpdateFailures", "Unit": "Count"}
+                        ]
+                    }]
+                },
+                "Function": r.function,
+                "Trait": t,
+                "Outcome": r.outcome.id(),
+                "Findings": 1,
+                "NotificationFailures": failures(r.notification.as_ref().map(|n| n.status)),
+                "FindingUpdateFailures": failures(Some(r.finding_update.status)),
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+pub fn emit_metrics(r: &Report) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    for line in metric_lines(r, now) {
+        // EMF is read from stdout; a closed stdout must not fail the invocation.
+        let _ = writeln!(out, "{line}");
+    }
+}
