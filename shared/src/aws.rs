@@ -60,10 +60,20 @@ impl AwsError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
-        let code = err.code().map(str::to_string);
+        // Modeled errors built without metadata (and some emulators) carry the error's name
+        // only in its Display text: "ResourceInUseException: …".
+        let service_text = err.as_service_error().map(|e| e.to_string());
+        let code = err.code().map(str::to_string).or_else(|| {
+            service_text
+                .as_deref()
+                .and_then(|t| t.split([':', ' ']).next())
+                .filter(|n| n.ends_with("Exception") || n.ends_with("Error"))
+                .map(str::to_string)
+        });
         let message = err
             .message()
             .map(str::to_string)
+            .or(service_text)
             .unwrap_or_else(|| match &err {
                 SdkError::TimeoutError(_) => "the call timed out".to_string(),
                 SdkError::DispatchFailure(e) => format!("could not reach the endpoint: {e:?}"),

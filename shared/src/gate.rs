@@ -186,7 +186,7 @@ impl Exposure {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Gate {
     Actionable(Exposure),
-    Skip(Box<Exposure>, SkipReason),
+    Skip(Exposure, SkipReason),
 }
 
 fn expect_eq(path: &str, expected: &str, found: Option<&str>) -> Result<(), InvalidFinding> {
@@ -299,7 +299,7 @@ pub fn gate(event: &ExposureEvent, owned: &[Trait]) -> Result<Gate, InvalidFindi
             .as_deref()
             .is_some_and(|a| a.eq_ignore_ascii_case("Close"));
     if closed {
-        return Ok(Gate::Skip(Box::new(exposure), SkipReason::Closed));
+        return Ok(Gate::Skip(exposure, SkipReason::Closed));
     }
     let status = f.status.as_deref().unwrap_or("");
     // `status` is the label; `status_id` 1 is New. Both must agree when present.
@@ -311,16 +311,13 @@ pub fn gate(event: &ExposureEvent, owned: &[Trait]) -> Result<Gate, InvalidFindi
         } else {
             status.to_string()
         };
-        return Ok(Gate::Skip(
-            Box::new(exposure),
-            SkipReason::NotNew { status },
-        ));
+        return Ok(Gate::Skip(exposure, SkipReason::NotNew { status }));
     }
     if exposure.handled.is_empty() {
         let mut present: Vec<String> = exposure.traits.iter().map(|t| t.id().to_string()).collect();
         present.extend(exposure.unknown_traits.iter().cloned());
         return Ok(Gate::Skip(
-            Box::new(exposure),
+            exposure,
             SkipReason::NoHandledTraits { present },
         ));
     }

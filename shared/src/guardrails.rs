@@ -80,13 +80,14 @@ pub fn decide_mode(
         }
     }
     let managed_by = iac_owner(tags);
-    if let Some(owner) = &managed_by {
-        if effective == Mode::Apply && !apply_to_iac_managed {
-            held_back.push(format!(
-                "the cluster is managed by {owner}: change it there, or the next deployment reverts the fix (set APPLY_TO_IAC_MANAGED=true to let the responder apply anyway)"
-            ));
-            effective = Mode::Propose;
-        }
+    if let Some(owner) = &managed_by
+        && effective == Mode::Apply
+        && !apply_to_iac_managed
+    {
+        held_back.push(format!(
+            "the cluster is managed by {owner}: change it there, or the next deployment reverts the fix (set APPLY_TO_IAC_MANAGED=true to let the responder apply anyway)"
+        ));
+        effective = Mode::Propose;
     }
     ModeDecision {
         configured,

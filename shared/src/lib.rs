@@ -16,6 +16,8 @@ pub mod record;
 pub mod report;
 pub mod shell;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod traits;
 
 pub use cluster::ClusterRef;

@@ -133,14 +133,7 @@ pub fn email_text(report: &Report) -> String {
         t.push('\n');
     };
     let c = &report.cluster;
-    line(
-        &mut t,
-        &format!(
-            "{} {}",
-            report.outcome.banner(),
-            clean_line(&subject(report))
-        ),
-    );
+    line(&mut t, &subject(report));
     line(&mut t, "");
     line(&mut t, &format!("What to do:  {}", what_to_do(report)));
     line(&mut t, "");

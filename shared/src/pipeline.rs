@@ -120,7 +120,7 @@ pub async fn respond<R: Remediation, A: ClusterAccess>(
     let event = event_from_value(event)?;
     let (exposure, skip) = match gate(&event, R::OWNS)? {
         Gate::Actionable(e) => (e, None),
-        Gate::Skip(e, reason) => (*e, Some(reason)),
+        Gate::Skip(e, reason) => (e, Some(reason)),
     };
     let configured = deps.config.mode;
     let base = Report::new(R::FUNCTION, &exposure, configured, configured);

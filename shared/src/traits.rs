@@ -226,19 +226,18 @@ fn classify_parts(
         }
     }
     // 2. Control id in the contributing finding's uid.
-    if let Some(control) = ev.uid.as_deref().and_then(control_in_uid) {
-        if let Some(t) = Trait::ALL.iter().find(|t| t.control_id() == Some(control)) {
-            return Some(*t);
-        }
+    if let Some(control) = ev.uid.as_deref().and_then(control_in_uid)
+        && let Some(t) = Trait::ALL.iter().find(|t| t.control_id() == Some(control))
+    {
+        return Some(*t);
     }
     // 3. Control title.
-    if let Some(title) = ev.title.as_deref() {
-        if let Some(t) = Trait::ALL
+    if let Some(title) = ev.title.as_deref()
+        && let Some(t) = Trait::ALL
             .iter()
             .find(|t| t.control_title().is_some_and(|c| eq_ci(title, c)))
-        {
-            return Some(*t);
-        }
+    {
+        return Some(*t);
     }
     // 4. Vulnerability signals: Inspector source, a CVE title, or a Vulnerability category;
     //    the values decide between high priority and ordinary.
