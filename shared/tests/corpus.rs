@@ -1,0 +1,171 @@
+//! Every file in `events/` parses, or is rejected, exactly as `events/README.md` says.
+
+use std::path::PathBuf;
+
+use shared::Trait;
+use shared::gate::{Gate, gate, parse_event};
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+struct Row {
+    file: String,
+    expect: String,
+    traits: String,
+    cluster: String,
+    account: String,
+    region: String,
+}
+
+/// The table rows of events/README.md.
+fn table() -> Vec<Row> {
+    let readme = std::fs::read_to_string(events_dir().join("README.md")).expect("events/README.md");
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    for line in readme.lines() {
+        let cells: Vec<String> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect();
+        if cells.first().map(String::as_str) == Some("file")
+            && cells.get(1).map(String::as_str) == Some("expect")
+        {
+            in_table = true;
+            continue;
+        }
+        if !in_table || !line.trim_start().starts_with('|') || cells[0].starts_with("---") {
+            continue;
+        }
+        assert!(cells.len() >= 6, "short row: {line}");
+        rows.push(Row {
+            file: cells[0].clone(),
+            expect: cells[1].clone(),
+            traits: cells[2].replace(", ", ","),
+            cluster: cells[3].clone(),
+            account: cells[4].clone(),
+            region: cells[5].clone(),
+        });
+    }
+    rows
+}
+
+fn trait_column(g: &shared::Exposure) -> String {
+    let mut ids: Vec<&str> = g.traits.iter().map(|t| t.id()).collect();
+    if !g.unknown_traits.is_empty() {
+        ids.push("unknown");
+    }
+    if ids.is_empty() {
+        "-".into()
+    } else {
+        ids.join(",")
+    }
+}
+
+#[test]
+fn every_event_file_behaves_as_its_readme_row_says() {
+    let rows = table();
+    let mut files: Vec<String> = std::fs::read_dir(events_dir())
+        .expect("events/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = rows.iter().map(|r| r.file.clone()).collect();
+    listed.sort();
+    assert_eq!(listed, files, "README table and events/ disagree");
+    assert!(rows.len() >= 15);
+
+    for row in rows {
+        let bytes = std::fs::read(events_dir().join(&row.file)).expect("read");
+        let result = parse_event(&bytes).and_then(|e| gate(&e, &Trait::ALL));
+        let ctx = &row.file;
+        match (row.expect.split_once(':'), result) {
+            (Some(("error", path)), Err(e)) => assert_eq!(e.path(), path, "{ctx}: {e}"),
+            (Some(("error", path)), Ok(g)) => {
+                panic!("{ctx}: expected an error at {path}, got {g:?}")
+            }
+            (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
+            (split, Ok(g)) => {
+                let (exposure, skip) = match g {
+                    Gate::Actionable(e) => (e, None),
+                    Gate::Skip(e, r) => (e, Some(r.code())),
+                };
+                match split {
+                    Some(("skip", code)) => assert_eq!(skip, Some(code), "{ctx}"),
+                    _ => assert_eq!((row.expect.as_str(), skip), ("actionable", None), "{ctx}"),
+                }
+                assert_eq!(trait_column(&exposure), row.traits, "{ctx}: traits");
+                assert_eq!(exposure.cluster.name, row.cluster, "{ctx}: cluster");
+                assert_eq!(exposure.cluster.account, row.account, "{ctx}: account");
+                assert_eq!(exposure.cluster.region, row.region, "{ctx}: region");
+            }
+        }
+    }
+}
+
+#[test]
+fn identity_comes_from_the_cluster_not_the_envelope() {
+    // uid is a bare name with the ARN in uid_alt; the envelope says the admin account/home Region.
+    let bytes = std::fs::read(events_dir().join("eks-cross-account-uid-alt.json")).expect("read");
+    let event = parse_event(&bytes).expect("parse");
+    assert_eq!(event.account.as_deref(), Some("444455556666"));
+    let Ok(Gate::Actionable(e)) = gate(&event, &[Trait::PublicEndpoint]) else {
+        panic!("actionable expected");
+    };
+    assert_eq!(
+        e.cluster.arn,
+        "arn:aws:eks:eu-west-1:111122223333:cluster/checkout-eu"
+    );
+    assert_eq!(
+        (e.cluster.account.as_str(), e.cluster.region.as_str()),
+        ("111122223333", "eu-west-1")
+    );
+    assert_eq!(e.home_region.as_deref(), Some("us-east-1"));
+
+    // Preview shape: tags instead of traits, analytic.name instead of feature.uid.
+    let bytes = std::fs::read(events_dir().join("eks-preview-shape.json")).expect("read");
+    let Ok(Gate::Actionable(p)) = gate(
+        &parse_event(&bytes).expect("parse"),
+        &[Trait::PublicEndpoint],
+    ) else {
+        panic!("actionable expected");
+    };
+    assert_eq!(p.handled, [Trait::PublicEndpoint]);
+    assert_eq!(p.cluster.name, "search-preview");
+}
+
+#[test]
+fn unknown_traits_are_reported_verbatim_not_rejected() {
+    let bytes = std::fs::read(events_dir().join("eks-unknown-trait.json")).expect("read");
+    let Ok(Gate::Actionable(e)) = gate(
+        &parse_event(&bytes).expect("parse"),
+        &[Trait::PublicEndpoint],
+    ) else {
+        panic!("actionable expected");
+    };
+    assert_eq!(e.unknown_traits.len(), 1);
+    assert!(
+        e.unknown_traits[0].starts_with("Sensitive Data"),
+        "{:?}",
+        e.unknown_traits
+    );
+}
+
+#[test]
+fn a_function_skips_findings_without_its_traits() {
+    let bytes =
+        std::fs::read(events_dir().join("eks-unsupported-kubernetes-version.json")).expect("read");
+    let g = gate(
+        &parse_event(&bytes).expect("parse"),
+        &[Trait::PublicEndpoint],
+    )
+    .expect("gate");
+    let Gate::Skip(_, reason) = g else {
+        panic!("skip expected")
+    };
+    assert_eq!(reason.code(), "no_handled_traits");
+}
