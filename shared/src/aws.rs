@@ -17,9 +17,23 @@ pub fn behavior_version() -> BehaviorVersion {
     BehaviorVersion::v2026_01_12()
 }
 
+/// Bounds on every AWS call. The SDK only sets a connect timeout by default, so an endpoint that
+/// accepts and never answers would otherwise hold the invocation until the Lambda timeout.
+/// Three attempts of 10 s fit inside the functions' 60 s timeout with room to report.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(3100))
+        .operation_attempt_timeout(std::time::Duration::from_secs(10))
+        .operation_timeout(std::time::Duration::from_secs(30))
+        .build()
+}
+
 /// Load the SDK configuration once at cold start. Honours `AWS_ENDPOINT_URL[_<SERVICE>]`.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(behavior_version()).load().await
+    aws_config::defaults(behavior_version())
+        .timeout_config(timeouts())
+        .load()
+        .await
 }
 
 /// What kind of fault an AWS call ended in, after the SDK's own retries.

@@ -192,3 +192,35 @@ pub fn client_request_token(exposure: &Exposure, action: &str, desired: &str) ->
         fnv(0x6c62_272e_07bb_0142)
     )
 }
+
+/// Verify an update EKS accepted. A transient failure is returned (the event is retried and the
+/// same `clientRequestToken` finds the same update); any other failure to read it back is
+/// reported, never turned into "the change failed": the change was made.
+pub async fn verify_update(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+    update_id: &str,
+) -> Result<crate::pipeline::Applied, AwsError> {
+    match describe_update(eks, cluster, update_id).await {
+        Ok(update) => {
+            let mut verification = update.describe();
+            if update.status == "InProgress" {
+                verification.push_str("; EKS applies it asynchronously");
+            }
+            Ok(crate::pipeline::Applied {
+                update_id: Some(update_id.to_string()),
+                failed: update.failed(),
+                verification,
+            })
+        }
+        Err(e) if e.is_transient() => Err(e),
+        Err(e) => Ok(crate::pipeline::Applied {
+            update_id: Some(update_id.to_string()),
+            failed: false,
+            verification: format!(
+                "EKS accepted update {update_id} but it could not be read back ({e}); check it with: aws eks describe-update --name {} --update-id {update_id}",
+                crate::shell::quote(cluster)
+            ),
+        }),
+    }
+}

@@ -11,7 +11,7 @@ use serde_json::json;
 use shared::Trait;
 use shared::aws::AwsError;
 use shared::config::{ConfigError, Env};
-use shared::eks::{ClusterState, client_request_token, describe_cluster, describe_update};
+use shared::eks::{ClusterState, client_request_token, describe_cluster, verify_update};
 use shared::pipeline::{Applied, Assessment, Context, Plan, Remediation};
 use shared::report::{PlanStep, Revert, Stage};
 use shared::shell::Cli;
@@ -335,18 +335,7 @@ impl Remediation for EndpointAccessFix {
             .map_err(|e| AwsError::from_sdk("eks:UpdateClusterConfig", e))?;
         tracing::info!(cluster = %name, token = %token, "UpdateClusterConfig accepted");
         if let Some(id) = out.update().and_then(|u| u.id()) {
-            let update = describe_update(&ctx.session.eks, name, id).await?;
-            let mut verification = update.describe();
-            if update.status == "InProgress" {
-                verification.push_str(
-                    "; EKS applies endpoint changes asynchronously, usually within minutes",
-                );
-            }
-            return Ok(Applied {
-                update_id: Some(id.to_string()),
-                failed: update.failed(),
-                verification,
-            });
+            return verify_update(&ctx.session.eks, name, id).await;
         }
         // Some endpoints (local emulators) return no update: confirm from the cluster itself.
         let after = describe_cluster(&ctx.session.eks, name).await?;
