@@ -16,6 +16,7 @@ impl Deps<AwsAccess> {
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.sns_topic_arn.clone()),
             recorder: crate::record::FindingRecorder::new(aws_sdk_securityhub::Client::new(sdk)),
             config,
+            emit_metrics: true,
         }
     }
 }

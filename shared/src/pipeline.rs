@@ -108,6 +108,8 @@ pub struct Deps<A> {
     pub access: A,
     pub notifier: SnsNotifier,
     pub recorder: FindingRecorder,
+    /// Print EMF metric lines to stdout (on in Lambda; off where a test loop would flood it).
+    pub emit_metrics: bool,
 }
 
 /// Handle one event end to end.
@@ -357,6 +359,8 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Report {
         report.notification = Some(Effect::not_attempted("no message for a skipped finding"));
     }
     crate::telemetry::log_decision(&report);
-    crate::telemetry::emit_metrics(&report);
+    if deps.emit_metrics {
+        crate::telemetry::emit_metrics(&report);
+    }
     report
 }

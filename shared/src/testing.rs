@@ -219,6 +219,7 @@ pub fn deps(config: CommonConfig, eks: aws_sdk_eks::Client) -> (Deps<StaticAcces
             recorder: FindingRecorder::new(securityhub),
             access: StaticAccess::new(eks),
             config,
+            emit_metrics: false,
         },
         captures,
     )
@@ -236,5 +237,6 @@ pub fn deps_with(
         recorder: FindingRecorder::new(securityhub),
         access: StaticAccess::new(eks),
         config,
+        emit_metrics: false,
     }
 }

@@ -1,0 +1,300 @@
+//! The pure decision path, no I/O: parse the EventBridge event, gate it (which classifies every
+//! contributing finding into a trait), decide the mode from the cluster's tags, plan, render the
+//! SNS message (`shared::notify::render`) and the finding comment (`shared::record::record_for`).
+//!
+//! `make bench` runs it (`cargo bench -p eks-exposure-shared --bench decision`) and reads
+//! criterion's estimates from `target/criterion/decision/<id>/new/estimates.json`:
+//!
+//! * `small`        events/eks-public-access.json (one signal)
+//! * `multi-trait`  events/eks-multi-trait.json (five signals, every known trait)
+//! * `cves/<n>`     eks-high-priority-vulnerability.json with its CVE signal cloned to n
+//!   distinct CVEs over n/20 images (n = 10, 100, 1000): the growth from small to large.
+//!
+//! The gate runs with every trait owned, so one decision covers every trait on the finding.
+//! The plan is a pure function of plain data written here in the shape the functions' own
+//! planners have (one EKS step per cluster trait, a ranked per-image rebuild list for CVEs):
+//! the function crates depend on `shared`, so `shared`'s benches cannot call them.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+
+use shared::config::Mode;
+use shared::eks::{ClusterState, client_request_token};
+use shared::gate::{Exposure, Gate, gate, parse_event};
+use shared::guardrails::{ModeDecision, decide_mode};
+use shared::notify::{Message, render};
+use shared::record::{FindingRecord, record_for};
+use shared::report::{Outcome, PlanStep, Report, Revert, Stage};
+use shared::shell::Cli;
+use shared::{Trait, traits::Signal};
+
+fn read_event(name: &str) -> Vec<u8> {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// eks-high-priority-vulnerability.json with `n` CVE signals (distinct CVE ids, every 20th
+/// signal on a new image, one in five exploitable) and its public-endpoint signal.
+pub fn cve_event(n: usize) -> Vec<u8> {
+    let mut event: Value =
+        serde_json::from_slice(&read_event("eks-high-priority-vulnerability.json")).unwrap();
+    let info = &mut event["detail"]["findings"][0]["finding_info"];
+    let related = info["related_events"].as_array().unwrap().clone();
+    let (cves, others): (Vec<Value>, Vec<Value>) = related
+        .into_iter()
+        .partition(|e| e["title"].as_str().is_some_and(|t| t.starts_with("CVE-")));
+    let template = &cves[0];
+    let mut out = Vec::with_capacity(n + others.len());
+    for i in 0..n {
+        let mut e = template.clone();
+        e["uid"] = json!(format!(
+            "arn:aws:inspector2:us-east-1:444455556666:finding/{i:032x}"
+        ));
+        e["title"] = json!(format!("CVE-2024-{:05} - libexample{}", 10000 + i, i % 7));
+        e["severity"] = json!(["Critical", "High", "Medium", "Low"][i % 4]);
+        e["observables"][0]["value"] = json!(format!(
+            "arn:aws:ecr:us-east-1:444455556666:repository/service-{:03}/sha256:{:064x}",
+            i / 20,
+            i / 20
+        ));
+        if i % 5 != 0 {
+            // Ordinary vulnerability (trait 5): only the `Vulnerable` value.
+            e["traits"][0]["name"] =
+                json!("The Amazon EKS cluster has a container with software vulnerabilities");
+            e["traits"][0]["values"] = json!(["Vulnerable"]);
+        }
+        out.push(e);
+    }
+    out.extend(others);
+    info["related_events_count"] = json!(out.len());
+    info["related_events"] = Value::Array(out);
+    serde_json::to_vec(&event).unwrap()
+}
+
+/// The live cluster the plan is made for: every exposure present.
+fn live_cluster(name: &str) -> ClusterState {
+    ClusterState {
+        name: name.to_string(),
+        status: "ACTIVE".into(),
+        version: Some("1.24".into()),
+        platform_version: Some("eks.20".into()),
+        endpoint_public_access: true,
+        endpoint_private_access: false,
+        public_access_cidrs: vec!["0.0.0.0/0".into()],
+        encryption: Vec::new(),
+        support_type: Some("EXTENDED".into()),
+        tags: BTreeMap::from([
+            ("team".to_string(), "payments".to_string()),
+            ("environment".to_string(), "prod".to_string()),
+        ]),
+    }
+}
+
+fn eks_step(e: &Exposure, description: &str, command: &str, api: &str, params: Value) -> PlanStep {
+    let desired = params.to_string();
+    let token = client_request_token(e, api, &desired);
+    let c = &e.cluster;
+    let mut cli = Cli::aws("eks", command)
+        .arg("--region", &c.region)
+        .arg("--name", &c.name);
+    if let Value::Object(map) = &params {
+        for (k, v) in map {
+            let flag = format!("--{}", k.replace('_', "-"));
+            let value = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            cli = cli.arg(&flag, &value);
+        }
+    }
+    let mut parameters = params;
+    parameters["name"] = json!(c.name);
+    parameters["clientRequestToken"] = json!(token);
+    PlanStep {
+        description: description.to_string(),
+        api_call: format!("eks:{api}"),
+        parameters,
+        cli: cli.arg("--client-request-token", &token).build(),
+    }
+}
+
+/// One image to rebuild and the CVEs that make it so.
+struct ImageWork<'a> {
+    image: &'a str,
+    exploitable: usize,
+    cves: Vec<&'a Signal>,
+}
+
+fn severity_rank(s: &Signal) -> u8 {
+    let title = s.title.as_deref().unwrap_or("");
+    // The signal keeps no severity; the rank falls back on exploitability and the CVE id.
+    u8::from(s.trait_id() != Some(Trait::ExploitableVulnerability)) * 2 + u8::from(title.is_empty())
+}
+
+/// The plan as a pure function of the exposure, the live cluster and the mode.
+pub fn plan(exposure: &Exposure, cluster: &ClusterState, mode: &ModeDecision) -> Report {
+    let mut r = Report::new("decision-bench", exposure, mode.effective, mode.configured);
+    r.held_back = mode.held_back.clone();
+    r.live_state = json!({
+        "status": cluster.status,
+        "version": cluster.version,
+        "resourcesVpcConfig": {
+            "endpointPublicAccess": cluster.endpoint_public_access,
+            "endpointPrivateAccess": cluster.endpoint_private_access,
+            "publicAccessCidrs": cluster.public_access_cidrs,
+        },
+        "encryptionConfig": cluster.encryption,
+    });
+    r.facts.push(format!("cluster status: {}", cluster.status));
+    for t in &exposure.handled {
+        match t {
+            Trait::PublicEndpoint => {
+                r.facts.push(format!(
+                    "public endpoint: ON, reachable from {}",
+                    cluster.public_access_cidrs.join(", ")
+                ));
+                r.plan.push(eks_step(
+                    exposure,
+                    "stage 1 of 2: enable private endpoint access; public access stays on",
+                    "update-cluster-config",
+                    "UpdateClusterConfig",
+                    json!({ "resources_vpc_config": "endpointPublicAccess=true,endpointPrivateAccess=true" }),
+                ));
+                r.stage = Some(Stage { number: 1, of: 2 });
+                r.revert = Some(Revert {
+                    description: "restore the previous endpoint access".into(),
+                    previous: json!({ "endpointPublicAccess": true, "endpointPrivateAccess": false }),
+                    cli: None,
+                });
+            }
+            Trait::UnsupportedVersion => {
+                let current = cluster.version.as_deref().unwrap_or("unknown");
+                r.facts.push(format!("Kubernetes version: {current}"));
+                r.plan.push(eks_step(
+                    exposure,
+                    "upgrade the control plane one minor version",
+                    "update-cluster-version",
+                    "UpdateClusterVersion",
+                    json!({ "kubernetes_version": "1.25" }),
+                ));
+            }
+            Trait::UnencryptedSecrets => {
+                r.facts
+                    .push("secrets encryption: none (no KMS key on the cluster)".into());
+                r.irreversible = true;
+                r.plan.push(eks_step(
+                    exposure,
+                    "encrypt Kubernetes secrets with a customer KMS key (cannot be undone)",
+                    "associate-encryption-config",
+                    "AssociateEncryptionConfig",
+                    json!({ "encryption_config": "resources=secrets,provider={keyArn=alias/eks-secrets}" }),
+                ));
+            }
+            Trait::ExploitableVulnerability | Trait::Vulnerability => {}
+        }
+    }
+    // CVEs: one entry per image, exploitable first, then by CVE count (the hand-off list).
+    let mut images: BTreeMap<&str, ImageWork<'_>> = BTreeMap::new();
+    for s in exposure.signals.iter().filter(|s| {
+        matches!(
+            s.trait_id(),
+            Some(Trait::ExploitableVulnerability | Trait::Vulnerability)
+        )
+    }) {
+        let image = s
+            .resources
+            .first()
+            .map_or("(unknown image)", String::as_str);
+        let w = images.entry(image).or_insert_with(|| ImageWork {
+            image,
+            exploitable: 0,
+            cves: Vec::new(),
+        });
+        w.exploitable += usize::from(s.trait_id() == Some(Trait::ExploitableVulnerability));
+        w.cves.push(s);
+    }
+    if !images.is_empty() {
+        let mut ranked: Vec<ImageWork<'_>> = images.into_values().collect();
+        ranked.sort_by(|a, b| {
+            b.exploitable
+                .cmp(&a.exploitable)
+                .then(b.cves.len().cmp(&a.cves.len()))
+                .then(a.image.cmp(b.image))
+        });
+        let mut list = Vec::with_capacity(ranked.len());
+        for w in &mut ranked {
+            w.cves
+                .sort_by_key(|s| (severity_rank(s), s.title.as_deref()));
+            let cves: Vec<&str> = w.cves.iter().filter_map(|s| s.title.as_deref()).collect();
+            r.details_text.push(format!(
+                "{}: {} CVEs ({} exploitable), first {}",
+                w.image,
+                w.cves.len(),
+                w.exploitable,
+                cves.first().copied().unwrap_or("-")
+            ));
+            list.push(json!({ "image": w.image, "exploitable": w.exploitable, "cves": cves }));
+        }
+        r.priority = Some(if ranked[0].exploitable > 0 {
+            "urgent"
+        } else {
+            "routine"
+        });
+        r.facts.push(format!("{} images to rebuild", ranked.len()));
+        r.details = Some(json!({ "images": list }));
+    }
+    let summary = format!("{} step(s) planned", r.plan.len());
+    r.with_outcome(
+        Outcome::Proposed,
+        "mode_propose",
+        format!("{summary} — not applied: the function runs in propose mode (MODE=propose)"),
+    )
+}
+
+/// parse → gate (classify) → mode → plan → render + finding comment.
+pub fn decide(bytes: &[u8]) -> (Message, Option<FindingRecord>) {
+    let event = parse_event(bytes).expect("the sample parses");
+    let exposure = match gate(&event, &Trait::ALL).expect("the sample passes the gate") {
+        Gate::Actionable(e) => e,
+        Gate::Skip(_, reason) => panic!("the sample is skipped: {}", reason.describe()),
+    };
+    let cluster = live_cluster(&exposure.cluster.name);
+    let mode = decide_mode(Mode::Propose, &cluster.tags, false);
+    let report = plan(&exposure, &cluster, &mode);
+    let record = record_for(&report);
+    (render(&report), record)
+}
+
+fn decision(c: &mut Criterion) {
+    let mut g = c.benchmark_group("decision");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Elements(1));
+    for (id, file) in [
+        ("small", "eks-public-access.json"),
+        ("multi-trait", "eks-multi-trait.json"),
+    ] {
+        let bytes = read_event(file);
+        let (message, _) = decide(&bytes);
+        assert!(message.subject.starts_with("[PROPOSED]"));
+        g.bench_function(id, |b| b.iter(|| decide(black_box(&bytes))));
+    }
+    for n in [10usize, 100, 1000] {
+        let bytes = cve_event(n);
+        let (message, _) = decide(&bytes);
+        assert!(
+            message
+                .json
+                .contains(&format!("CVE-2024-{:05}", 10000 + n - 1))
+        );
+        // One element per finding: elements/s is findings/s for every size.
+        g.bench_with_input(BenchmarkId::new("cves", n), &bytes, |b, bytes| {
+            b.iter(|| decide(black_box(bytes)));
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decision);
+criterion_main!(benches);
