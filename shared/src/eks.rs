@@ -21,6 +21,8 @@ pub struct ClusterState {
     pub public_access_cidrs: Vec<String>,
     pub encryption: Vec<EncryptionEntry>,
     pub support_type: Option<String>,
+    /// The cluster's IAM role (key policies name it).
+    pub role_arn: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -71,6 +73,7 @@ impl ClusterState {
                 .upgrade_policy()
                 .and_then(|u| u.support_type())
                 .map(|s| s.as_str().to_string()),
+            role_arn: cluster.role_arn().map(str::to_string),
             tags: cluster
                 .tags()
                 .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())

@@ -95,17 +95,28 @@ mod tests {
         let event = crate::gate::parse_event(&bytes).expect("parse");
         let Ok(crate::gate::Gate::Actionable(e)) = crate::gate::gate(
             &event,
-            &[crate::Trait::ExploitableVulnerability, crate::Trait::Vulnerability],
+            &[
+                crate::Trait::ExploitableVulnerability,
+                crate::Trait::Vulnerability,
+            ],
         ) else {
             panic!("actionable");
         };
-        let mut r = Report::new("container-vulnerabilities", &e, Mode::Propose, Mode::Propose)
-            .with_outcome(Outcome::Proposed, "hand_off", "x");
+        let mut r = Report::new(
+            "container-vulnerabilities",
+            &e,
+            Mode::Propose,
+            Mode::Propose,
+        )
+        .with_outcome(Outcome::Proposed, "hand_off", "x");
         r.notification = Some(Effect::failed("down"));
         let lines = metric_lines(&r, 1_700_000_000_000);
         assert_eq!(lines.len(), 2);
         let doc: serde_json::Value = serde_json::from_str(&lines[0]).expect("json");
-        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], METRIC_NAMESPACE);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            METRIC_NAMESPACE
+        );
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
         assert_eq!(doc["Function"], "container-vulnerabilities");
         assert_eq!(doc["Trait"], "exploitable_vulnerability");

@@ -53,6 +53,7 @@ pub struct ClusterFixture {
     pub private: bool,
     pub cidrs: Vec<String>,
     pub secrets_key: Option<String>,
+    pub role_arn: String,
     pub tags: Vec<(String, String)>,
 }
 
@@ -66,6 +67,7 @@ impl ClusterFixture {
             private: false,
             cidrs: vec!["0.0.0.0/0".to_string()],
             secrets_key: None,
+            role_arn: "arn:aws:iam::444455556666:role/eks-cluster-role".to_string(),
             tags: Vec::new(),
         }
     }
@@ -85,6 +87,7 @@ impl ClusterFixture {
             .status(self.status.clone())
             .version(&self.version)
             .platform_version("eks.10")
+            .role_arn(&self.role_arn)
             .resources_vpc_config(vpc);
         if let Some(key) = &self.secrets_key {
             #[allow(deprecated)]

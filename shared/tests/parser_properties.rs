@@ -16,7 +16,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
+        any::<i64>().prop_map(Value::from),
         ".{0,40}".prop_map(Value::String),
         prop_oneof![
             Just("arn:aws:eks:us-east-1:444455556666:cluster/x".to_string()),
@@ -110,12 +110,12 @@ proptest! {
         let name = ["eks-public-access.json", "eks-multi-trait.json", "eks-cross-account-uid-alt.json", "eks-preview-shape.json"][which];
         let mut v = sample(name);
         mutate(&mut v, &path, replacement);
-        if let Ok(e) = event_from_value(v) {
-            if let Ok(shared::Gate::Actionable(x)) = gate(&e, &Trait::ALL) {
-                // Whatever survives the gate is a coherent cluster identity.
-                prop_assert!(x.cluster.arn.contains(&x.cluster.name));
-                prop_assert_eq!(x.cluster.account.len(), 12);
-            }
+        if let Ok(e) = event_from_value(v)
+            && let Ok(shared::Gate::Actionable(x)) = gate(&e, &Trait::ALL)
+        {
+            // Whatever survives the gate is a coherent cluster identity.
+            prop_assert!(x.cluster.arn.contains(&x.cluster.name));
+            prop_assert_eq!(x.cluster.account.len(), 12);
         }
     }
 }

@@ -63,7 +63,7 @@ async fn propose_then_two_stage_apply_then_compliant() {
     );
     // moto has no BatchUpdateFindingsV2: reported, not fatal.
     assert_eq!(
-        serde_json::to_value(&r.finding_update.status).ok(),
+        serde_json::to_value(r.finding_update.status).ok(),
         Some(serde_json::json!("failed"))
     );
 

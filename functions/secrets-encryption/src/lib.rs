@@ -1,1 +1,235 @@
+//! secrets-encryption: the unencrypted Kubernetes secrets trait (Security Hub control EKS.3).
+//!
+//! Associates a customer-managed KMS key with the cluster's secrets (`AssociateEncryptionConfig`),
+//! treated as the one-way door it is: the key must be configured by the operator and pass a
+//! `kms:DescribeKey` pre-flight before any apply, and every message says the change cannot be
+//! undone and that losing the key breaks the cluster.
+//!
+//! Layout: [`settings`] validates `SECRETS_KMS_KEY_ARN`; [`kms`] is the KMS port; [`preflight`]
+//! and [`plan`] are the pure decision; this file wires them to the shared pipeline.
 
+pub mod kms;
+pub mod plan;
+pub mod preflight;
+pub mod settings;
+
+use aws_sdk_eks::types::{EncryptionConfig, Provider};
+
+use shared::Trait;
+use shared::aws::{AwsError, FaultKind};
+use shared::config::Mode;
+use shared::eks::{client_request_token, describe_cluster, describe_update};
+use shared::pipeline::{Applied, Assessment, Context, Plan, Remediation};
+
+pub use kms::{KeyFacts, KmsAccess};
+pub use preflight::KeyStatus;
+pub use settings::{KmsKeyArn, Settings};
+
+use plan::{ACTION, Inputs, planned_key};
+use preflight::configured_in_cluster_region;
+
+/// The secrets-encryption remediation.
+pub struct SecretsEncryption {
+    settings: Settings,
+    kms: KmsAccess,
+}
+
+impl SecretsEncryption {
+    /// Production: KMS clients are built from each cluster's session.
+    pub fn new(settings: Settings) -> Self {
+        SecretsEncryption {
+            settings,
+            kms: KmsAccess::from_session(),
+        }
+    }
+
+    /// With a given KMS access (tests pass a mocked client).
+    pub fn with_kms(settings: Settings, kms: KmsAccess) -> Self {
+        SecretsEncryption { settings, kms }
+    }
+
+    /// The key pre-flight's first half: where the key is, and what DescribeKey says about it.
+    /// Only a transient DescribeKey fault is an error (the event is retried).
+    async fn key_status(&self, ctx: &Context<'_>) -> Result<KeyStatus, AwsError> {
+        let cluster = &ctx.exposure.cluster;
+        let Some(configured) = self.settings.key.clone() else {
+            return Ok(KeyStatus::NotConfigured);
+        };
+        if !configured_in_cluster_region(&configured, &cluster.partition, &cluster.region) {
+            return Ok(KeyStatus::OtherRegion { configured });
+        }
+        match self
+            .kms
+            .describe_key(&ctx.session.config, &configured.arn)
+            .await
+        {
+            Ok(facts) => {
+                tracing::info!(
+                    cluster = %cluster.name,
+                    key = %configured.arn,
+                    resolved = %facts.arn,
+                    state = %facts.state,
+                    spec = facts.spec.as_deref().unwrap_or("unknown"),
+                    usage = facts.usage.as_deref().unwrap_or("unknown"),
+                    "key pre-flight: DescribeKey"
+                );
+                Ok(KeyStatus::Described { configured, facts })
+            }
+            Err(e) if e.is_transient() => Err(e),
+            Err(error) => {
+                tracing::warn!(cluster = %cluster.name, key = %configured.arn, error = %error, "key pre-flight: DescribeKey failed");
+                Ok(KeyStatus::Unreadable { configured, error })
+            }
+        }
+    }
+
+    /// The cluster's IAM role, for the key policy. Advisory: a missing role is a reason, not an error.
+    fn cluster_role(ctx: &Context<'_>) -> Result<String, String> {
+        ctx.cluster
+            .role_arn
+            .clone()
+            .ok_or_else(|| "DescribeCluster returned no roleArn".to_string())
+    }
+}
+
+/// Make an `AssociateEncryptionConfig` refusal actionable; the kind (and so what the pipeline
+/// does with it) is kept.
+pub fn explain_associate_error(err: AwsError, key: &str, region: &str) -> AwsError {
+    let advice = match err.kind {
+        FaultKind::AccessDenied => format!(
+            " — the caller (this function's role, or the member role) needs eks:AssociateEncryptionConfig, and it and the cluster role need kms:CreateGrant and kms:DescribeKey on {key}: allow them in the key policy (and in IAM for roles of the key's account)"
+        ),
+        FaultKind::Invalid => format!(
+            " — EKS rejected the request: check that {key} is an enabled, symmetric ENCRYPT_DECRYPT key in {region}, that the cluster role may use it (kms:CreateGrant, kms:DescribeKey in the key policy) and that the cluster has no encryptionConfig yet (aws eks describe-cluster)"
+        ),
+        _ => return err,
+    };
+    AwsError {
+        message: format!("{}{advice}", err.message),
+        ..err
+    }
+}
+
+impl Remediation for SecretsEncryption {
+    const FUNCTION: &'static str = "secrets-encryption";
+    const OWNS: &'static [Trait] = &[Trait::UnencryptedSecrets];
+
+    async fn assess(&self, ctx: &Context<'_>) -> Result<Assessment, AwsError> {
+        let cluster = &ctx.exposure.cluster;
+        if ctx.cluster.secrets_key().is_some() {
+            return Ok(plan::compliant(ctx.cluster, self.settings.key.as_ref()));
+        }
+        let key = self.key_status(ctx).await?;
+        let cluster_role = Self::cluster_role(ctx);
+        let token = |k: &str| client_request_token(ctx.exposure, ACTION, k);
+        let assessment = plan::remediation(&Inputs {
+            cluster,
+            state: ctx.cluster,
+            key: &key,
+            cluster_role,
+            managed_by: ctx.mode.managed_by.as_deref(),
+            token: &token,
+        });
+        if let Some(p) = &assessment.plan {
+            let codes: Vec<&str> = p.blockers.iter().map(|b| b.code.as_str()).collect();
+            tracing::info!(
+                cluster = %cluster.name,
+                key = key.key_to_associate().unwrap_or("none"),
+                blockers = ?codes,
+                "secrets encryption planned"
+            );
+        }
+        Ok(assessment)
+    }
+
+    async fn apply(&self, ctx: &Context<'_>, plan: &Plan) -> Result<Applied, AwsError> {
+        let cluster = &ctx.exposure.cluster;
+        let refuse = |why: &str| AwsError {
+            operation: "eks:AssociateEncryptionConfig",
+            kind: FaultKind::Invalid,
+            code: None,
+            message: format!("not called: {why}"),
+        };
+        // The pipeline guarantees both; an irreversible call checks again.
+        if ctx.mode.effective != Mode::Apply || !plan.blockers.is_empty() {
+            return Err(refuse(
+                "the effective mode is not apply or the plan has blockers",
+            ));
+        }
+        let Some(key) = planned_key(plan) else {
+            return Err(refuse("the plan names no KMS key to associate"));
+        };
+        let token = client_request_token(ctx.exposure, ACTION, &key);
+        #[allow(deprecated)]
+        // `resources` is deprecated (EKS encrypts all API data); EKS.3 needs it
+        let config = EncryptionConfig::builder()
+            .resources("secrets")
+            .provider(Provider::builder().key_arn(&key).build())
+            .build();
+        tracing::warn!(cluster = %cluster.name, key = %key, token = %token, "AssociateEncryptionConfig: irreversible change");
+        let out = ctx
+            .session
+            .eks
+            .associate_encryption_config()
+            .cluster_name(&cluster.name)
+            .encryption_config(config)
+            .client_request_token(&token)
+            .send()
+            .await
+            .map_err(|e| {
+                explain_associate_error(
+                    AwsError::from_sdk("eks:AssociateEncryptionConfig", e),
+                    &key,
+                    &cluster.region,
+                )
+            })?;
+        if let Some(id) = out.update().and_then(|u| u.id()) {
+            tracing::info!(cluster = %cluster.name, update_id = %id, "AssociateEncryptionConfig accepted");
+            return Ok(
+                match describe_update(&ctx.session.eks, &cluster.name, id).await {
+                    Ok(update) => Applied {
+                        update_id: Some(id.to_string()),
+                        failed: update.failed(),
+                        verification: format!(
+                            "{}; the association runs asynchronously (the cluster is UPDATING meanwhile), then re-encrypt existing secrets as listed under 'After that'",
+                            update.describe()
+                        ),
+                    },
+                    // The update is started either way: report it, never retry it.
+                    Err(e) => Applied {
+                        update_id: Some(id.to_string()),
+                        failed: false,
+                        verification: format!(
+                            "EKS accepted update {id}, but DescribeUpdate could not confirm it ({e}); follow it with aws eks describe-update --region {} --name {} --update-id {id}",
+                            cluster.region, cluster.name
+                        ),
+                    },
+                },
+            );
+        }
+        // No update id (some emulators): confirm from the cluster itself.
+        let verification = match describe_cluster(&ctx.session.eks, &cluster.name).await {
+            Ok(Some(after)) => match after.secrets_key().and_then(|e| e.key_arn.clone()) {
+                Some(k) if k == key => format!(
+                    "the endpoint returned no update id; DescribeCluster now reports secrets encrypted with {k}"
+                ),
+                Some(k) => format!(
+                    "the endpoint returned no update id; DescribeCluster reports secrets encrypted with {k}, not {key}: check the cluster"
+                ),
+                None => "the endpoint returned no update id and DescribeCluster does not yet show secrets encryption; check the cluster".to_string(),
+            },
+            Ok(None) => "the endpoint returned no update id and DescribeCluster no longer finds the cluster".to_string(),
+            Err(e) => format!(
+                "the endpoint returned no update id and DescribeCluster could not confirm the change ({e})"
+            ),
+        };
+        Ok(Applied {
+            update_id: None,
+            verification,
+            failed: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
