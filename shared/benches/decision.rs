@@ -87,6 +87,7 @@ fn live_cluster(name: &str) -> ClusterState {
         public_access_cidrs: vec!["0.0.0.0/0".into()],
         encryption: Vec::new(),
         support_type: Some("EXTENDED".into()),
+        role_arn: None,
         tags: BTreeMap::from([
             ("team".to_string(), "payments".to_string()),
             ("environment".to_string(), "prod".to_string()),

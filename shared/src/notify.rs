@@ -35,12 +35,10 @@ impl Message {
 pub fn subject_safe(raw: &str) -> String {
     let mut s: String = raw
         .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
+        .map(|c| match c {
+            c if c.is_whitespace() => ' ',
+            c if c.is_ascii_graphic() => c,
+            _ => '?',
         })
         .collect::<String>()
         .split_whitespace()
@@ -109,6 +107,9 @@ fn what_to_do(report: &Report) -> &'static str {
     match report.outcome {
         Outcome::Applied => {
             "Nothing, unless the change breaks something: the revert command is below."
+        }
+        Outcome::Proposed if report.reason_code == "hand_off" => {
+            "Rebuild and redeploy the images below (or let the subscribed CI pipeline do it); nothing on the cluster was changed."
         }
         Outcome::Proposed => {
             "Review the plan and run the commands below, or clear the guardrail that held it back."
@@ -291,31 +292,48 @@ pub fn attributes(report: &Report) -> BTreeMap<&'static str, String> {
     a
 }
 
+/// What SNS counts against its limit: the published body, the subject and the attributes.
+pub fn wire_size(message: &Message) -> usize {
+    message.structured_body().len()
+        + message.subject.len()
+        + message
+            .attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + "String".len())
+            .sum::<usize>()
+}
+
 /// Render the message, shrinking the JSON copy if the whole would exceed SNS limits.
 pub fn render(report: &Report) -> Message {
-    let email_text = email_text(report);
     let mut copy = report.clone();
     copy.notification = None;
-    let mut json = serde_json::to_string(&copy)
-        .unwrap_or_else(|e| format!("{{\"error\":\"report could not be serialised: {e}\"}}"));
-    let budget = MESSAGE_BUDGET.saturating_sub(email_text.len());
-    if json.len() > budget {
+    let serialise = |r: &Report| {
+        serde_json::to_string(r)
+            .unwrap_or_else(|e| format!("{{\"error\":\"report could not be serialised: {e}\"}}"))
+    };
+    let mut message = Message {
+        subject: subject(report),
+        email_text: email_text(report),
+        json: serialise(&copy),
+        attributes: attributes(report),
+    };
+    if wire_size(&message) > MESSAGE_BUDGET {
         copy.details = Some(serde_json::json!({
             "truncated": true,
             "note": "details were too large for SNS; the full report is in the function's response and log"
         }));
         copy.facts = bounded(&copy.facts, 25);
         copy.notes = bounded(&copy.notes, 25);
+        copy.not_checked = bounded(&copy.not_checked, 25);
         copy.plan.truncate(25);
         copy.follow_ups.truncate(25);
-        json = serde_json::to_string(&copy).unwrap_or_default();
+        message.json = serialise(&copy);
     }
-    Message {
-        subject: subject(report),
-        email_text,
-        json,
-        attributes: attributes(report),
+    if wire_size(&message) > MESSAGE_BUDGET {
+        let room = MESSAGE_BUDGET.saturating_sub(wire_size(&message) - message.email_text.len());
+        message.email_text = truncate_text(&message.email_text, room);
     }
+    message
 }
 
 /// Publishes messages to the responder's topic.
@@ -360,5 +378,64 @@ impl SnsNotifier {
             .await
             .map_err(|e| AwsError::from_sdk("sns:Publish", e))?;
         Ok(out.message_id().unwrap_or_default().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+    use crate::report::Outcome;
+
+    fn report() -> Report {
+        let bytes = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../events/eks-public-access.json"),
+        )
+        .expect("event");
+        let event = crate::gate::parse_event(&bytes).expect("parse");
+        let Ok(crate::gate::Gate::Actionable(e)) = crate::gate::gate(&event, &crate::Trait::ALL)
+        else {
+            panic!("actionable");
+        };
+        Report::new("endpoint-access", &e, Mode::Propose, Mode::Propose).with_outcome(
+            Outcome::Proposed,
+            "mode_propose",
+            "x",
+        )
+    }
+
+    #[test]
+    fn subjects_are_one_printable_ascii_line_of_at_most_100() {
+        assert_eq!(subject_safe("a\nb\tc  d"), "a b c d");
+        assert_eq!(subject_safe("café ☕"), "caf? ?");
+        let long = subject_safe(&"x".repeat(300));
+        assert_eq!(long.len(), 100);
+        assert!(long.ends_with("..."));
+        assert_eq!(subject_safe("\u{7}"), "?");
+        assert_eq!(subject_safe(""), "eks-exposure-responder");
+    }
+
+    #[test]
+    fn oversized_reports_are_shrunk_to_fit_what_sns_counts() {
+        let mut r = report();
+        // JSON escaping makes quotes count twice on the wire: the check must measure the wire.
+        r.details = Some(serde_json::json!({ "blob": "\"".repeat(200_000) }));
+        r.details_text = vec!["y".repeat(150_000)];
+        let m = render(&r);
+        assert!(wire_size(&m) <= MESSAGE_BUDGET, "{}", wire_size(&m));
+        assert!(m.json.contains("details were too large for SNS"));
+        assert!(m.email_text.contains("message shortened to fit SNS limits"));
+        // A normal report is left whole.
+        let small = render(&report());
+        assert!(!small.json.contains("too large"));
+        assert!(wire_size(&small) < 16 * 1024);
+    }
+
+    #[test]
+    fn a_hand_off_says_nothing_was_changed() {
+        let r = report().with_outcome(Outcome::Proposed, "hand_off", "rebuild");
+        assert!(email_text(&r).contains("nothing on the cluster was changed"));
+        assert!(email_text(&report()).contains("run the commands below"));
     }
 }

@@ -87,7 +87,10 @@ fn mutate(v: &mut Value, path: &[usize], replacement: Value) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000),
+        .. ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_json_never_panics(v in arb_json()) {
