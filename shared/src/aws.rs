@@ -128,7 +128,13 @@ fn classify(code: Option<&str>, status: Option<u16>, transport: bool) -> FaultKi
     if c == "resourceinuseexception" || c == "conflictexception" || status == Some(409) {
         return FaultKind::InUse;
     }
-    if c == "notimplemented" || c == "notimplementedexception" || status == Some(501) {
+    // A 404 with no AWS error code is a route the endpoint does not have (local emulators answer
+    // unknown operations this way); a real "not found" always names its exception.
+    if c == "notimplemented"
+        || c == "notimplementedexception"
+        || status == Some(501)
+        || (code.is_empty() && status == Some(404))
+    {
         return FaultKind::NotImplemented;
     }
     if c.contains("notfound") || status == Some(404) {
@@ -313,6 +319,7 @@ mod tests {
             FaultKind::Transient
         );
         assert_eq!(classify(None, Some(501), false), FaultKind::NotImplemented);
+        assert_eq!(classify(None, Some(404), false), FaultKind::NotImplemented);
     }
 
     #[test]

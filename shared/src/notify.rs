@@ -105,6 +105,9 @@ pub fn subject(report: &Report) -> String {
 
 fn what_to_do(report: &Report) -> &'static str {
     match report.outcome {
+        Outcome::Applied if report.irreversible => {
+            "Nothing to run. This change cannot be undone: read the warnings below."
+        }
         Outcome::Applied => {
             "Nothing, unless the change breaks something: the revert command is below."
         }

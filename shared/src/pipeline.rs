@@ -319,7 +319,7 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Report {
     if report.outcome != Outcome::Skipped {
         report.finding_update = match record_for(&report) {
             None => Effect::not_attempted(format!(
-                "nothing recorded: a {} finding stays New so it is evaluated again",
+                "nothing recorded (outcome {}): the finding stays New so it is evaluated again",
                 report.outcome.id()
             )),
             Some(_) if !deps.config.update_findings => {

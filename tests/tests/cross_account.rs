@@ -15,13 +15,16 @@ const ROLE: &str = "EksExposureResponderMember";
 
 /// An SDK config acting inside the member account, through STS on moto.
 async fn member_sdk(base: &aws_config::SdkConfig) -> aws_config::SdkConfig {
-    let provider = aws_config::sts::AssumeRoleProvider::builder(format!("arn:aws:iam::{MEMBER}:role/{ROLE}"))
-        .session_name("integration-test-setup")
-        .configure(base)
-        .build()
-        .await;
+    let provider =
+        aws_config::sts::AssumeRoleProvider::builder(format!("arn:aws:iam::{MEMBER}:role/{ROLE}"))
+            .session_name("integration-test-setup")
+            .configure(base)
+            .build()
+            .await;
     base.to_builder()
-        .credentials_provider(aws_sdk_eks::config::SharedCredentialsProvider::new(provider))
+        .credentials_provider(aws_sdk_eks::config::SharedCredentialsProvider::new(
+            provider,
+        ))
         .region(Region::new("eu-west-1"))
         .build()
 }
@@ -32,12 +35,27 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
     let member = member_sdk(&base).await;
     let name = unique("checkout");
     // The cluster exists only in the member account, eu-west-1.
-    create_cluster(&aws_sdk_eks::Client::new(&member), &name, "1.31", true, false, None).await;
+    create_cluster(
+        &aws_sdk_eks::Client::new(&member),
+        &name,
+        "1.31",
+        true,
+        false,
+        None,
+    )
+    .await;
     let home_eks = aws_sdk_eks::Client::from_conf(
-        aws_sdk_eks::config::Builder::from(&base).region(Region::new("eu-west-1")).build(),
+        aws_sdk_eks::config::Builder::from(&base)
+            .region(Region::new("eu-west-1"))
+            .build(),
     );
     assert!(
-        home_eks.describe_cluster().name(&name).send().await.is_err(),
+        home_eks
+            .describe_cluster()
+            .name(&name)
+            .send()
+            .await
+            .is_err(),
         "precondition: the home account cannot see the member cluster"
     );
 
@@ -50,19 +68,37 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
     let mut cfg = config(Mode::Propose, &inbox.topic_arn);
     cfg.member_role_name = Some(ROLE.into());
     let deps = Deps::from_sdk(&base, cfg, "endpoint-access");
-    let r = respond(&fix, &deps, event.clone(), home).await.expect("report");
+    let r = respond(&fix, &deps, event.clone(), home)
+        .await
+        .expect("report");
     assert_eq!(r.outcome, Outcome::Proposed, "{}", r.reason);
-    assert_eq!((r.cluster.account.as_str(), r.cluster.region.as_str()), (MEMBER, "eu-west-1"));
+    assert_eq!(
+        (r.cluster.account.as_str(), r.cluster.region.as_str()),
+        (MEMBER, "eu-west-1")
+    );
     let role_note = format!("reached the cluster through arn:aws:iam::{MEMBER}:role/{ROLE}");
     assert!(r.notes.iter().any(|n| n == &role_note), "{:?}", r.notes);
-    assert_eq!(r.live_state["resourcesVpcConfig"]["endpointPublicAccess"], true);
+    assert_eq!(
+        r.live_state["resourcesVpcConfig"]["endpointPublicAccess"],
+        true
+    );
 
     // Without it: an honest failure naming what to deploy, and no guess with the wrong account.
-    let deps = Deps::from_sdk(&base, config(Mode::Propose, &inbox.topic_arn), "endpoint-access");
-    let r = respond(&fix, &deps, event.clone(), home).await.expect("report");
+    let deps = Deps::from_sdk(
+        &base,
+        config(Mode::Propose, &inbox.topic_arn),
+        "endpoint-access",
+    );
+    let r = respond(&fix, &deps, event.clone(), home)
+        .await
+        .expect("report");
     assert_eq!(r.outcome, Outcome::Failed);
     assert_eq!(r.reason_code, "cluster_unreachable");
-    assert!(r.reason.contains("MEMBER_ROLE_NAME is not set"), "{}", r.reason);
+    assert!(
+        r.reason.contains("MEMBER_ROLE_NAME is not set"),
+        "{}",
+        r.reason
+    );
 
     // Outside ALLOWED_ACCOUNTS: skipped before any AWS call.
     let mut cfg = config(Mode::Apply, &inbox.topic_arn);
@@ -70,8 +106,15 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
     cfg.allowed_accounts = vec!["444455556666".into()];
     let deps = Deps::from_sdk(&base, cfg, "endpoint-access");
     let r = respond(&fix, &deps, event, home).await.expect("report");
-    assert_eq!((r.outcome, r.reason_code.as_str()), (Outcome::Skipped, "account_not_allowed"));
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (Outcome::Skipped, "account_not_allowed")
+    );
     assert!(r.live_state.is_null(), "no cluster was read");
     let delivered = inbox.drain().await;
-    assert_eq!(delivered.len(), 2, "propose and failure are told; the skip is not");
+    assert_eq!(
+        delivered.len(),
+        2,
+        "propose and failure are told; the skip is not"
+    );
 }

@@ -11,8 +11,12 @@ use shared::report::Report;
 use shared::testing::{ClusterFixture, config, deps, eks_client, event};
 use shared::{Mode, Trait};
 
-/// Outside single quotes, only characters that a POSIX shell treats as plain word text.
+/// Outside single quotes, only characters that a POSIX shell treats as plain word text; or a
+/// single-line comment (a command held back until a blocker clears).
 fn shell_safe(cli: &str) -> bool {
+    if cli.starts_with('#') {
+        return !cli.chars().any(char::is_control);
+    }
     let mut in_quote = false;
     let mut chars = cli.chars().peekable();
     while let Some(c) = chars.next() {
@@ -70,53 +74,49 @@ fn check_report(
 }
 
 /// Run one event through every function with a mocked live cluster.
-async fn through_every_function(event: Value) -> Result<usize, String> {
-    async fn one<R: Remediation>(fix: &R, event: Value) -> Result<(), String> {
+/// Returns the number of plan steps each function produced.
+async fn through_every_function(event: Value) -> Result<Vec<usize>, String> {
+    async fn one<R: Remediation>(fix: &R, event: Value) -> Result<usize, String> {
         let mut cluster = ClusterFixture::new("payments-prod");
         cluster.version = "1.24".into();
         // Propose: the whole decision and message path runs; no mutating call is mocked.
-        let (d, cap) = deps(
-            config(Mode::Propose),
-            eks_client(&[&cluster.describe_rule()]),
-        );
+        use shared::testing::aws_smithy_mocks::mock;
+        let versions = mock!(aws_sdk_eks::Client::describe_cluster_versions).then_output(|| {
+            aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput::builder().build()
+        });
+        let nodegroups = mock!(aws_sdk_eks::Client::list_nodegroups).then_output(|| {
+            aws_sdk_eks::operation::list_nodegroups::ListNodegroupsOutput::builder().build()
+        });
+        let insights = mock!(aws_sdk_eks::Client::list_insights).then_output(|| {
+            aws_sdk_eks::operation::list_insights::ListInsightsOutput::builder().build()
+        });
+        let eks = eks_client(&[&cluster.describe_rule(), &versions, &nodegroups, &insights]);
+        let (d, cap) = deps(config(Mode::Propose), eks);
         match respond(fix, &d, event, None).await {
-            Ok(r) => check_report(&r, &cap.published()),
-            Err(ResponderError::InvalidFinding(_)) => Ok(()),
-            Err(ResponderError::Transient(e)) => {
-                // Calls the mock does not answer are faults, never panics; still a classified error.
-                let _ = e;
-                Ok(())
-            }
+            Ok(r) => check_report(&r, &cap.published()).map(|()| r.plan.len() + r.follow_ups.len()),
+            Err(ResponderError::InvalidFinding(_)) => Ok(0),
+            Err(ResponderError::Transient(e)) => Err(format!("unexpected transient error: {e}")),
         }
     }
-    one(
-        &endpoint_access::EndpointAccessFix::new(endpoint_access::Settings::default()),
-        event.clone(),
-    )
-    .await?;
-    one(
-        &secrets_encryption::SecretsEncryption::new(
-            secrets_encryption::Settings::from_env(&std::collections::HashMap::new())
-                .map_err(|e| e.to_string())?,
-        ),
-        event.clone(),
-    )
-    .await?;
+    let endpoint = endpoint_access::EndpointAccessFix::new(endpoint_access::Settings::default());
+    let secrets = secrets_encryption::SecretsEncryption::new(
+        secrets_encryption::Settings::from_env(&std::collections::HashMap::new())
+            .map_err(|e| e.to_string())?,
+    );
     // Enrichment off: the CVE path is planned and rendered from what the finding carries.
     let no_enrichment =
         std::collections::HashMap::from([("MAX_ENRICHED_SIGNALS".to_string(), "0".to_string())]);
-    let unused_securityhub =
-        shared::testing::aws_smithy_mocks::mock_client!(aws_sdk_securityhub, &[]);
-    one(
-        &container_vulnerabilities::ContainerVulnerabilities::new(
-            container_vulnerabilities::Settings::from_env(&no_enrichment)
-                .map_err(|e| e.to_string())?,
-            unused_securityhub,
-        ),
-        event,
-    )
-    .await?;
-    Ok(3)
+    let vulnerabilities = container_vulnerabilities::ContainerVulnerabilities::new(
+        container_vulnerabilities::Settings::from_env(&no_enrichment).map_err(|e| e.to_string())?,
+        shared::testing::aws_smithy_mocks::mock_client!(aws_sdk_securityhub, &[]),
+    );
+    let steps = vec![
+        one(&endpoint, event.clone()).await?,
+        one(&secrets, event.clone()).await?,
+        one(&kubernetes_version::KubernetesVersion::new(), event.clone()).await?,
+        one(&vulnerabilities, event).await?,
+    ];
+    Ok(steps)
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -212,7 +212,7 @@ fn a_256_kib_event_with_10000_signals_is_handled() {
     v["detail"]["findings"][0]["finding_info"]["desc"] = json!("x".repeat(256 * 1024));
     let size = v.to_string().len();
     assert!(size > 256 * 1024, "{size}");
-    assert_eq!(block_on(through_every_function(v)), Ok(3));
+    assert_eq!(block_on(through_every_function(v)).map(|s| s.len()), Ok(4));
 }
 
 #[test]
@@ -234,7 +234,20 @@ fn deeply_nested_json_is_rejected_not_overflowed() {
     }
     let mut v = event("eks-public-access.json");
     v["detail"]["findings"][0]["finding_info"]["related_events"][0]["extra"] = nested;
-    assert_eq!(block_on(through_every_function(v)), Ok(3));
+    assert_eq!(block_on(through_every_function(v)).map(|s| s.len()), Ok(4));
+}
+
+#[test]
+fn the_whole_path_is_exercised_for_every_function() {
+    // Guard against a property that passes because nothing reaches the plan: with the
+    // multi-trait sample every function plans, and so its commands are checked.
+    let steps =
+        block_on(through_every_function(event("eks-multi-trait.json"))).expect("no violation");
+    assert_eq!(steps.len(), 4);
+    assert!(
+        steps.iter().all(|n| *n > 0),
+        "plan steps per function: {steps:?}"
+    );
 }
 
 #[test]
@@ -246,6 +259,12 @@ fn the_shell_check_itself_catches_unquoted_text() {
     assert!(!shell_safe("aws eks describe-cluster --name a;b"));
     assert!(!shell_safe("aws eks describe-cluster --name $(id)"));
     assert!(!shell_safe("aws x --v 'unterminated"));
+    assert!(shell_safe(
+        "# BLOCKED until the insight clears - do not run yet: aws eks x"
+    ));
+    assert!(!shell_safe(
+        "# BLOCKED until\nrm -rf / - do not run yet: aws eks x"
+    ));
     // The trait list is what functions own.
     assert_eq!(Trait::ALL.len(), 5);
 }

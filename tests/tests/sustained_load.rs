@@ -49,7 +49,9 @@ async fn ten_thousand_events_nothing_lost_memory_flat() {
     let sdk = sdk().await;
     let us = aws_sdk_eks::Client::new(&sdk);
     let eu = aws_sdk_eks::Client::from_conf(
-        aws_sdk_eks::config::Builder::from(&sdk).region(aws_config::Region::new("eu-west-1")).build(),
+        aws_sdk_eks::config::Builder::from(&sdk)
+            .region(aws_config::Region::new("eu-west-1"))
+            .build(),
     );
     // The clusters the samples name (the cross-account sample is read with the function's own
     // credentials here: no member role is configured). Already existing is fine.
@@ -83,10 +85,14 @@ async fn ten_thousand_events_nothing_lost_memory_flat() {
     let mut rss_after_warmup = 0;
     for i in 0..EVENTS {
         let (file, bytes) = &samples[i % samples.len()];
-        *want.entry(EXPECTED[i % samples.len()].1.to_string()).or_default() += 1;
+        *want
+            .entry(EXPECTED[i % samples.len()].1.to_string())
+            .or_default() += 1;
         // The runtime hands over parsed JSON; bytes that are not JSON are rejected the same way.
         let result = match serde_json::from_slice::<serde_json::Value>(bytes) {
-            Ok(v) => respond(&fix, &deps, v, None).await.map(|r| r.outcome.id().to_string()),
+            Ok(v) => respond(&fix, &deps, v, None)
+                .await
+                .map(|r| r.outcome.id().to_string()),
             Err(_) => shared::gate::parse_event(bytes)
                 .map(|_| "parsed".to_string())
                 .map_err(shared::ResponderError::from),
@@ -103,15 +109,27 @@ async fn ten_thousand_events_nothing_lost_memory_flat() {
     }
     let rss_end = resident_kib();
     assert_eq!(got, want, "outcome counts must match the input mix");
-    assert_eq!(got.values().sum::<usize>(), EVENTS, "every event accounted for");
+    assert_eq!(
+        got.values().sum::<usize>(),
+        EVENTS,
+        "every event accounted for"
+    );
     let growth = rss_end.saturating_sub(rss_after_warmup);
     eprintln!(
         "sustained load: {EVENTS} events, outcomes {got:?}, RSS after warm-up {rss_after_warmup} KiB, at end {rss_end} KiB (+{growth} KiB)"
     );
-    assert!(growth < 16 * 1024, "resident memory grew by {growth} KiB over {EVENTS} events");
+    assert!(
+        growth < 16 * 1024,
+        "resident memory grew by {growth} KiB over {EVENTS} events"
+    );
 }
 
-async fn create_cluster_if_absent(eks: &aws_sdk_eks::Client, name: &str, public: bool, private: bool) {
+async fn create_cluster_if_absent(
+    eks: &aws_sdk_eks::Client,
+    name: &str,
+    public: bool,
+    private: bool,
+) {
     if eks.describe_cluster().name(name).send().await.is_err() {
         create_cluster(eks, name, "1.31", public, private, None).await;
     }

@@ -256,17 +256,22 @@ fn follow_ups(cluster: &ClusterRef, alarm_key: &str, key_region: &str) -> Vec<Pl
                 .arg("--update-id", "<update-id>")
                 .build(),
         },
+        // Commands stay plain words and quoted values (no pipes or substitutions), so nothing in
+        // a `cli` field can ever run more than the one command it names.
         PlanStep {
-            description: "once the update is Successful, rewrite every existing secret so it is stored encrypted with the key".to_string(),
+            description: "once the update is Successful, point kubectl at the cluster".to_string(),
+            api_call: "eks:DescribeCluster (update-kubeconfig)".to_string(),
+            parameters: json!({ "name": cluster.name }),
+            cli: Cli::aws("eks", "update-kubeconfig")
+                .arg("--region", &cluster.region)
+                .arg("--name", &cluster.name)
+                .build(),
+        },
+        PlanStep {
+            description: "then rewrite every existing secret so it is stored encrypted with the key (any update re-encrypts a secret; an annotation is the least intrusive one)".to_string(),
             api_call: "kubectl annotate".to_string(),
-            parameters: json!({ "annotation": "kms-encryption-timestamp" }),
-            cli: format!(
-                "{} && kubectl get secrets --all-namespaces -o json | kubectl annotate --overwrite -f - kms-encryption-timestamp=\"$(date +%s)\"",
-                Cli::aws("eks", "update-kubeconfig")
-                    .arg("--region", &cluster.region)
-                    .arg("--name", &cluster.name)
-                    .build()
-            ),
+            parameters: json!({ "annotation": "eks-exposure-responder/reencrypted=true" }),
+            cli: "kubectl annotate secrets --all --all-namespaces --overwrite eks-exposure-responder/reencrypted=true".to_string(),
         },
         PlanStep {
             description: format!(

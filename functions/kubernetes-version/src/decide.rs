@@ -1,0 +1,887 @@
+//! The decision, as a pure function of plain data: is the version supported, what is the path,
+//! what holds the upgrade back, and what to tell the person reading the message at 3 a.m.
+
+use serde::Serialize;
+use serde_json::json;
+
+use shared::aws::{AwsError, FaultKind};
+use shared::shell::Cli;
+use shared::{Assessment, Blocker, Plan, PlanStep, Revert};
+
+use crate::version::{
+    Minor, Standing, Support, VersionInfo, oldest_in_standard_support, upgrade_path,
+};
+
+pub const UPDATE_CLUSTER_VERSION: &str = "eks:UpdateClusterVersion";
+pub const UPDATE_NODEGROUP_VERSION: &str = "eks:UpdateNodegroupVersion";
+
+/// A managed node group, as DescribeNodegroup reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeGroup {
+    pub name: String,
+    pub version: Option<String>,
+    pub status: String,
+}
+
+/// What was learnt about the managed node groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NodeGroupScan {
+    pub groups: Vec<NodeGroup>,
+    /// Listed but not described: over the DescribeNodegroup budget.
+    pub not_described: Vec<String>,
+    /// DescribeNodegroup failed: (name, why).
+    pub failed: Vec<(String, String)>,
+    /// ListNodegroups had more pages than the budget allows.
+    pub list_truncated: bool,
+}
+
+/// An upgrade-readiness insight status, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InsightLevel {
+    Error,
+    Warning,
+    Unknown,
+    Passing,
+}
+
+impl InsightLevel {
+    pub fn from_api(s: &str) -> InsightLevel {
+        match s.to_ascii_uppercase().as_str() {
+            "ERROR" => InsightLevel::Error,
+            "WARNING" => InsightLevel::Warning,
+            "PASSING" => InsightLevel::Passing,
+            _ => InsightLevel::Unknown,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            InsightLevel::Error => "ERROR",
+            InsightLevel::Warning => "WARNING",
+            InsightLevel::Unknown => "UNKNOWN",
+            InsightLevel::Passing => "PASSING",
+        }
+    }
+}
+
+/// One upgrade-readiness insight (ListInsights summary, completed by DescribeInsight).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Insight {
+    pub id: String,
+    pub name: String,
+    pub level: InsightLevel,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+    pub recommendation: Option<String>,
+    /// Why DescribeInsight details are missing for a non-passing insight, if they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail_missing: Option<String>,
+}
+
+/// Upgrade-readiness insights for the next version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InsightScan {
+    pub target: Minor,
+    pub insights: Vec<Insight>,
+    /// ListInsights had more pages than the budget allows.
+    pub list_truncated: bool,
+}
+
+impl InsightScan {
+    fn count(&self, level: InsightLevel) -> usize {
+        self.insights.iter().filter(|i| i.level == level).count()
+    }
+}
+
+/// Everything the decision needs, read live. `nodegroups` and `insights` are `None` when they
+/// were not read because the version is in standard support.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inputs {
+    pub cluster: String,
+    pub region: String,
+    pub status: String,
+    pub version: Minor,
+    pub platform_version: Option<String>,
+    /// `upgradePolicy.supportType` (STANDARD | EXTENDED).
+    pub support_type: Option<String>,
+    pub now_secs: i64,
+    pub versions: Result<Vec<VersionInfo>, AwsError>,
+    pub nodegroups: Option<Result<NodeGroupScan, AwsError>>,
+    pub insights: Option<Result<InsightScan, AwsError>>,
+    /// The `clientRequestToken` the apply sends for the next minor.
+    pub token: String,
+}
+
+/// True when the live version list puts `current` in standard support: nothing else to read.
+pub fn in_standard_support(current: Minor, versions: &Result<Vec<VersionInfo>, AwsError>) -> bool {
+    versions
+        .as_ref()
+        .is_ok_and(|v| Standing::of(current, v).support() == Some(Support::StandardSupport))
+}
+
+/// Why an optional read is missing, in words an operator can act on.
+pub fn unavailable(err: &AwsError) -> String {
+    let code = err.code.as_deref().unwrap_or("no error code");
+    match err.kind {
+        FaultKind::AccessDenied => format!(
+            "access denied ({code}): grant {} to the function's role (and to the member role for clusters in other accounts)",
+            err.operation
+        ),
+        // Local emulators answer calls they lack with a bare 404/501 (shared::aws classifies it).
+        FaultKind::NotImplemented => {
+            format!("the endpoint does not implement {} ({code})", err.operation)
+        }
+        _ => format!("{err}"),
+    }
+}
+
+/// A blocker, and the words that finish "blocked until …" on the steps it holds back.
+struct Hold {
+    blocker: Blocker,
+    until: String,
+}
+
+fn cli_update_cluster(i: &Inputs, v: Minor) -> String {
+    Cli::aws("eks", "update-cluster-version")
+        .arg("--region", &i.region)
+        .arg("--name", &i.cluster)
+        .arg("--kubernetes-version", &v.to_string())
+        .build()
+}
+
+fn cli_update_nodegroup(i: &Inputs, group: &str, v: Minor) -> String {
+    Cli::aws("eks", "update-nodegroup-version")
+        .arg("--region", &i.region)
+        .arg("--cluster-name", &i.cluster)
+        .arg("--nodegroup-name", group)
+        .arg("--kubernetes-version", &v.to_string())
+        .build()
+}
+
+fn nodegroup_step(i: &Inputs, group: &str, v: Minor, description: String) -> PlanStep {
+    PlanStep {
+        description,
+        api_call: UPDATE_NODEGROUP_VERSION.to_string(),
+        parameters: json!({ "clusterName": i.cluster, "nodegroupName": group, "version": v.to_string() }),
+        cli: cli_update_nodegroup(i, group, v),
+    }
+}
+
+fn addon_step(i: &Inputs, v: Minor) -> PlanStep {
+    PlanStep {
+        description: format!(
+            "Update every installed EKS add-on (aws eks list-addons --cluster-name {}) to a version compatible with {v}: pick it from the command below, then run aws eks update-addon --cluster-name {} --addon-name NAME --addon-version VERSION for each",
+            shared::shell::quote(&i.cluster),
+            shared::shell::quote(&i.cluster)
+        ),
+        api_call: "eks:DescribeAddonVersions, eks:UpdateAddon".to_string(),
+        parameters: json!({ "clusterName": i.cluster, "kubernetesVersion": v.to_string() }),
+        cli: Cli::aws("eks", "describe-addon-versions")
+            .arg("--region", &i.region)
+            .arg("--kubernetes-version", &v.to_string())
+            .arg(
+                "--query",
+                "addons[].{addon:addonName,versions:addonVersions[].addonVersion}",
+            )
+            .build(),
+    }
+}
+
+/// The order blockers are listed in (the first gives the report's reason code): what must be
+/// fixed first, then what could not be verified.
+fn rank(code: &str) -> u8 {
+    match code {
+        "upgrade_insight_error" => 0,
+        "nodegroup_version_skew" => 1,
+        "nodegroup_not_active" => 2,
+        "next_version_unavailable" => 3,
+        "version_status_unknown" => 4,
+        "versions_not_checked" => 5,
+        "insights_not_checked" => 6,
+        _ => 7,
+    }
+}
+
+/// Comment a command out so that pasting it into a shell does nothing.
+fn held(cli: &str, until: &str) -> String {
+    // One line, whatever the reason says: a line break would end the comment.
+    let until: String = until
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("# BLOCKED until {until} - do not run yet: {cli}")
+}
+
+fn quoted_names(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Evaluate and plan.
+pub fn evaluate(i: &Inputs) -> Assessment {
+    let current = i.version;
+    let next = current.next();
+    let standing = i.versions.as_ref().ok().map(|v| Standing::of(current, v));
+    let support = standing.as_ref().and_then(Standing::support);
+    let listed = match &standing {
+        Some(Standing::Listed(v)) => Some(v),
+        _ => None,
+    };
+
+    let mut facts = vec![format!(
+        "Control plane: Kubernetes {current}{}, cluster status {}",
+        i.platform_version
+            .as_deref()
+            .map(|p| format!(" (platform {p})"))
+            .unwrap_or_default(),
+        i.status
+    )];
+    let mut notes = Vec::new();
+    let mut not_checked = Vec::new();
+
+    // Support status, from the live version list.
+    let cost_note = "extended support is billed per cluster hour on top of the standard EKS price, see Amazon EKS pricing";
+    match (&standing, &i.versions) {
+        (Some(Standing::Listed(v)), _) => {
+            let mut s = format!("EKS lists {current} as {}", v.status.label());
+            let mut dates = Vec::new();
+            if let Some(d) = &v.end_of_standard_support {
+                let verb = if d.epoch_secs <= i.now_secs { "ended" } else { "ends" };
+                dates.push(format!("standard support {verb} {}", d.relative(i.now_secs)));
+            }
+            if let Some(d) = &v.end_of_extended_support {
+                let verb = if d.epoch_secs <= i.now_secs { "ended" } else { "ends" };
+                dates.push(format!("extended support {verb} {}", d.relative(i.now_secs)));
+            }
+            if !dates.is_empty() {
+                s.push_str(&format!(": {}", dates.join("; ")));
+            }
+            if v.status == Support::ExtendedSupport {
+                s.push_str(&format!("; {cost_note}"));
+            }
+            facts.push(s);
+        }
+        (Some(Standing::NewerThanOldestStandard { oldest_standard }), _) => facts.push(format!(
+            "DescribeClusterVersions does not list {current}, but it is newer than {oldest_standard}, the oldest version in standard support"
+        )),
+        (Some(Standing::OlderThanListed { oldest_listed }), _) => facts.push(format!(
+            "DescribeClusterVersions no longer lists {current} at all (the oldest version it lists is {oldest_listed}): {current} is past the end of support"
+        )),
+        (Some(Standing::Unknown), _) => facts.push(format!(
+            "DescribeClusterVersions does not list {current} and the list does not tell its support status"
+        )),
+        (None, Err(e)) => {
+            facts.push(format!(
+                "The support status of {current} could not be read from EKS; the finding (Security Hub control EKS.2) reports it as unsupported"
+            ));
+            not_checked.push(format!(
+                "DescribeClusterVersions: {} — the support status of {current}, its end-of-support dates and the path to the oldest version in standard support were not verified",
+                unavailable(e)
+            ));
+        }
+        (None, Ok(_)) => {}
+    }
+    match i.support_type.as_deref() {
+        Some("STANDARD") => facts.push(
+            "Upgrade policy: STANDARD (extended support disabled): EKS upgrades the cluster automatically when standard support ends".to_string(),
+        ),
+        Some("EXTENDED") => facts.push(format!(
+            "Upgrade policy: EXTENDED: after standard support the cluster stays on its version in extended support until that ends too; {cost_note}"
+        )),
+        Some(other) => facts.push(format!("Upgrade policy: {other}")),
+        None => {}
+    }
+
+    let mut live_state = json!({
+        "version": current.to_string(),
+        "platform_version": i.platform_version,
+        "status": i.status,
+        "support_type": i.support_type,
+        "version_status": support.as_ref().map(Support::label),
+        "end_of_standard_support": listed.and_then(|v| v.end_of_standard_support.as_ref()).map(|d| d.date.clone()),
+        "end_of_extended_support": listed.and_then(|v| v.end_of_extended_support.as_ref()).map(|d| d.date.clone()),
+    });
+
+    if support == Some(Support::StandardSupport) {
+        let until = listed
+            .and_then(|v| v.end_of_standard_support.as_ref())
+            .map(|d| format!(" until {}", d.relative(i.now_secs)))
+            .unwrap_or_default();
+        if i.support_type.as_deref() == Some("STANDARD") {
+            notes.push(format!(
+                "With upgrade policy STANDARD, EKS upgrades {current} automatically when its standard support ends{until}; plan the upgrade before then."
+            ));
+        }
+        return Assessment {
+            live_state,
+            facts,
+            not_checked,
+            notes,
+            compliant_reason: format!(
+                "Kubernetes {current} is in standard support{until} according to DescribeClusterVersions: the live cluster does not run an unsupported version"
+            ),
+            ..Assessment::default()
+        };
+    }
+
+    // Where the path ends: the oldest version in standard support, from the live list.
+    let target = i
+        .versions
+        .as_ref()
+        .ok()
+        .and_then(|v| oldest_in_standard_support(v));
+    let mut path = target.map(|t| upgrade_path(current, t)).unwrap_or_default();
+    let path_known = !path.is_empty();
+    if !path_known {
+        path = vec![next];
+    }
+    if let Some(t) = target.filter(|_| path_known) {
+        let chain: Vec<String> = std::iter::once(current)
+            .chain(path.iter().copied())
+            .map(|v| v.to_string())
+            .collect();
+        facts.push(format!(
+            "Oldest version in standard support: {t}; path, one minor version per update: {} ({} control-plane update{})",
+            chain.join(" → "),
+            path.len(),
+            if path.len() == 1 { "" } else { "s" }
+        ));
+    } else if i.versions.is_ok() {
+        facts.push(format!(
+            "DescribeClusterVersions lists no version in standard support newer than {current}: only the next minor, {next}, is planned"
+        ));
+    }
+
+    let mut holds: Vec<Hold> = Vec::new();
+    let mut deferring: Vec<Hold> = Vec::new();
+    let mut prerequisites: Vec<PlanStep> = Vec::new();
+    let mut details_text = Vec::new();
+
+    // Upgrade-readiness insights for the next version.
+    match &i.insights {
+        Some(Ok(scan)) => {
+            let counts = [
+                InsightLevel::Error,
+                InsightLevel::Warning,
+                InsightLevel::Unknown,
+                InsightLevel::Passing,
+            ]
+            .map(|l| format!("{} {}", scan.count(l), l.label()));
+            facts.push(format!(
+                "Upgrade insights for {}: {}",
+                scan.target,
+                counts.join(", ")
+            ));
+            if scan.insights.is_empty() {
+                notes.push(format!(
+                    "EKS returned no upgrade insights for {}: they refresh about once a day. EKS still runs its own upgrade-blocking checks when the update starts, and this responder never overrides them.",
+                    scan.target
+                ));
+            }
+            if scan.list_truncated {
+                not_checked.push(format!(
+                    "ListInsights for {}: more pages than this responder reads in one evaluation; the remaining insights were not read",
+                    scan.target
+                ));
+            }
+            let mut non_passing: Vec<&Insight> = scan
+                .insights
+                .iter()
+                .filter(|x| x.level != InsightLevel::Passing)
+                .collect();
+            non_passing.sort_by_key(|x| x.level);
+            if !non_passing.is_empty() {
+                details_text.push(format!(
+                    "Upgrade readiness for {} (EKS upgrade insights):",
+                    scan.target
+                ));
+            }
+            for x in &non_passing {
+                let mut line = format!("  [{}] {}", x.level.label(), x.name);
+                if let Some(r) = &x.reason {
+                    line.push_str(&format!(": {}", r.trim_end_matches('.')));
+                }
+                if let Some(r) = &x.recommendation {
+                    line.push_str(&format!(". Recommendation: {r}"));
+                }
+                details_text.push(line);
+                if let Some(why) = &x.detail_missing {
+                    not_checked.push(format!(
+                        "DescribeInsight for '{}' ({}): {why}; its recommendation is not included",
+                        x.name,
+                        x.level.label()
+                    ));
+                }
+            }
+            let errors: Vec<&&Insight> = non_passing
+                .iter()
+                .filter(|x| x.level == InsightLevel::Error)
+                .collect();
+            for x in &errors {
+                holds.push(Hold {
+                    blocker: Blocker::new(
+                        "upgrade_insight_error",
+                        format!(
+                            "EKS upgrade insight '{}' is ERROR for {}: {}. Recommendation: {}",
+                            x.name,
+                            scan.target,
+                            x.reason
+                                .as_deref()
+                                .unwrap_or("no reason given")
+                                .trim_end_matches('.'),
+                            x.recommendation
+                                .as_deref()
+                                .or(x.description.as_deref())
+                                .unwrap_or(
+                                    "see the cluster's Upgrade insights tab in the EKS console"
+                                )
+                        ),
+                    ),
+                    until: format!("the ERROR upgrade insight '{}' is resolved", x.name),
+                });
+            }
+        }
+        Some(Err(e)) => {
+            not_checked.push(format!(
+                "ListInsights (UPGRADE_READINESS for {next}): {} — upgrade readiness (deprecated APIs, add-on and kubelet version skew) was not checked",
+                unavailable(e)
+            ));
+            holds.push(Hold {
+                blocker: Blocker::new(
+                    "insights_not_checked",
+                    format!(
+                        "The upgrade insights for {next} could not be read, so readiness is unverified and the responder will not start the upgrade; review them with aws eks list-insights --cluster-name {} --filter categories=UPGRADE_READINESS",
+                        shared::shell::quote(&i.cluster)
+                    ),
+                ),
+                until: format!("the upgrade insights for {next} have been reviewed"),
+            });
+        }
+        None => {}
+    }
+
+    // Managed node groups: EKS refuses a control-plane update until every one matches.
+    let mut groups: Vec<&NodeGroup> = Vec::new();
+    match &i.nodegroups {
+        Some(Ok(scan)) => {
+            groups = scan.groups.iter().collect();
+            if scan.groups.is_empty() && scan.not_described.is_empty() && scan.failed.is_empty() {
+                facts.push("Managed node groups: none".to_string());
+            }
+            for g in &scan.groups {
+                facts.push(format!(
+                    "Managed node group '{}': Kubernetes {}, status {}",
+                    g.name,
+                    g.version.as_deref().unwrap_or("not reported"),
+                    g.status
+                ));
+            }
+            let mut unverified: Vec<String> = Vec::new();
+            if scan.list_truncated {
+                not_checked.push(
+                    "ListNodegroups: more pages than this responder reads in one evaluation; the remaining node groups were not checked".to_string(),
+                );
+                unverified.push("the node groups beyond the listing budget".to_string());
+            }
+            if !scan.not_described.is_empty() {
+                not_checked.push(format!(
+                    "{} node group(s) not described (at most {} DescribeNodegroup calls per evaluation): {}",
+                    scan.not_described.len(),
+                    crate::live::MAX_NODEGROUPS_DESCRIBED,
+                    shared::notify::bounded(&scan.not_described, 10).join(", ")
+                ));
+                unverified.extend(scan.not_described.iter().cloned());
+            }
+            for (name, why) in &scan.failed {
+                not_checked.push(format!("DescribeNodegroup '{name}': {why}"));
+                unverified.push(name.clone());
+            }
+            for g in scan.groups.iter().filter(|g| g.version.is_none()) {
+                not_checked.push(format!(
+                    "DescribeNodegroup '{}' reported no Kubernetes version",
+                    g.name
+                ));
+                unverified.push(g.name.clone());
+            }
+            if !unverified.is_empty() {
+                holds.push(Hold {
+                    blocker: Blocker::new(
+                        "nodegroups_not_checked",
+                        format!(
+                            "The version of {} managed node group(s) could not be checked ({}); EKS refuses the upgrade unless every managed node group runs {current}",
+                            unverified.len(),
+                            shared::notify::bounded(&unverified, 5).join(", ")
+                        ),
+                    ),
+                    until: format!("every managed node group is confirmed at {current}"),
+                });
+            }
+            for g in &scan.groups {
+                let Some(raw) = g.version.as_deref() else {
+                    continue;
+                };
+                match Minor::parse(raw) {
+                    Ok(v) if v == current => {}
+                    Ok(v) => {
+                        if v < current {
+                            prerequisites.push(nodegroup_step(
+                                i,
+                                &g.name,
+                                current,
+                                format!(
+                                    "First: upgrade managed node group '{}' from {v} to {current}, the control plane's version (EKS refuses the control-plane upgrade while a managed node group is behind)",
+                                    g.name
+                                ),
+                            ));
+                        }
+                        holds.push(Hold {
+                            blocker: Blocker::new(
+                                "nodegroup_version_skew",
+                                format!(
+                                    "Managed node group '{}' runs Kubernetes {v} but the control plane runs {current}: EKS refuses UpdateClusterVersion until every managed node group matches{}",
+                                    g.name,
+                                    if v < current {
+                                        format!(" (upgrade it to {current} first; the command is in the plan)")
+                                    } else {
+                                        String::new()
+                                    }
+                                ),
+                            ),
+                            until: format!("node group '{}' runs {current}", g.name),
+                        });
+                    }
+                    Err(e) => {
+                        not_checked.push(format!("Node group '{}': {e}", g.name));
+                        holds.push(Hold {
+                            blocker: Blocker::new(
+                                "nodegroups_not_checked",
+                                format!(
+                                    "Managed node group '{}' reports version '{raw}', which cannot be compared with {current}",
+                                    g.name
+                                ),
+                            ),
+                            until: format!("node group '{}' is confirmed at {current}", g.name),
+                        });
+                    }
+                }
+            }
+            for g in &scan.groups {
+                match g.status.as_str() {
+                    "ACTIVE" => {}
+                    "UPDATING" | "CREATING" | "DELETING" => deferring.push(Hold {
+                        blocker: Blocker::deferring(
+                            "nodegroup_update_in_progress",
+                            format!(
+                                "Managed node group '{}' is {}: another update is in progress, so the control-plane upgrade waits; the responder re-evaluates on the next delivery of this finding",
+                                g.name, g.status
+                            ),
+                        ),
+                        until: format!("node group '{}' is ACTIVE again", g.name),
+                    }),
+                    other => holds.push(Hold {
+                        blocker: Blocker::new(
+                            "nodegroup_not_active",
+                            format!(
+                                "Managed node group '{}' is {other}: repair it (aws eks describe-nodegroup shows its health issues) before upgrading the cluster",
+                                g.name
+                            ),
+                        ),
+                        until: format!("node group '{}' is healthy", g.name),
+                    }),
+                }
+            }
+        }
+        Some(Err(e)) => {
+            not_checked.push(format!(
+                "ListNodegroups: {} — managed node group versions were not checked",
+                unavailable(e)
+            ));
+            holds.push(Hold {
+                blocker: Blocker::new(
+                    "nodegroups_not_checked",
+                    format!(
+                        "The managed node groups could not be listed; EKS refuses the upgrade unless every managed node group runs {current}, so the responder will not start it"
+                    ),
+                ),
+                until: format!("every managed node group is confirmed at {current}"),
+            });
+        }
+        None => {}
+    }
+
+    // What the version list could not confirm.
+    match (&i.versions, &support) {
+        (Err(_), _) => holds.push(Hold {
+            blocker: Blocker::new(
+                "versions_not_checked",
+                format!(
+                    "DescribeClusterVersions could not be called, so the support status of {current} and the availability of {next} were not verified from EKS; the responder will not start an upgrade it cannot verify"
+                ),
+            ),
+            until: format!(
+                "EKS's version list (aws eks describe-cluster-versions --include-all) confirms {next} is available"
+            ),
+        }),
+        (Ok(_), None) | (Ok(_), Some(Support::Other(_))) => holds.push(Hold {
+            blocker: Blocker::new(
+                "version_status_unknown",
+                format!(
+                    "EKS's version list does not tell whether {current} is supported; the responder does not upgrade what it cannot classify"
+                ),
+            ),
+            until: format!("the support status of {current} is confirmed"),
+        }),
+        (Ok(list), _) if !list.iter().any(|v| v.version == next) => holds.push(Hold {
+            blocker: Blocker::new(
+                "next_version_unavailable",
+                format!(
+                    "DescribeClusterVersions does not list {next}, the only version EKS can upgrade {current} to"
+                ),
+            ),
+            until: format!("EKS lists {next}"),
+        }),
+        _ => {}
+    }
+
+    // Extended support: still supported (and patched). The responder proposes, never applies.
+    let extended = support == Some(Support::ExtendedSupport);
+    let mut policy: Option<Blocker> = None;
+    if extended {
+        let ends = listed
+            .and_then(|v| v.end_of_extended_support.as_ref())
+            .map(|d| format!(" until {}", d.relative(i.now_secs)))
+            .unwrap_or_default();
+        policy = Some(Blocker::new(
+            "extended_support_routine",
+            format!(
+                "Kubernetes {current} is in extended support{ends}: it still gets security patches, so this is routine work, not an unsupported version. The responder applies upgrades only to unsupported versions; schedule this one (EKS upgrades the cluster automatically when extended support ends)"
+            ),
+        ));
+    } else {
+        notes.push(
+            "An unsupported version gets no security patches, and EKS upgrades clusters automatically once their version leaves extended support: upgrading now keeps the timing in your hands.".to_string(),
+        );
+    }
+
+    // The plan. Problems to fix come before checks that could not be made.
+    holds.sort_by_key(|h| rank(&h.blocker.code));
+    let all: Vec<&Hold> = deferring.iter().chain(holds.iter()).collect();
+    let blocked = !all.is_empty();
+    let untils: Vec<String> = all.iter().map(|h| h.until.clone()).collect();
+    let until = if untils.len() <= 2 {
+        untils.join(" and ")
+    } else {
+        untils.join("; ")
+    };
+    let mut main_description = format!(
+        "Upgrade the control plane of {} from Kubernetes {current} to {next} (one minor version: EKS cannot skip any)",
+        i.cluster
+    );
+    let mut main_cli = cli_update_cluster(i, next);
+    if blocked {
+        main_description = format!("BLOCKED until {until}. {main_description}");
+        main_cli = held(&main_cli, "the blockers above are cleared");
+    }
+    let mut steps = prerequisites;
+    steps.push(PlanStep {
+        description: main_description,
+        api_call: UPDATE_CLUSTER_VERSION.to_string(),
+        parameters: json!({ "name": i.cluster, "version": next.to_string(), "clientRequestToken": i.token }),
+        cli: main_cli,
+    });
+
+    let group_names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    let mut follow_ups = Vec::new();
+    let mut previous = current;
+    for (n, v) in path.iter().copied().enumerate() {
+        if n > 0 {
+            follow_ups.push(PlanStep {
+                description: format!(
+                    "Then upgrade the control plane from {previous} to {v}, once the update to {previous} is Successful and the node groups and add-ons are at {previous}"
+                ),
+                api_call: UPDATE_CLUSTER_VERSION.to_string(),
+                parameters: json!({ "name": i.cluster, "version": v.to_string() }),
+                cli: cli_update_cluster(i, v),
+            });
+        }
+        for g in &group_names {
+            follow_ups.push(nodegroup_step(
+                i,
+                g,
+                v,
+                format!(
+                    "After the control plane is at {v}: upgrade managed node group '{g}' to {v} (nodes are replaced with a rolling update; node groups cannot be rolled back automatically)"
+                ),
+            ));
+        }
+        follow_ups.push(addon_step(i, v));
+        previous = v;
+    }
+    if !path_known {
+        follow_ups.push(PlanStep {
+            description: format!(
+                "Find the rest of the path: list the versions EKS supports and repeat the steps above one minor at a time from {next} up to the oldest version in standard support"
+            ),
+            api_call: "eks:DescribeClusterVersions".to_string(),
+            parameters: json!({ "includeAll": true }),
+            cli: Cli::aws("eks", "describe-cluster-versions")
+                .arg("--region", &i.region)
+                .flag("--include-all")
+                .build(),
+        });
+    }
+    if blocked {
+        for s in &mut follow_ups {
+            s.cli = held(&s.cli, "the blocked upgrade above has been done");
+        }
+    }
+
+    // Rollback: EKS rolls a control plane back one minor within 7 days, only to a version it
+    // still supports.
+    let rollback_possible = support.as_ref().is_some_and(Support::supported);
+    let revert = if rollback_possible {
+        Revert {
+            description: format!(
+                "Within 7 days of the upgrade completing, EKS can roll the control plane back to {current}{} (roll the managed node groups back to {current} first; add-ons are not rolled back). After 7 days the upgrade is permanent.",
+                if extended {
+                    " (a version in extended support: the upgrade policy must be EXTENDED)"
+                } else {
+                    ""
+                }
+            ),
+            previous: json!({ "version": current.to_string(), "platform_version": i.platform_version }),
+            cli: Some(cli_update_cluster(i, current)),
+        }
+    } else {
+        let why = match &support {
+            Some(s) => format!("{current} is {}", s.label()),
+            None => format!(
+                "the support status of {current} could not be checked and the finding reports it unsupported"
+            ),
+        };
+        Revert {
+            description: format!(
+                "Rollback window: EKS can roll a control plane back one minor version within 7 days of an upgrade, but only to a version it still supports, and {why}: plan this upgrade as one-way and test it on a non-production cluster first"
+            ),
+            previous: json!({ "version": current.to_string(), "platform_version": i.platform_version }),
+            cli: None,
+        }
+    };
+    notes.push(
+        "force is never set: EKS's own upgrade-blocking readiness checks stay in effect for every step.".to_string(),
+    );
+    notes.push(
+        "Self-managed nodes, Fargate pods and hybrid nodes are not managed node groups and were not checked: bring them to each version as well.".to_string(),
+    );
+
+    let step_of = if path_known {
+        format!(
+            ", step 1 of {} toward {}, the oldest version in standard support",
+            path.len(),
+            path[path.len() - 1]
+        )
+    } else if i.versions.is_err() {
+        " (the rest of the path could not be computed: DescribeClusterVersions was unavailable)"
+            .to_string()
+    } else {
+        String::new()
+    };
+    let status_word = match (&support, listed) {
+        (Some(Support::ExtendedSupport), Some(v)) => format!(
+            "EXTENDED_SUPPORT{}",
+            v.end_of_extended_support
+                .as_ref()
+                .map(|d| format!(" until {}", d.date))
+                .unwrap_or_default()
+        ),
+        (Some(s), _) => s.label().to_string(),
+        (None, _) => "support status not verified".to_string(),
+    };
+    let mut summary = if extended {
+        format!(
+            "Routine: upgrade {} from Kubernetes {current} ({status_word}) to {next}{step_of}",
+            i.cluster
+        )
+    } else {
+        format!(
+            "Upgrade {} from Kubernetes {current} ({status_word}) to {next}{step_of}",
+            i.cluster
+        )
+    };
+    let insight_errors: Vec<&str> = match &i.insights {
+        Some(Ok(scan)) => scan
+            .insights
+            .iter()
+            .filter(|x| x.level == InsightLevel::Error)
+            .map(|x| x.name.as_str())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !insight_errors.is_empty() {
+        summary.push_str(&format!(
+            "; blocked by the ERROR upgrade insight{} {}",
+            if insight_errors.len() == 1 { "" } else { "s" },
+            quoted_names(&insight_errors)
+        ));
+    } else if blocked {
+        summary.push_str(&format!("; blocked until {until}"));
+    }
+
+    if let Some(obj) = live_state.as_object_mut() {
+        obj.insert(
+            "nodegroups".to_string(),
+            json!(
+                groups
+                    .iter()
+                    .map(|g| json!({"name": g.name, "version": g.version, "status": g.status}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    let details = json!({
+        "current_version": current.to_string(),
+        "version_status": support.as_ref().map(Support::label),
+        "next_version": next.to_string(),
+        "target_version": target.filter(|_| path_known).map(|t| t.to_string()),
+        "path": path.iter().map(Minor::to_string).collect::<Vec<_>>(),
+        "path_complete": path_known,
+        "versions": i.versions.as_ref().ok(),
+        "insights": match &i.insights { Some(Ok(s)) => json!(s), _ => serde_json::Value::Null },
+        "rollback_possible": rollback_possible,
+    });
+
+    let blockers = deferring
+        .into_iter()
+        .chain(holds)
+        .map(|h| h.blocker)
+        .chain(policy)
+        .collect();
+    Assessment {
+        live_state,
+        facts,
+        not_checked,
+        notes,
+        details: Some(details),
+        details_text,
+        priority: Some(if extended { "routine" } else { "urgent" }),
+        plan: Some(Plan {
+            summary,
+            steps,
+            follow_ups,
+            blockers,
+            revert: Some(revert),
+            irreversible: !rollback_possible,
+            stage: None,
+            applicable: true,
+        }),
+        compliant_reason: String::new(),
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;
