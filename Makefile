@@ -1,0 +1,106 @@
+# Every entry point of eks-exposure-responder. Each target installs what it needs
+# (Python tools into .venv, pinned in requirements-dev.txt), so a fresh clone works.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV_BIN := $(CURDIR)/.venv/bin
+# sam finds cargo-lambda (and cargo-lambda finds zig) through PATH.
+WITH_VENV := PATH="$(VENV_BIN):$$PATH" SAM_CLI_TELEMETRY=0
+
+.PHONY: help venv constraints moto-start moto-stop fmt fmt-check lint test template-test \
+	build deploy demo demo-check bench fuzz clean distclean
+
+help:
+	@echo "make demo           run every function against moto_server (no AWS account needed)"
+	@echo "make test           fmt-check, lint, cargo test against a fresh moto_server, template tests"
+	@echo "make build | deploy sam build | sam deploy --guided"
+	@echo "make bench | fuzz   benchmarks | fuzzing"
+	@echo "make venv           install the pinned Python tools into .venv (constraints: re-pin them)"
+	@echo "make moto-start     start a moto_server for manual runs (URL: scripts/moto.sh url)"
+	@echo "make moto-stop | fmt | fmt-check | lint | demo-check | clean | distclean"
+
+venv:
+	@scripts/venv.sh
+
+# Re-resolve requirements-{dev,bench}.txt from scratch in a scratch venv and pin every
+# package they pull in into constraints-{dev,bench}.txt (header comments are kept).
+constraints:
+	@for set in dev bench; do \
+		rm -rf .venv-freeze; python3 -m venv .venv-freeze; \
+		.venv-freeze/bin/python -m pip install --quiet -r requirements-$$set.txt; \
+		{ grep '^#' constraints-$$set.txt || true; .venv-freeze/bin/python -m pip freeze | grep -v '^-e'; } \
+			>constraints-$$set.txt.new; \
+		mv constraints-$$set.txt.new constraints-$$set.txt; \
+		echo "constraints-$$set.txt: $$(grep -c '==' constraints-$$set.txt) pins"; \
+	done; \
+	rm -rf .venv-freeze
+
+moto-start: venv
+	@scripts/moto.sh start
+
+moto-stop:
+	@scripts/moto.sh stop
+
+fmt:
+	cargo fmt --all
+
+fmt-check:
+	cargo fmt --all -- --check
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# with_moto.sh starts a private moto_server, exports MOTO_ENDPOINT, AWS_ACCESS_KEY_ID=
+# testing, AWS_SECRET_ACCESS_KEY=testing, AWS_REGION=us-east-1, and stops the server
+# however the command ends.
+test: fmt-check lint venv
+	scripts/with_moto.sh bash -c 'cargo test --workspace && $(MAKE) template-test'
+
+template-test: venv
+	@if [ -f scripts/template_test.sh ]; then \
+		$(WITH_VENV) bash scripts/template_test.sh; \
+	else \
+		echo "template tests: none yet"; \
+	fi
+
+build: venv
+	$(WITH_VENV) sam build
+
+deploy: build
+	$(WITH_VENV) sam deploy --guided
+
+demo:
+	@scripts/demo.sh
+
+# The demo harness's AWS side alone (setup, SNS -> SQS, draining), without the functions.
+demo-check: venv
+	@scripts/with_moto.sh bash -c 'export AWS_ENDPOINT_URL="$$MOTO_ENDPOINT"; \
+		d=$$(mktemp -d); trap "rm -rf $$d" EXIT; \
+		.venv/bin/python scripts/demo_aws.py setup "$$d" && \
+		.venv/bin/python scripts/demo_aws.py show-cluster "$$d" events/eks-public-access.json && \
+		.venv/bin/python scripts/demo_aws.py selftest "$$d"'
+
+bench: venv
+	@VENV_DIR=.venv-bench scripts/venv.sh requirements-bench.txt
+	@if [ -f scripts/bench.sh ]; then \
+		$(WITH_VENV) bash scripts/bench.sh; \
+	else \
+		echo "bench: scripts/bench.sh not written yet"; \
+	fi
+
+fuzz:
+	@if [ -f scripts/fuzz.sh ]; then \
+		bash scripts/fuzz.sh; \
+	else \
+		echo "fuzz: scripts/fuzz.sh not written yet"; \
+	fi
+
+clean:
+	scripts/moto.sh stop
+	cargo clean
+	rm -rf .aws-sam .moto .demo .bench
+
+distclean: clean
+	rm -rf .venv .venv-bench .venv-freeze .venv.lock .venv-bench.lock

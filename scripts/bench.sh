@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# make bench: cold start, first event beside Cloud Custodian, warm events, the pure decision
+# path, peak memory and package size — measured in one run and printed as one table
+# (BENCHMARKS.md explains every number).
+#
+#   scripts/bench.sh            the full benchmark (make bench)
+#   scripts/bench.sh --smoke    a tiny run for make test: debug binaries, 2 runs each, 5 warm
+#                               events, criterion in test mode (each benchmark once), no
+#                               Custodian, no arm64 build. Fails when something cannot be measured.
+#
+# Knobs (full run): BENCH_COLD_RUNS (50), BENCH_PAIRS (10: first-event runs, each paired with a
+# Custodian run), BENCH_WARM_EVENTS (200), BENCH_SIZES (1: arm64 build + zip; 0 skips),
+# BENCH_PROFILE (1: profile what misses a target; 0 skips).
+#
+# Everything it writes lands in .bench/ (results.md: the table). Functions are every crate in
+# functions/*/ with a src/main.rs; the empty baseline is scripts/bench/empty-function.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+
+smoke=0
+case "${1:-}" in
+  --smoke) smoke=1 ;;
+  "") ;;
+  *)
+    echo "usage: $0 [--smoke]" >&2
+    exit 2
+    ;;
+esac
+
+if [ "$smoke" = 1 ]; then
+  state="$root/.bench/smoke"
+  cold_runs=2 pairs=2 warm_events=5 sizes=0 profile=0
+else
+  state="$root/.bench/run"
+  cold_runs=${BENCH_COLD_RUNS:-50}
+  pairs=${BENCH_PAIRS:-10}
+  warm_events=${BENCH_WARM_EVENTS:-200}
+  sizes=${BENCH_SIZES:-1}
+  profile=${BENCH_PROFILE:-1}
+fi
+pair_with=endpoint-access
+started=$SECONDS
+step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
+
+# --- tools -----------------------------------------------------------------------------------
+"$root/scripts/venv.sh"
+py="$root/.venv/bin/python"
+custodian=""
+if [ "$smoke" = 0 ]; then
+  VENV_DIR=.venv-bench "$root/scripts/venv.sh" requirements-bench.txt
+  custodian="$root/.venv-bench/bin/custodian"
+fi
+
+# apt_tool CMD PACKAGE: install PACKAGE when CMD is missing (profiling only).
+apt_tool() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "bench: installing $2 for $1"
+    { apt-get install -y -qq "$2" || { apt-get update -qq && apt-get install -y -qq "$2"; }; } >/dev/null 2>&1 || true
+  fi
+  command -v "$1" >/dev/null 2>&1
+}
+
+# --- the functions ---------------------------------------------------------------------------
+functions=()
+for manifest in functions/*/Cargo.toml; do
+  dir=$(dirname "$manifest")
+  [ -f "$dir/src/main.rs" ] || continue
+  name=$(sed -n 's/^name *= *"\([^"]*\)".*/\1/p' "$manifest" | head -n 1)
+  [ -n "$name" ] && functions+=("$name")
+done
+if [ "${#functions[@]}" -eq 0 ]; then
+  echo "bench: no function crates under functions/" >&2
+  exit 1
+fi
+pkgs=()
+for f in "${functions[@]}"; do pkgs+=(-p "$f"); done
+
+rm -rf "$state"
+mkdir -p "$state"
+export CARGO_TERM_COLOR=never
+
+# --- builds (all before any measurement, so no compiler competes with the timings) -----------
+empty_dir="$root/scripts/bench/empty-function"
+empty_target="$root/target/bench-empty"
+if [ "$smoke" = 1 ]; then
+  step "Building debug binaries: ${functions[*]} and the empty function"
+  cargo build --bins "${pkgs[@]}"
+  (cd "$empty_dir" && CARGO_TARGET_DIR="$empty_target" cargo build --locked)
+  bindir="$root/target/debug"
+  empty_bin="$empty_target/debug/bench-empty"
+  step "Building the decision benchmark (test profile)"
+  cargo test --no-run -p eks-exposure-shared --bench decision
+else
+  step "Building host release binaries (x86_64): ${functions[*]} and the empty function"
+  cargo build --release "${pkgs[@]}"
+  (cd "$empty_dir" && CARGO_TARGET_DIR="$empty_target" cargo build --release --locked)
+  bindir="$root/target/release"
+  empty_bin="$empty_target/release/bench-empty"
+  step "Building the decision benchmark (bench profile = release)"
+  cargo bench --no-run -p eks-exposure-shared --bench decision
+  if [ "$sizes" = 1 ]; then
+    step "Building arm64 bootstraps with cargo lambda build --release --arm64"
+    size_args=()
+    for f in "${functions[@]}"; do
+      if PATH="$root/.venv/bin:$PATH" cargo lambda build --release --arm64 -p "$f" >"$state/lambda-build-$f.log" 2>&1; then
+        size_args+=("$f=$root/target/lambda/$f/bootstrap")
+      else
+        echo "  $f: cargo lambda build failed (log: $state/lambda-build-$f.log)"
+        tail -n 5 "$state/lambda-build-$f.log" | sed 's/^/    /'
+        size_args+=("$f=$state/not-built/$f")
+      fi
+    done
+    (cd "$empty_dir" && CARGO_TARGET_DIR="$empty_target" PATH="$root/.venv/bin:$PATH" \
+      cargo lambda build --release --arm64 --locked >"$state/lambda-build-empty.log" 2>&1) &&
+      size_args+=("bench-empty=$empty_target/lambda/bench-empty/bootstrap")
+    "$py" scripts/bench/report.py sizes "$state" "${size_args[@]}"
+  fi
+fi
+
+# --- machine ---------------------------------------------------------------------------------
+"$py" - "$state/machine.json" "$pair_with" "${functions[@]}" <<'EOF'
+import json, os, platform, subprocess, sys, time
+out, pair_with, functions = sys.argv[1], sys.argv[2], sys.argv[3:]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+json.dump({
+    "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    "nproc": os.cpu_count(),
+    "cpu": cpu,
+    "memory": f"{mem / 1024 / 1024:.1f} GiB",
+    "kernel": f"Linux {platform.release()}",
+    "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip(),
+    "load_start": " ".join(open("/proc/loadavg").read().split()[:3]),
+    "functions": functions,
+    "pair_with": pair_with,
+}, open(out, "w"), indent=1)
+EOF
+
+# --- moto ------------------------------------------------------------------------------------
+export MOTO_DIR="$state/moto"
+cleanup() { "$root/scripts/moto.sh" stop; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+step "Starting moto_server on loopback"
+AWS_ENDPOINT_URL=$("$root/scripts/moto.sh" start)
+export AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE MOTO_ACCOUNT_ID
+echo "  $AWS_ENDPOINT_URL"
+"$py" scripts/bench/harness.py setup "$state"
+
+bins=(--binary "bench-empty=$empty_bin")
+for f in "${functions[@]}"; do bins+=(--binary "$f=$bindir/$f"); done
+fn_bins=("${bins[@]:2}")
+
+# --- 1. cold start ---------------------------------------------------------------------------
+step "1. Cold start: process start -> first GET .../invocation/next ($cold_runs runs each, round-robin)"
+"$py" scripts/bench/harness.py cold "$state" "$state/cold.json" --runs "$cold_runs" "${bins[@]}"
+
+# --- 2 + 4. first event and peak memory, beside Cloud Custodian ------------------------------
+# moto holds only payments-prod here, so Custodian lists and describes exactly the cluster
+# the Rust function is asked about.
+step "2. First event: process start -> response, propose mode, against moto ($pairs runs)"
+pair_args=()
+if [ -n "$custodian" ]; then
+  pair_args=(--custodian "$custodian")
+  echo "  interleaved with Cloud Custodian (c7n $("$root/.venv-bench/bin/python" -c 'import c7n.version; print(c7n.version.version)'))"
+fi
+"$py" scripts/bench/harness.py first "$state" "$state/first-pair.json" --runs "$pairs" \
+  --pair-with "$pair_with" "${pair_args[@]}" --binary "$pair_with=$bindir/$pair_with"
+"$py" scripts/bench/harness.py add-clusters "$state"
+rest=()
+for f in "${functions[@]}"; do
+  [ "$f" = "$pair_with" ] || rest+=(--binary "$f=$bindir/$f")
+done
+if [ "${#rest[@]}" -gt 0 ]; then
+  "$py" scripts/bench/harness.py first "$state" "$state/first-rest.json" --runs "$pairs" "${rest[@]}"
+fi
+
+# --- 3a. warm stream -------------------------------------------------------------------------
+step "3. Warm events: one process, $warm_events events (after one warm-up event)"
+"$py" scripts/bench/harness.py warm "$state" "$state/warm.json" --events "$warm_events" "${fn_bins[@]}"
+"$root/scripts/moto.sh" stop
+
+# --- 3b. decision path -----------------------------------------------------------------------
+if [ "$smoke" = 1 ]; then
+  step "3. Decision path (criterion, test mode: each benchmark once)"
+  cargo test -q -p eks-exposure-shared --bench decision 2>&1 | grep -E "^(Testing|Success)|error" | tr '\n' ' '
+  echo
+else
+  step "3. Decision path (criterion, one core)"
+  rm -rf "$root/target/criterion/decision"
+  cargo bench -q -p eks-exposure-shared --bench decision 2>&1 | grep -E "^decision/|time:|thrpt:" | sed 's/^/  /'
+fi
+
+# --- the table -------------------------------------------------------------------------------
+"$py" - "$state/machine.json" <<'EOF'
+import json, sys
+p = sys.argv[1]
+m = json.load(open(p))
+m["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
+json.dump(m, open(p, "w"), indent=1)
+EOF
+step "Results"
+status=0
+"$py" scripts/bench/report.py table "$state" $([ "$smoke" = 1 ] && echo --smoke) || status=$?
+
+# --- profile what missed a target ------------------------------------------------------------
+if [ "$profile" = 1 ] && [ -f "$state/results.json" ]; then
+  "$py" - "$state/results.json" >"$state/missed.txt" <<'EOF'
+import json, sys
+for m in json.load(open(sys.argv[1]))["missed"]:
+    print(m["target"], m.get("function", "-"))
+EOF
+  if [ -s "$state/missed.txt" ]; then
+    step "Profiling the missed targets"
+    bash scripts/bench/profile.sh "$state" "$bindir" <"$state/missed.txt" | tee "$state/profile.txt"
+  fi
+fi
+
+echo
+echo "bench: done in $((SECONDS - started)) s; table in $state/results.md"
+exit "$status"

@@ -1,0 +1,319 @@
+"""Turn the measurements of one `make bench` run into one table, and judge the targets.
+
+    report.py sizes STATE NAME=BOOTSTRAP ...   zip each bootstrap (as Lambda receives it) and
+                                               write STATE/sizes.json
+    report.py table STATE [--smoke]            print the table; write STATE/results.md and
+                                               STATE/results.json (with the missed targets)
+
+Reads STATE/{machine,cold,first-pair,first-rest,warm,sizes}.json and criterion's estimates in
+target/criterion/decision/<id>/new/estimates.json. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CRITERION = ROOT / "target" / "criterion" / "decision"
+
+TARGET_COLD_RATIO = 3.0
+TARGET_FIRST_RATIO = 20.0
+TARGET_MEMORY_SHARE = 0.25
+TARGET_MULTI_PER_S = 50_000
+TARGET_BOOTSTRAP = 8 * 1024 * 1024
+TARGET_ZIP = 4 * 1024 * 1024
+
+
+def load(state: Path, name: str):
+    p = state / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def mib(b: float | None) -> str:
+    return "-" if b is None else f"{b / 1024 / 1024:.2f} MiB"
+
+
+def cmd_sizes(state: Path, specs: list[str]) -> None:
+    out = {}
+    zips = state / "zips"
+    zips.mkdir(parents=True, exist_ok=True)
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        p = Path(path)
+        if not p.exists():
+            out[name] = {"error": f"{path} was not built"}
+            continue
+        z = zips / f"{name}.zip"
+        info = zipfile.ZipInfo("bootstrap", date_time=(2026, 1, 1, 0, 0, 0))
+        info.external_attr = 0o100755 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.writestr(info, p.read_bytes(), compresslevel=9)
+        out[name] = {"bootstrap": p.stat().st_size, "zip": z.stat().st_size, "path": path}
+        print(f"  size {name:<26} bootstrap {mib(out[name]['bootstrap']):>10}  zip {mib(out[name]['zip']):>10}")
+    (state / "sizes.json").write_text(json.dumps(out, indent=1))
+
+
+def criterion(bench_id: str) -> dict | None:
+    p = CRITERION / bench_id / "new" / "estimates.json"
+    if not p.exists():
+        return None
+    e = json.loads(p.read_text())
+    return {
+        "median_ns": e["median"]["point_estimate"],
+        "mean_ns": e["mean"]["point_estimate"],
+        "ci": [e["mean"]["confidence_interval"]["lower_bound"], e["mean"]["confidence_interval"]["upper_bound"]],
+    }
+
+
+def fmt_ms(x: float) -> str:
+    return f"{x:.2f} ms" if x < 100 else f"{x:.0f} ms"
+
+
+def fmt_us(ns: float) -> str:
+    return f"{ns / 1000:.1f} µs" if ns < 1e6 else f"{ns / 1e6:.2f} ms"
+
+
+def cmd_table(state: Path, smoke: bool) -> int:
+    rows: list[tuple[str, str, str, str, str]] = []
+    missed: list[dict] = []
+    problems: list[str] = []
+
+    def verdict(ok: bool | None, miss: str = "") -> str:
+        if ok is None:
+            return "n/a"
+        return "met" if ok else f"MISSED{': ' + miss if miss else ''}"
+
+    machine = load(state, "machine") or {}
+    cold = load(state, "cold") or {}
+    first = {"functions": {}}
+    for part in ("first-pair", "first-rest"):
+        d = load(state, part)
+        if d:
+            first["functions"].update(d.get("functions", {}))
+            for k in ("custodian", "pairs", "ratio", "custodian_error"):
+                if d.get(k):
+                    first[k] = d[k]
+    warm = load(state, "warm") or {}
+    sizes = load(state, "sizes") or {}
+    functions = machine.get("functions", [])
+
+    # 1. cold start
+    empty = cold.get("bench-empty", {})
+    empty_med = empty.get("ms", {}).get("median")
+    if empty_med:
+        s = empty["ms"]
+        rows.append(("cold start", "empty lambda_runtime fn", f"median {fmt_ms(s['median'])}, p90 {fmt_ms(s['p90'])} (n={s['n']})", "baseline", ""))
+    else:
+        problems.append(f"cold start of the empty function: {empty.get('error', 'not measured')}")
+    for f in functions:
+        c = cold.get(f, {})
+        s = c.get("ms", {})
+        if not s.get("n"):
+            rows.append(("cold start", f, c.get("error", "not measured"), f"≤ {TARGET_COLD_RATIO:.0f}× empty", "n/a"))
+            problems.append(f"cold start of {f}: {c.get('error', 'not measured')}")
+            continue
+        ratio = s["median"] / empty_med if empty_med else None
+        ok = None if ratio is None else ratio <= TARGET_COLD_RATIO
+        miss = f"{ratio:.1f}× empty, {ratio / TARGET_COLD_RATIO:.2f}× over the target" if ratio else ""
+        if ok is False:
+            missed.append({"target": "cold", "function": f, "ratio": ratio})
+        p90_ratio = s["p90"] / empty["ms"]["p90"] if empty_med else None
+        rows.append((
+            "cold start",
+            f,
+            f"median {fmt_ms(s['median'])}, p90 {fmt_ms(s['p90'])} (n={s['n']}); "
+            + (f"{ratio:.2f}× empty (p90 {p90_ratio:.2f}×)" if ratio else ""),
+            f"≤ {TARGET_COLD_RATIO:.0f}× empty",
+            verdict(ok, miss),
+        ))
+
+    # 2. first event, beside Cloud Custodian
+    cust = first.get("custodian")
+    for f in functions:
+        e = first["functions"].get(f, {})
+        s = e.get("ms", {})
+        if not s.get("n"):
+            rows.append(("first event", f, e.get("error", "not measured"), "", "n/a"))
+            problems.append(f"first event of {f}: {e.get('error', 'not measured')}")
+            continue
+        text = (
+            f"median {fmt_ms(s['median'])}, p90 {fmt_ms(s['p90'])} (n={s['n']}; invoke part median "
+            f"{fmt_ms(e['invoke_ms']['median'])}); outcome {', '.join(e['outcomes'])}; {e['event']}"
+        )
+        target, ok, miss = "", None, ""
+        if cust and f == machine.get("pair_with"):
+            r = first["ratio"]
+            target = f"≥ {TARGET_FIRST_RATIO:.0f}× faster than Custodian"
+            ok = r["min"] >= TARGET_FIRST_RATIO
+            text += (
+                f"; Custodian / Rust per pair: median {r['median']:.0f}×, min {r['min']:.0f}×, max {r['max']:.0f}× "
+                f"(" + " ".join(f"{p['ratio']:.0f}" for p in first["pairs"]) + ")"
+            )
+            if not ok:
+                miss = f"worst pair {r['min']:.1f}×, median {r['median']:.1f}×"
+                missed.append({"target": "first", "function": f, "ratio": r["median"]})
+        rows.append(("first event", f, text, target, verdict(ok, miss)))
+    if cust:
+        s = cust["ms"]
+        rows.append((
+            "first event",
+            "Cloud Custodian (c7n)",
+            f"median {fmt_ms(s['median'])}, p90 {fmt_ms(s['p90'])} (n={s['n']}); `custodian run`, "
+            f"aws.eks public-endpoint filter + notify (SNS); matched {cust.get('resources')}",
+            "reference",
+            "",
+        ))
+    elif not smoke:
+        problems.append(f"Cloud Custodian: {first.get('custodian_error', 'not run')}")
+
+    # 4. memory
+    cust_rss = cust["maxrss_kb"] * 1024 if cust else None
+    for f in functions:
+        e = first["functions"].get(f, {})
+        if not e.get("maxrss_kb"):
+            continue
+        rss = e["maxrss_kb"] * 1024
+        share = rss / cust_rss if cust_rss else None
+        ok = None if share is None else share <= TARGET_MEMORY_SHARE
+        if ok is False:
+            missed.append({"target": "memory", "function": f, "share": share})
+        rows.append((
+            "peak memory",
+            f,
+            f"{mib(rss)} peak RSS in the first-event run" + (f"; {share * 100:.0f}% of Custodian's" if share else ""),
+            "≤ 25% of Custodian",
+            verdict(ok, f"{share * 100:.0f}% ({share / TARGET_MEMORY_SHARE:.2f}× the limit)" if share else ""),
+        ))
+    if cust_rss:
+        rows.append(("peak memory", "Cloud Custodian (c7n)", f"{mib(cust_rss)} peak RSS", "reference", ""))
+
+    # 3a. warm stream
+    for f in functions:
+        w = warm.get(f, {})
+        lat = w.get("latency_ms", {})
+        if not lat.get("n"):
+            rows.append(("warm events", f, w.get("error", "not measured"), "", "n/a"))
+            problems.append(f"warm stream of {f}: {w.get('error', 'not measured')}")
+            continue
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(w["outcomes"].items()))
+        rows.append((
+            "warm events",
+            f,
+            f"{w['events_per_s']:.0f} events/s, p50 {fmt_ms(lat['median'])}, p99 {fmt_ms(lat['p99'])} "
+            f"(n={lat['n']} over {len(w['files'])} sample event(s); {outcomes})",
+            "measured",
+            "" if not w.get("error") else f"stopped: {w['error']}",
+        ))
+        if w.get("error"):
+            problems.append(f"warm stream of {f}: {w['error']}")
+
+    # 3b. decision path (criterion)
+    crit = {k: criterion(k) for k in ("small", "multi-trait", "cves/10", "cves/100", "cves/1000")}
+    growth = None
+    if smoke:
+        rows.append(("decision path", "criterion", "smoke: each benchmark ran once (debug build), not measured", "", "n/a"))
+    elif crit["multi-trait"]:
+        for k in ("small", "multi-trait", "cves/10", "cves/100", "cves/1000"):
+            c = crit[k]
+            if not c:
+                continue
+            per_s = 1e9 / c["median_ns"]
+            text = f"{fmt_us(c['median_ns'])} per finding, {per_s:,.0f} findings/s on one core"
+            target, ok, miss = "", None, ""
+            if k == "multi-trait":
+                target = f"≥ {TARGET_MULTI_PER_S:,} findings/s"
+                ok = per_s >= TARGET_MULTI_PER_S
+                if not ok:
+                    miss = f"{per_s:,.0f}/s, {TARGET_MULTI_PER_S / per_s:.2f}× too slow"
+                    missed.append({"target": "decision", "per_s": per_s})
+            label = {"small": "small (1 signal)", "multi-trait": "multi-trait (5 signals)"}.get(k, f"{k.split('/')[1]} CVEs")
+            rows.append(("decision path", label, text, target, verdict(ok, miss)))
+        if crit["cves/10"] and crit["cves/100"] and crit["cves/1000"]:
+            t10, t100, t1000 = (crit[f"cves/{n}"]["median_ns"] for n in (10, 100, 1000))
+            slope_lo = (t100 - t10) / 90
+            slope_hi = (t1000 - t100) / 900
+            growth = {"t1000_over_t100": t1000 / t100, "slope_ratio": slope_hi / slope_lo}
+            linear = 0.67 <= growth["slope_ratio"] <= 1.5
+            rows.append((
+                "decision path",
+                "growth small → large",
+                f"100 → 1,000 CVEs: {t1000 / t100:.1f}× the time for 10× the signals; cost per added CVE "
+                f"{slope_lo / 1000:.2f} µs (10→100) vs {slope_hi / 1000:.2f} µs (100→1,000); small → 1,000 CVEs "
+                f"{t1000 / crit['small']['median_ns']:.0f}×",
+                "linear",
+                verdict(linear, f"marginal cost grows {growth['slope_ratio']:.2f}× with size"),
+            ))
+            if not linear:
+                missed.append({"target": "linear", "slope_ratio": growth["slope_ratio"]})
+    else:
+        problems.append("decision path: no criterion estimates")
+
+    # 5. size
+    if smoke:
+        rows.append(("size", "arm64 bootstrap / zip", "smoke: not built", "", "n/a"))
+    for name in functions + ["bench-empty"]:
+        z = sizes.get(name)
+        if not z:
+            continue
+        if "error" in z:
+            rows.append(("size", name, z["error"], "", "n/a"))
+            if name != "bench-empty":
+                problems.append(f"size of {name}: {z['error']}")
+            continue
+        if name == "bench-empty":
+            rows.append(("size", "empty lambda_runtime fn", f"bootstrap {mib(z['bootstrap'])}, zip {mib(z['zip'])}", "reference", ""))
+            continue
+        ok = z["bootstrap"] <= TARGET_BOOTSTRAP and z["zip"] <= TARGET_ZIP
+        miss = []
+        if z["bootstrap"] > TARGET_BOOTSTRAP:
+            miss.append(f"bootstrap {mib(z['bootstrap'] - TARGET_BOOTSTRAP)} over")
+        if z["zip"] > TARGET_ZIP:
+            miss.append(f"zip {mib(z['zip'] - TARGET_ZIP)} over")
+        if not ok:
+            missed.append({"target": "size", "function": name})
+        rows.append((
+            "size",
+            name,
+            f"bootstrap {mib(z['bootstrap'])} ({z['bootstrap']:,} B), zip {mib(z['zip'])} ({z['zip']:,} B)",
+            "≤ 8 MiB / ≤ 4 MiB",
+            verdict(ok, ", ".join(miss)),
+        ))
+
+    head = "| measurement | subject | result | target | verdict |\n|---|---|---|---|---|\n"
+    table = head + "".join(f"| {' | '.join(c.replace('|', '/') for c in r)} |\n" for r in rows)
+    lines = [
+        f"`make bench{' (smoke)' if smoke else ''}` — {machine.get('date', '?')}",
+        "",
+        f"Machine: {machine.get('nproc', '?')} cores ({machine.get('cpu', '?')}), {machine.get('memory', '?')} RAM, "
+        f"{machine.get('kernel', '?')}; {machine.get('rustc', '?')}; load average at start {machine.get('load_start', '?')}, "
+        f"at end {machine.get('load_end', '?')}.",
+        "Cold start and first event use host (x86_64) release binaries and a Runtime API on loopback; "
+        "sizes are the arm64 `cargo lambda build --release --arm64` bootstraps.",
+        "",
+        table,
+    ]
+    if problems:
+        lines.append("Not measured:\n" + "".join(f"- {p}\n" for p in problems))
+    text = "\n".join(lines)
+    print(text)
+    (state / "results.md").write_text(text)
+    (state / "results.json").write_text(json.dumps({"missed": missed, "problems": problems, "growth": growth}, indent=1))
+    return 1 if problems else 0
+
+
+def main() -> int:
+    if len(sys.argv) >= 3 and sys.argv[1] == "sizes":
+        cmd_sizes(Path(sys.argv[2]), sys.argv[3:])
+        return 0
+    if len(sys.argv) >= 3 and sys.argv[1] == "table":
+        return cmd_table(Path(sys.argv[2]), "--smoke" in sys.argv[3:])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# make demo: the responder end to end, with no AWS account.
+#
+# Starts moto_server on loopback, creates EKS clusters matching events/*.json, an SNS
+# topic and an SQS subscriber, then runs each function under `cargo lambda watch` (the
+# Lambda runtime emulator) with sample events, printing after each run the function's
+# report, the cluster as EKS now describes it, and every SNS message as an operator
+# receives it. Everything it writes lands in .demo/.
+#
+# Knobs: DEMO_INVOKE_TIMEOUT (s, default 120) bounds one invocation.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+
+invoke_timeout=${DEMO_INVOKE_TIMEOUT:-120}
+state="$root/.demo"
+export MOTO_DIR="$state/moto"
+
+section() { printf '\n\033[1m══ %s\033[0m\n' "$*"; }
+[ -t 1 ] || section() { printf '\n══ %s\n' "$*"; }
+
+# A previous run that was killed hard may have left its server behind.
+"$root/scripts/moto.sh" stop
+rm -rf "$state"
+mkdir -p "$state"
+
+"$root/scripts/venv.sh"
+export PATH="$root/.venv/bin:$PATH"
+demo_aws() { "$root/.venv/bin/python" "$root/scripts/demo_aws.py" "$@"; }
+
+watch_pid="" watch_mode="" watch_port="" watch_log=""
+stop_watch() {
+  if [ -n "$watch_pid" ]; then
+    stop_pid "$watch_pid"
+    wait "$watch_pid" 2>/dev/null || true
+  fi
+  watch_pid="" watch_mode="" watch_port=""
+}
+cleanup() {
+  stop_watch
+  "$root/scripts/moto.sh" stop
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The environment a function reads is fixed when its process starts, and a warm
+# instance keeps running between invocations: a new MODE needs a new watch server.
+start_watch() {
+  local mode=$1
+  stop_watch
+  watch_port=$(free_port)
+  watch_log="$state/watch-$mode.log"
+  # setsid: one process group for cargo-lambda, `cargo run` and the function, so
+  # stop_watch ends them all. --ignore-changes: edits made elsewhere during the demo
+  # must not rebuild the function mid-run. Precedence: --env-var > --env-file >
+  # this process's environment. No --timeout: it also ends a function's idle wait for
+  # the next event, and lambda_runtime then panics ("missing lambda-runtime-aws-request-id
+  # header"); the invoke below is bounded on the client side instead.
+  setsid cargo lambda watch --ignore-changes \
+    --invoke-address 127.0.0.1 --invoke-port "$watch_port" \
+    --env-file "$state/function.env" --env-var "MODE=$mode" \
+    >>"$watch_log" 2>&1 </dev/null &
+  watch_pid=$!
+  if ! wait_port "$watch_port" "$watch_pid" 30; then
+    echo "demo: cargo lambda watch did not start; its log ($watch_log):" >&2
+    tail -n 30 "$watch_log" >&2
+    exit 1
+  fi
+  watch_mode=$mode
+}
+
+step=0
+failed=()
+unresponsive=" "
+
+# run_step "<title>" <function> <event file> <MODE> [<expected outcome>]
+run_step() {
+  local title=$1 fn=$2 event=$3 mode=$4 expected=${5:-}
+  step=$((step + 1))
+  section "Step $step: $title"
+  echo "  function=$fn  MODE=$mode  event=$event${expected:+  expect=$expected}"
+  if [ ! -f "$event" ]; then
+    echo "  ✗ skipped: $event does not exist"
+    failed+=("step $step ($fn): $event missing")
+    return 0
+  fi
+  case "$unresponsive" in
+    *" $fn "*)
+      echo "  ✗ skipped: $fn did not answer in an earlier step"
+      failed+=("step $step ($fn): skipped")
+      return 0
+      ;;
+  esac
+  [ "$watch_mode" = "$mode" ] || start_watch "$mode"
+
+  local out="$state/step-$step-$fn.json" log_start
+  log_start=$(($(wc -c <"$watch_log") + 1))
+  if timeout "$invoke_timeout" cargo lambda invoke "$fn" \
+    --invoke-address 127.0.0.1 --invoke-port "$watch_port" --data-file "$event" \
+    >"$out" 2>"$out.err"; then
+    echo "  Report (the function's response, $out):"
+    demo_aws report "$out" "$expected" || failed+=("step $step ($fn): outcome is not '$expected'")
+  else
+    echo "  ✗ the invocation failed:"
+    if [ -s "$out.err" ]; then
+      sed 's/^/    /' "$out.err"
+    else
+      echo "    no answer within ${invoke_timeout}s (DEMO_INVOKE_TIMEOUT): a function that exits"
+      echo "    at once or never reads its next event looks like this; see $watch_log"
+    fi
+    failed+=("step $step ($fn): invocation failed")
+    unresponsive+="$fn "
+  fi
+  # The function's own log lines (tracing JSON) from this invocation.
+  local logs
+  logs=$(tail -c "+$log_start" "$watch_log" | grep '^{' | cut -c1-300 | tail -n 8 || true)
+  if [ -n "$logs" ]; then
+    echo "  Function log ($watch_log):"
+    printf '%s\n' "$logs" | sed 's/^/    /'
+  fi
+
+  echo "  Cluster now (DescribeCluster):"
+  demo_aws show-cluster "$state" "$event" | sed 's/^/    /' || failed+=("step $step: DescribeCluster failed")
+  echo "  What the topic's subscribers received:"
+  demo_aws drain "$state" "$out" || failed+=("step $step: reading the SQS subscriber failed")
+}
+
+section "Starting moto_server (the AWS stand-in) on loopback"
+moto_url=$("$root/scripts/moto.sh" start)
+# The harness's own calls. The functions get their environment from .demo/function.env.
+export AWS_ENDPOINT_URL="$moto_url"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE MOTO_ACCOUNT_ID
+echo "  $moto_url"
+
+section "Creating the demo's AWS resources"
+demo_aws setup "$state" | sed 's/^/  /'
+
+section "Building the functions (cargo build --bins: the binaries cargo lambda watch runs)"
+cargo build --bins
+
+# One line per step: run_step "<title>" <function> <event file> <MODE> [<expected outcome>]
+run_step "payments-prod has a public API endpoint: propose" \
+  endpoint-access events/eks-public-access.json propose proposed
+run_step "apply, first run: private access on, public kept (stage 1 of 2)" \
+  endpoint-access events/eks-public-access.json apply applied
+run_step "apply, second run: private access confirmed, public access off (stage 2 of 2)" \
+  endpoint-access events/eks-public-access.json apply applied
+run_step "apply again: nothing left to do" \
+  endpoint-access events/eks-public-access.json apply already_compliant
+run_step "a stale finding: ledger-internal is already private" \
+  endpoint-access events/eks-public-access-stale.json propose already_compliant
+run_step "batch-legacy runs an unsupported Kubernetes version: propose" \
+  kubernetes-version events/eks-unsupported-kubernetes-version.json propose proposed
+run_step "orders-staging secrets have no customer KMS key: propose" \
+  secrets-encryption events/eks-unencrypted-secrets.json propose proposed
+run_step "payments-prod runs images with exploitable CVEs: propose" \
+  container-vulnerabilities events/eks-high-priority-vulnerability.json propose proposed
+
+section "Done"
+echo "  Reports, SNS envelopes and function logs of this run: .demo/"
+echo "  Next, in README.md: 'Configuration' (MODE and the other settings), 'Report schema'"
+echo "  (the JSON printed above), and 'Deploy' (make build, then make deploy)."
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo
+  echo "  ${#failed[@]} of $step steps did not go as expected:"
+  printf '    - %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "  All $step steps went as expected."

@@ -1,0 +1,408 @@
+"""AWS side of `make demo`: boto3 against moto_server (AWS_ENDPOINT_URL).
+
+Subcommands (all print for an operator, not for a machine):
+
+  setup DIR            create the demo's accounts' resources in moto and write
+                       DIR/function.env (the functions' environment) and DIR/state.json
+  show-cluster DIR EV  describe the cluster named by the finding in event file EV
+  drain DIR [REPORT]   read every SNS message the SQS subscriber received, print each as
+                       an operator reads it, delete it; REPORT is the step's response file
+  report FILE [OUT]    pretty-print a function's JSON response; with OUT, check its
+                       `outcome` equals OUT (exit 3 when it does not)
+  selftest DIR         publish one sample notification the way the functions do and
+                       drain it: checks the harness without the Rust functions
+
+Accounts. moto picks the account of a request from its access key: keys that moto
+issued (AssumeRole, CreateAccessKey) belong to the account they were issued in, any
+other key to 123456789012. MOTO_ACCOUNT_ID must stay unset (it pins every request to
+one account). So the harness reaches account A by assuming
+arn:aws:iam::A:role/<anything> (moto does not require the role to exist) and hands the
+functions such credentials too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+# The sample events' clusters live here (see events/*.json resources[].uid).
+CLUSTER_ACCOUNT = os.environ.get("DEMO_CLUSTER_ACCOUNT", "444455556666")
+# Where the functions, the SNS topic and the SQS subscriber live. Same as the clusters
+# by default: under `cargo lambda watch` the invoked function ARN is the literal
+# "function-arn", so a function cannot tell its own account from its context there.
+FUNCTION_ACCOUNT = os.environ.get("DEMO_FUNCTION_ACCOUNT", CLUSTER_ACCOUNT)
+MEMBER_ROLE_NAME = os.environ.get("DEMO_MEMBER_ROLE_NAME", "EksExposureResponderMember")
+HARNESS_ROLE_NAME = "eks-exposure-responder-demo"
+TOPIC_NAME = "eks-exposure-responder-demo"
+QUEUE_NAME = "eks-exposure-responder-demo"
+CLUSTER_ROLE = f"arn:aws:iam::{CLUSTER_ACCOUNT}:role/eks-cluster-role"
+
+
+
+def endpoint() -> str:
+    url = os.environ.get("AWS_ENDPOINT_URL")
+    if not url:
+        sys.exit("demo_aws.py: AWS_ENDPOINT_URL is not set (the moto_server URL)")
+    return url
+
+
+def credentials_for(account: str, session_name: str) -> dict[str, str]:
+    """Temporary credentials that moto maps to `account`."""
+    sts = boto3.client("sts", endpoint_url=endpoint(), region_name=REGION)
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{HARNESS_ROLE_NAME}",
+        RoleSessionName=session_name,
+        DurationSeconds=43200,
+    )["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
+
+
+def session_for(account: str, session_name: str = "demo-harness") -> boto3.Session:
+    c = credentials_for(account, session_name)
+    return boto3.Session(
+        aws_access_key_id=c["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=c["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=c["AWS_SESSION_TOKEN"],
+        region_name=REGION,
+    )
+
+
+def client(session: boto3.Session, service: str):
+    return session.client(service, endpoint_url=endpoint(), region_name=REGION)
+
+
+def vpc(public: bool, private: bool, cidrs: list[str] | None = None) -> dict:
+    config = {
+        "subnetIds": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+        "securityGroupIds": ["sg-0a1b2c3d4e5f60001"],
+        "endpointPublicAccess": public,
+        "endpointPrivateAccess": private,
+    }
+    if public:
+        config["publicAccessCidrs"] = cidrs or ["0.0.0.0/0"]
+    return config
+
+
+def demo_clusters(key_arn: str) -> list[dict]:
+    """Clusters matching the sample events (events/*.json)."""
+    encrypted = [{"resources": ["secrets"], "provider": {"keyArn": key_arn}}]
+    return [
+        {
+            "name": "payments-prod",
+            "version": "1.31",
+            "resourcesVpcConfig": vpc(public=True, private=False, cidrs=["0.0.0.0/0"]),
+            "encryptionConfig": encrypted,
+            "tags": {"team": "payments", "environment": "prod"},
+        },
+        {
+            "name": "ledger-internal",
+            "version": "1.31",
+            "resourcesVpcConfig": vpc(public=False, private=True),
+            "encryptionConfig": encrypted,
+            "tags": {"team": "ledger", "environment": "prod"},
+        },
+        {
+            "name": "batch-legacy",
+            "version": "1.24",
+            "resourcesVpcConfig": vpc(public=False, private=True),
+            "encryptionConfig": encrypted,
+            "tags": {"team": "batch", "environment": "prod"},
+        },
+        {
+            "name": "orders-staging",
+            "version": "1.30",
+            "resourcesVpcConfig": vpc(public=False, private=True),
+            "tags": {"team": "orders", "environment": "staging"},
+        },
+        {
+            "name": "analytics-dev",
+            "version": "1.31",
+            "resourcesVpcConfig": vpc(public=True, private=True, cidrs=["203.0.113.0/24"]),
+            "encryptionConfig": encrypted,
+            "tags": {"team": "analytics", "environment": "dev"},
+        },
+    ]
+
+
+def setup(state_dir: str) -> None:
+    out = Path(state_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    member = session_for(CLUSTER_ACCOUNT)
+    iam = client(member, "iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{FUNCTION_ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(RoleName=MEMBER_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
+    key_arn = client(member, "kms").create_key(
+        Description="eks-exposure-responder demo: secrets envelope key"
+    )["KeyMetadata"]["Arn"]
+
+    eks = client(member, "eks")
+    rows = []
+    for spec in demo_clusters(key_arn):
+        cluster = eks.create_cluster(roleArn=CLUSTER_ROLE, **spec)["cluster"]
+        v = cluster["resourcesVpcConfig"]
+        rows.append(
+            f"  {cluster['name']:<16} {cluster['version']:<5} "
+            f"public={str(v.get('endpointPublicAccess')).lower():<5} "
+            f"private={str(v.get('endpointPrivateAccess')).lower():<5} "
+            f"cidrs={','.join(v.get('publicAccessCidrs', [])) or '-':<15} "
+            f"secrets-key={'yes' if cluster.get('encryptionConfig') else 'no'}"
+        )
+
+    home = session_for(FUNCTION_ACCOUNT)
+    sns = client(home, "sns")
+    sqs = client(home, "sqs")
+    topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    # Raw delivery stays off: the queue receives the SNS envelope (Subject, Message,
+    # MessageAttributes), as a ticketing or CI subscriber would.
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    function_creds = credentials_for(FUNCTION_ACCOUNT, "eks-exposure-responder")
+    env = {
+        **function_creds,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint(),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SNS_TOPIC_ARN": topic_arn,
+        "MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
+        "SECRETS_KMS_KEY_ARN": key_arn,
+    }
+    # Quoted: cargo-lambda's env-file parser rejects bare values such as "ab/c+d==".
+    (out / "function.env").write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
+    state = {
+        "topic_arn": topic_arn,
+        "queue_url": queue_url,
+        "function_account": FUNCTION_ACCOUNT,
+        "cluster_account": CLUSTER_ACCOUNT,
+        "kms_key_arn": key_arn,
+    }
+    (out / "state.json").write_text(json.dumps(state, indent=2) + "\n")
+
+    print(f"moto_server        {endpoint()}")
+    print(f"function account   {FUNCTION_ACCOUNT} (credentials from sts:AssumeRole in moto)")
+    print(f"SNS topic          {topic_arn}")
+    print(f"SQS subscriber     {queue_arn} (raw message delivery off)")
+    print(f"member role        arn:aws:iam::{CLUSTER_ACCOUNT}:role/{MEMBER_ROLE_NAME}")
+    print(f"KMS key            {key_arn}")
+    print(f"EKS clusters in {CLUSTER_ACCOUNT}/{REGION}:")
+    print("\n".join(rows))
+
+
+def load_state(state_dir: str) -> dict:
+    return json.loads((Path(state_dir) / "state.json").read_text())
+
+
+def cluster_of_event(event_file: str) -> tuple[str, str, str]:
+    """(account, region, name) of the EKS cluster the finding in `event_file` is about."""
+    event = json.loads(Path(event_file).read_text())
+    for finding in event.get("detail", {}).get("findings", []):
+        for res in finding.get("resources", []):
+            if res.get("type") != "AWS::EKS::Cluster":
+                continue
+            for uid in (res.get("uid"), res.get("uid_alt")):
+                if uid and uid.startswith("arn:"):
+                    parts = uid.split(":")
+                    return parts[4], parts[3], parts[5].split("/", 1)[1]
+            account = (res.get("owner") or {}).get("account", {}).get("uid", CLUSTER_ACCOUNT)
+            return account, res.get("region", REGION), res["uid"]
+    sys.exit(f"demo_aws.py: no AWS::EKS::Cluster resource in {event_file}")
+
+
+def show_cluster(state_dir: str, event_file: str) -> None:
+    account, region, name = cluster_of_event(event_file)
+    eks = client(session_for(account), "eks")
+    c = eks.describe_cluster(name=name)["cluster"]
+    keys = [e["provider"]["keyArn"] for e in c.get("encryptionConfig", [])]
+    print(f"{c['arn']}  status={c['status']}  version={c['version']}")
+    print(f"  resourcesVpcConfig: {json.dumps(c.get('resourcesVpcConfig', {}), sort_keys=True)}")
+    print(f"  secrets key: {', '.join(keys) or 'none (no encryptionConfig)'}")
+    print(f"  tags: {json.dumps(c.get('tags', {}), sort_keys=True)}")
+
+
+def sent_notifications(topic_arn: str) -> dict[str, dict]:
+    """moto's record of every publish to the topic, by message id: the full Message as
+    published (for MessageStructure=json, every protocol's text), Subject, attributes."""
+    try:
+        with urllib.request.urlopen(endpoint() + "/moto-api/data.json", timeout=10) as r:
+            data = json.load(r)
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for topic in data.get("sns", {}).get("Topic", []):
+        if topic.get("arn") != topic_arn:
+            continue
+        for message_id, message, subject, *_ in topic.get("sent_notifications", []):
+            found[message_id] = {"message": message, "subject": subject}
+    return found
+
+
+def email_text(published: str | None, report_notification) -> str | None:
+    """What an email subscriber receives: the `email` entry of a per-protocol message,
+    else its `default`, else a plain message as is."""
+    if published is not None:
+        try:
+            per_protocol = json.loads(published)
+        except ValueError:
+            return published
+        if isinstance(per_protocol, dict):
+            text = per_protocol.get("email", per_protocol.get("default"))
+            if isinstance(text, str):
+                return text
+        return published
+    if isinstance(report_notification, dict):
+        for key in ("email", "text", "body", "message"):
+            if isinstance(report_notification.get(key), str):
+                return report_notification[key]
+    return None
+
+
+def indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line if line else line for line in text.splitlines())
+
+
+def brief_json(text: str, limit: int = 400) -> str:
+    try:
+        compact = json.dumps(json.loads(text), separators=(",", ":"))
+    except ValueError:
+        compact = text.replace("\n", " ")
+    if len(compact) > limit:
+        compact = compact[:limit] + f"… ({len(text)} bytes in all)"
+    return compact
+
+
+def drain(state_dir: str, report_file: str | None = None) -> int:
+    state = load_state(state_dir)
+    sqs = client(session_for(state["function_account"]), "sqs")
+    report_notification = None
+    if report_file and Path(report_file).is_file():
+        try:
+            report_notification = json.loads(Path(report_file).read_text()).get("notification")
+        except (ValueError, AttributeError):
+            pass
+    published = None
+    saved = Path(state_dir) / "messages"
+    saved.mkdir(exist_ok=True)
+    count = 0
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=state["queue_url"], MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            break
+        if published is None:
+            published = sent_notifications(state["topic_arn"])
+        for m in batch:
+            count += 1
+            envelope = json.loads(m["Body"])
+            (saved / f"{envelope['MessageId']}.json").write_text(json.dumps(envelope, indent=2))
+            attrs = envelope.get("MessageAttributes", {})
+            print(f"  ── SNS message {count} ──")
+            print(f"  Subject: {envelope.get('Subject', '(none)')}")
+            if attrs:
+                print("  Attributes: " + "  ".join(f"{k}={v.get('Value')}" for k, v in sorted(attrs.items())))
+            record = published.get(envelope["MessageId"])
+            text = email_text(record["message"] if record else None, report_notification)
+            if text is not None:
+                print("  Email body:")
+                print(indent(text))
+            else:
+                print("  Email body: (not available: moto kept no copy and the report has none)")
+            print(f"  SQS copy (Message): {brief_json(envelope.get('Message', ''))}")
+            print(f"  full envelope: {saved / (envelope['MessageId'] + '.json')}")
+            sqs.delete_message(QueueUrl=state["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+    if count == 0:
+        print("  (no SNS message)")
+    return count
+
+
+def report(path: str, expected: str | None = None) -> int:
+    raw = Path(path).read_text() if Path(path).is_file() else ""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        print(indent(raw.strip() or "(empty response)"))
+        if expected:
+            print(f"  ✗ expected outcome '{expected}', got no JSON report")
+            return 3
+        return 0
+    print(indent(json.dumps(body, indent=2, ensure_ascii=False)))
+    outcome = body.get("outcome") if isinstance(body, dict) else None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    print(f"  → outcome: {outcome}" + (f" — {reason}" if reason else ""))
+    if expected and outcome != expected:
+        print(f"  ✗ expected outcome '{expected}'")
+        return 3
+    if expected:
+        print(f"  ✓ outcome is '{expected}' as expected")
+    return 0
+
+
+def selftest(state_dir: str) -> None:
+    """Publish like a function does (MessageStructure=json, attributes) and drain."""
+    state = load_state(state_dir)
+    sns = client(session_for(state["function_account"]), "sns")
+    report_body = {"function": "selftest", "outcome": "proposed", "cluster": {"name": "payments-prod"}}
+    email = "Cluster payments-prod (444455556666/us-east-1)\nDecision: proposed\nRun: aws eks update-cluster-config ..."
+    sns.publish(
+        TopicArn=state["topic_arn"],
+        Subject="[PROPOSED] payments-prod 444455556666/us-east-1: public API endpoint",
+        Message=json.dumps({"default": email, "email": email, "sqs": json.dumps(report_body)}),
+        MessageStructure="json",
+        MessageAttributes={
+            "outcome": {"DataType": "String", "StringValue": "proposed"},
+            "function": {"DataType": "String", "StringValue": "selftest"},
+        },
+    )
+    if drain(state_dir) != 1:
+        sys.exit("selftest: expected exactly one SNS message in the queue")
+    if drain(state_dir) != 0:
+        sys.exit("selftest: the queue was not emptied")
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    cmd, args = argv[0], argv[1:]
+    if cmd == "setup" and len(args) == 1:
+        setup(args[0])
+    elif cmd == "show-cluster" and len(args) == 2:
+        show_cluster(*args)
+    elif cmd == "drain" and len(args) in (1, 2):
+        drain(*args)
+    elif cmd == "report" and len(args) in (1, 2):
+        return report(*args)
+    elif cmd == "selftest" and len(args) == 1:
+        selftest(args[0])
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
