@@ -98,6 +98,12 @@ impl AwsError {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
         );
         let kind = classify(code.as_deref(), status, transport);
+        let message = match (kind, &code, status) {
+            (FaultKind::NotImplemented, None, Some(s)) => format!(
+                "the endpoint does not implement this operation (HTTP {s} without an AWS error)"
+            ),
+            _ => message,
+        };
         AwsError {
             operation,
             kind,
