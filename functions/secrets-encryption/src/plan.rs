@@ -637,7 +637,11 @@ mod tests {
                 .any(|f| f.contains("default envelope encryption") && f.contains("AWS-owned key"))
         );
         // The alarm targets the key itself, in its Region.
-        let rule = &plan.follow_ups[2];
+        let rule = plan
+            .follow_ups
+            .iter()
+            .find(|s| s.api_call == "events:PutRule")
+            .expect("the key-deletion alarm step");
         assert_eq!(rule.api_call, "events:PutRule");
         assert_eq!(
             rule.parameters["EventPattern"]["detail"]["resources"]["ARN"][0],
@@ -667,7 +671,11 @@ mod tests {
                 .any(|f| f.contains("Kubernetes 1.27 (before 1.28)"))
         );
         assert_eq!(
-            plan.follow_ups[2].parameters["EventPattern"]["detail"]["resources"]["ARN"][0],
+            plan.follow_ups
+                .iter()
+                .find(|s| s.api_call == "events:PutRule")
+                .expect("alarm step")
+                .parameters["EventPattern"]["detail"]["resources"]["ARN"][0],
             KEY
         );
     }

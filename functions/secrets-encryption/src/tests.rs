@@ -268,7 +268,10 @@ async fn propose_mode_with_a_good_key_proposes_and_never_associates() {
         email.contains("aws eks associate-encryption-config --region us-east-1"),
         "{email}"
     );
-    assert!(email.contains("kubectl annotate --overwrite"), "{email}");
+    assert!(
+        email.contains("kubectl annotate secrets --all --all-namespaces --overwrite"),
+        "{email}"
+    );
     assert_warns(&report, &email);
     assert_recorded_proposal(&cap);
     assert_eq!(cap.json()["irreversible"], true);
