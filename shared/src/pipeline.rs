@@ -364,3 +364,35 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Report {
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_errors_carry_an_error_type_operators_can_route_on() {
+        let invalid = ResponderError::from(InvalidFinding::Missing {
+            path: "$.detail.findings[0].metadata.uid".into(),
+            what: "the finding's metadata uid".into(),
+        });
+        let d = lambda_runtime::Diagnostic::from(invalid);
+        assert_eq!(d.error_type, "InvalidFinding");
+        assert!(
+            d.error_message
+                .contains("$.detail.findings[0].metadata.uid")
+        );
+
+        let transient = ResponderError::Transient(AwsError {
+            operation: "eks:DescribeCluster",
+            kind: FaultKind::Transient,
+            code: Some("ThrottlingException".into()),
+            message: "Rate exceeded".into(),
+        });
+        let d = lambda_runtime::Diagnostic::from(transient);
+        assert_eq!(d.error_type, "AwsTransientError");
+        assert!(
+            d.error_message
+                .contains("eks:DescribeCluster failed (ThrottlingException): Rate exceeded")
+        );
+    }
+}
