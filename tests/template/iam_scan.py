@@ -5,8 +5,9 @@ The operation catalogue is read from the AWS SDK crates the workspace resolves
 defines `pub struct <Operation>;`, so nothing here is a hand-kept list of operations.
 
 A call is an SDK fluent call `.<operation_snake_case>()` - with empty parentheses, as every
-fluent operation method takes none - in code that is not a comment, a string literal or a
-`#[cfg(test)]` item. `AssumeRoleProvider` (aws-config) means sts:AssumeRole.
+fluent operation method takes none - in code that is not a comment, a string literal, a
+test-only item or a test-only module (`#[cfg(test)] mod tests;`, `#[cfg(any(test, ...))]`).
+`AssumeRoleProvider` (aws-config) means sts:AssumeRole.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ INDIRECT = {
 # Besides INDIRECT, SAM adds to every role (checked by test_iam.py, not listed in Policies):
 # logs:CreateLogGroup/CreateLogStream/PutLogEvents via AWSLambdaBasicExecutionRole, and
 # sqs:SendMessage on the function's own dead-letter queue for the EventInvokeConfig
-# on-failure destination.
+# on-failure destination. Publishing to the KMS-encrypted topic also needs
+# kms:GenerateDataKey*/kms:Decrypt on its key: template.yaml grants that in the key policy
+# (via SNS only), not in the roles.
 
 CALL = re.compile(r"\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)")
 ASSUME_ROLE_PROVIDER = re.compile(r"\bAssumeRoleProvider\b")

@@ -43,9 +43,10 @@ def test_cfn_lint_both_templates():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_samconfig_builds_cached_in_parallel_and_validates_with_lint():
+def test_samconfig_builds_in_parallel_without_sams_stale_cache_and_validates_with_lint():
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
-    assert config["build"]["parameters"] == {"cached": True, "parallel": True}
+    # SAM's cache keys a function on its CodeUri dir alone: shared/ changes would not rebuild it.
+    assert config["build"]["parameters"] == {"cached": False, "parallel": True}
     assert config["validate"]["parameters"]["lint"] is True
     deploy = config["deploy"]["parameters"]
     assert deploy["capabilities"] == "CAPABILITY_IAM"
