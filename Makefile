@@ -9,7 +9,7 @@ VENV_BIN := $(CURDIR)/.venv/bin
 # sam finds cargo-lambda (and cargo-lambda finds zig) through PATH.
 WITH_VENV := PATH="$(VENV_BIN):$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help venv constraints moto-start moto-stop fmt fmt-check lint test template-test \
+.PHONY: arm64-target help venv constraints moto-start moto-stop fmt fmt-check lint test template-test \
 	build deploy demo demo-check bench fuzz clean distclean
 
 help:
@@ -65,7 +65,11 @@ template-test: venv
 		echo "template tests: none yet"; \
 	fi
 
-build: venv
+# Lambda runs arm64 (Graviton): cargo-lambda cross-compiles with zig for this Rust target.
+arm64-target:
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+
+build: venv arm64-target
 	$(WITH_VENV) sam build
 
 deploy: build
@@ -82,7 +86,7 @@ demo-check: venv
 		.venv/bin/python scripts/demo_aws.py show-cluster "$$d" events/eks-public-access.json && \
 		.venv/bin/python scripts/demo_aws.py selftest "$$d"'
 
-bench: venv
+bench: venv arm64-target
 	@VENV_DIR=.venv-bench scripts/venv.sh requirements-bench.txt
 	@if [ -f scripts/bench.sh ]; then \
 		$(WITH_VENV) bash scripts/bench.sh; \
