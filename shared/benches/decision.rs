@@ -1,4 +1,5 @@
-//! The pure decision path, no I/O: parse the EventBridge event, gate it (which classifies every
+//! The pure decision path, no I/O: parse the EventBridge event as the Lambda runtime and the
+//! pipeline do (bytes → `serde_json::Value` → typed event), gate it (which classifies every
 //! contributing finding into a trait), decide the mode from the cluster's tags, plan, render the
 //! SNS message (`shared::notify::render`) and the finding comment (`shared::record::record_for`).
 //!
@@ -19,14 +20,14 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
 use shared::config::Mode;
 use shared::eks::{ClusterState, client_request_token};
-use shared::gate::{Exposure, Gate, gate, parse_event};
+use shared::gate::{Exposure, ExposureEvent, Gate, event_from_value, gate, parse_event};
 use shared::guardrails::{ModeDecision, decide_mode};
-use shared::notify::{Message, render};
+use shared::notify::{Message, email_text, render};
 use shared::record::{FindingRecord, record_for};
 use shared::report::{Outcome, PlanStep, Report, Revert, Stage};
 use shared::shell::Cli;
@@ -253,18 +254,80 @@ pub fn plan(exposure: &Exposure, cluster: &ClusterState, mode: &ModeDecision) ->
     )
 }
 
-/// parse → gate (classify) → mode → plan → render + finding comment.
+/// bytes → JSON value (what `lambda_runtime` hands the handler) → typed event
+/// (`shared::gate::event_from_value`, as `shared::pipeline::respond` does) → gate (classify)
+/// → mode → plan → render + finding comment.
 pub fn decide(bytes: &[u8]) -> (Message, Option<FindingRecord>) {
-    let event = parse_event(bytes).expect("the sample parses");
-    let exposure = match gate(&event, &Trait::ALL).expect("the sample passes the gate") {
-        Gate::Actionable(e) => e,
-        Gate::Skip(_, reason) => panic!("the sample is skipped: {}", reason.describe()),
-    };
+    let value: Value = serde_json::from_slice(bytes).expect("the sample is JSON");
+    let event = event_from_value(value).expect("the sample parses");
+    let exposure = actionable(&event);
     let cluster = live_cluster(&exposure.cluster.name);
     let mode = decide_mode(Mode::Propose, &cluster.tags, false);
     let report = plan(&exposure, &cluster, &mode);
     let record = record_for(&report);
     (render(&report), record)
+}
+
+fn actionable(event: &ExposureEvent) -> Exposure {
+    match gate(event, &Trait::ALL).expect("the sample passes the gate") {
+        Gate::Actionable(e) => e,
+        Gate::Skip(_, reason) => panic!("the sample is skipped: {}", reason.describe()),
+    }
+}
+
+/// The decision of the multi-trait finding, one stage at a time: what dominates.
+fn stages(c: &mut Criterion) {
+    let bytes = read_event("eks-multi-trait.json");
+    let value: Value = serde_json::from_slice(&bytes).unwrap();
+    let event = event_from_value(value.clone()).unwrap();
+    let exposure = actionable(&event);
+    let cluster = live_cluster(&exposure.cluster.name);
+    let mode = decide_mode(Mode::Propose, &cluster.tags, false);
+    let report = plan(&exposure, &cluster, &mode);
+    let message = render(&report);
+
+    let mut g = c.benchmark_group("stages");
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    g.bench_function("1-json-value", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&bytes)).unwrap())
+    });
+    g.bench_function("2-typed-event", |b| {
+        b.iter_batched(
+            || value.clone(),
+            |v| event_from_value(v).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("3-gate-classify", |b| {
+        b.iter(|| gate(black_box(&event), &Trait::ALL).unwrap())
+    });
+    g.bench_function("4-mode-plan", |b| {
+        b.iter(|| {
+            let mode = decide_mode(Mode::Propose, black_box(&cluster.tags), false);
+            plan(black_box(&exposure), &cluster, &mode)
+        })
+    });
+    g.bench_function("5-render", |b| {
+        b.iter(|| (render(black_box(&report)), record_for(&report)))
+    });
+    g.bench_function("5a-render-email-text", |b| {
+        b.iter(|| email_text(black_box(&report)))
+    });
+    g.bench_function("5b-render-json-report", |b| {
+        b.iter(|| serde_json::to_string(black_box(&report)).unwrap())
+    });
+    g.bench_function("6-sns-body", |b| {
+        b.iter(|| black_box(&message).structured_body())
+    });
+    // For comparison: bytes straight to the typed event, with and without path tracking.
+    g.bench_function("alt-parse-event-bytes", |b| {
+        b.iter(|| parse_event(black_box(&bytes)).unwrap())
+    });
+    g.bench_function("alt-serde-json-typed-no-path", |b| {
+        b.iter(|| serde_json::from_slice::<ExposureEvent>(black_box(&bytes)).unwrap())
+    });
+    g.finish();
 }
 
 fn decision(c: &mut Criterion) {
@@ -297,5 +360,5 @@ fn decision(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decision);
+criterion_group!(benches, decision, stages);
 criterion_main!(benches);

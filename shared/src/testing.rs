@@ -243,3 +243,201 @@ pub fn deps_with(
         emit_metrics: false,
     }
 }
+
+// ---- fault injection, shared by every function's fault matrix ----
+
+/// The faults every AWS call is tested under (issue: fault matrix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Throttled once, then answered: the SDK's retry absorbs it.
+    ThrottleThenOk,
+    /// Throttled on every attempt.
+    ThrottleExhausted,
+    ServerError,
+    /// A real transport timeout (a loopback server that never answers).
+    Timeout,
+    AccessDenied,
+    NotFound,
+}
+
+pub const FAULTS: [Fault; 6] = [
+    Fault::ThrottleThenOk,
+    Fault::ThrottleExhausted,
+    Fault::ServerError,
+    Fault::Timeout,
+    Fault::AccessDenied,
+    Fault::NotFound,
+];
+
+/// An HTTP response for aws-smithy-mocks' `http_response`.
+pub fn http(status: u16, body: &str) -> aws_smithy_runtime_api::http::Response {
+    let mut r = aws_smithy_runtime_api::http::Response::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap_or_else(|_| {
+            aws_smithy_runtime_api::http::StatusCode::try_from(500).expect("500 is a status")
+        }),
+        aws_smithy_types::body::SdkBody::from(body.to_string()),
+    );
+    r.headers_mut().insert("content-type", "application/json");
+    r
+}
+
+/// The wire answer of a REST-JSON service (EKS, Security Hub, KMS) for a fault.
+pub fn json_fault(fault: Fault) -> (u16, String) {
+    match fault {
+        Fault::ThrottleThenOk | Fault::ThrottleExhausted => (
+            429,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into(),
+        ),
+        Fault::ServerError => (
+            500,
+            r#"{"__type":"ServerException","message":"internal"}"#.into(),
+        ),
+        Fault::AccessDenied => (
+            403,
+            r#"{"__type":"AccessDeniedException","message":"not authorized"}"#.into(),
+        ),
+        Fault::NotFound => (
+            404,
+            r#"{"__type":"ResourceNotFoundException","message":"not found"}"#.into(),
+        ),
+        // Unused: timeouts hang a real socket.
+        Fault::Timeout => (599, String::new()),
+    }
+}
+
+/// The wire answer of an AWS Query service (SNS) for a fault.
+pub fn query_fault(fault: Fault) -> (u16, String) {
+    let (status, code) = match fault {
+        Fault::ThrottleThenOk | Fault::ThrottleExhausted => (400, "Throttling"),
+        Fault::ServerError => (500, "InternalError"),
+        Fault::AccessDenied => (403, "AuthorizationError"),
+        Fault::NotFound => (404, "NotFound"),
+        Fault::Timeout => (599, "Unused"),
+    };
+    (
+        status,
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{code}</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+        ),
+    )
+}
+
+/// A rule for an operation that answers with a fault (then with `$ok` for `ThrottleThenOk`).
+/// `$render` is `json_fault` or `query_fault`.
+#[macro_export]
+macro_rules! faulty_rule {
+    ($op:expr, $fault:expr, $ok:expr, $render:expr) => {{
+        let fault: $crate::testing::Fault = $fault;
+        let (status, body) = $render(fault);
+        let seq = $crate::testing::aws_smithy_mocks::mock!($op).sequence();
+        match fault {
+            $crate::testing::Fault::ThrottleThenOk => seq
+                .http_response(move || $crate::testing::http(status, &body))
+                .output($ok)
+                .build(),
+            _ => seq
+                .http_response(move || $crate::testing::http(status, &body))
+                .times(10)
+                .build(),
+        }
+    }};
+}
+
+/// Retries as in production (three attempts) without the waiting.
+pub fn fast_retry() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(1))
+}
+
+/// Timeouts short enough for a test, same shape as `shared::aws::timeouts`.
+pub fn fast_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(std::time::Duration::from_millis(200))
+        .operation_timeout(std::time::Duration::from_millis(700))
+        .build()
+}
+
+/// A loopback HTTP server that answers each request whose request line starts with a route's
+/// prefix with that route's JSON body, and never answers a request starting with `hang_on`:
+/// a real transport timeout for exactly one call. Returns its URL.
+pub async fn scripted_server(routes: Vec<(&'static str, String)>, hang_on: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 16 * 1024];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            if head.starts_with(hang_on) {
+                held.push(sock); // say nothing, keep the connection open
+                continue;
+            }
+            let body = routes
+                .iter()
+                .find(|(prefix, _)| head.starts_with(prefix))
+                .map_or("{}", |(_, b)| b.as_str());
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            held.push(sock);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// An EKS client on a real endpoint (e.g. `scripted_server`) with test timeouts and retries.
+pub fn eks_client_at(url: &str) -> aws_sdk_eks::Client {
+    aws_sdk_eks::Client::from_conf(
+        aws_sdk_eks::Config::builder()
+            .behavior_version(crate::aws::behavior_version())
+            .region(aws_sdk_eks::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_eks::config::Credentials::for_tests())
+            .endpoint_url(url)
+            .timeout_config(fast_timeouts())
+            .retry_config(fast_retry())
+            .build(),
+    )
+}
+
+/// An SNS client on a real endpoint with test timeouts and retries.
+pub fn sns_client_at(url: &str) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::Config::builder()
+            .behavior_version(crate::aws::behavior_version())
+            .region(aws_sdk_sns::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sns::config::Credentials::for_tests())
+            .endpoint_url(url)
+            .timeout_config(fast_timeouts())
+            .retry_config(fast_retry())
+            .build(),
+    )
+}
+
+/// A Security Hub client on a real endpoint with test timeouts and retries.
+pub fn securityhub_client_at(url: &str) -> aws_sdk_securityhub::Client {
+    aws_sdk_securityhub::Client::from_conf(
+        aws_sdk_securityhub::Config::builder()
+            .behavior_version(crate::aws::behavior_version())
+            .region(aws_sdk_securityhub::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_securityhub::config::Credentials::for_tests())
+            .endpoint_url(url)
+            .timeout_config(fast_timeouts())
+            .retry_config(fast_retry())
+            .build(),
+    )
+}
+
+/// Environment variables for `Env`-driven settings in tests.
+pub fn env_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

@@ -15,9 +15,13 @@ use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus};
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 use endpoint_access::{EndpointAccessFix, Settings};
 use shared::config::Mode;
+use shared::faulty_rule;
 use shared::pipeline::{ResponderError, respond};
 use shared::report::{EffectStatus, Outcome, Report};
-use shared::testing::{ClusterFixture, config, deps as mocked, deps_with, event};
+use shared::testing::{
+    ClusterFixture, FAULTS, Fault, config, deps as mocked, deps_with, eks_client_at, event,
+    fast_retry, json_fault, query_fault, scripted_server, securityhub_client_at, sns_client_at,
+};
 
 fn fix() -> EndpointAccessFix {
     EndpointAccessFix::new(Settings::default())
@@ -186,25 +190,6 @@ async fn the_echo_of_a_stage_one_record_is_deferred_and_never_recorded_again() {
 
 // ---- the fault matrix ----
 
-#[derive(Clone, Copy, Debug)]
-enum Fault {
-    ThrottleThenOk,
-    ThrottleExhausted,
-    ServerError,
-    Timeout,
-    AccessDenied,
-    NotFound,
-}
-
-const FAULTS: [Fault; 6] = [
-    Fault::ThrottleThenOk,
-    Fault::ThrottleExhausted,
-    Fault::ServerError,
-    Fault::Timeout,
-    Fault::AccessDenied,
-    Fault::NotFound,
-];
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Call {
     DescribeCluster,
@@ -244,73 +229,6 @@ fn expected(call: Call, fault: Fault) -> Expect {
     }
 }
 
-fn http(status: u16, body: &str) -> aws_smithy_runtime_api::http::Response {
-    let mut r = aws_smithy_runtime_api::http::Response::new(
-        aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("status"),
-        aws_smithy_types::body::SdkBody::from(body.to_string()),
-    );
-    r.headers_mut().insert("content-type", "application/json");
-    r
-}
-
-/// The faulty response for a REST-JSON service (EKS, Security Hub).
-fn json_fault(fault: Fault) -> (u16, String) {
-    match fault {
-        Fault::ThrottleThenOk | Fault::ThrottleExhausted => (
-            429,
-            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into(),
-        ),
-        Fault::ServerError => (
-            500,
-            r#"{"__type":"ServerException","message":"internal"}"#.into(),
-        ),
-        Fault::AccessDenied => (
-            403,
-            r#"{"__type":"AccessDeniedException","message":"not authorized"}"#.into(),
-        ),
-        Fault::NotFound => (
-            404,
-            r#"{"__type":"ResourceNotFoundException","message":"No cluster found"}"#.into(),
-        ),
-        Fault::Timeout => (599, String::new()), // unused: timeouts hang a real socket
-    }
-}
-
-/// The faulty response for SNS (AWS Query XML).
-fn xml_fault(fault: Fault) -> (u16, String) {
-    let (status, code) = match fault {
-        Fault::ThrottleThenOk | Fault::ThrottleExhausted => (400, "Throttling"),
-        Fault::ServerError => (500, "InternalError"),
-        Fault::AccessDenied => (403, "AuthorizationError"),
-        Fault::NotFound => (404, "NotFound"),
-        Fault::Timeout => (599, "Unused"), // timeouts hang a real socket
-    };
-    (
-        status,
-        format!(
-            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{code}</Message></Error><RequestId>r</RequestId></ErrorResponse>"
-        ),
-    )
-}
-
-/// A rule for `call` that answers with `fault` (then succeeds, for ThrottleThenOk).
-macro_rules! faulty {
-    ($op:expr, $fault:expr, $ok:expr, $render:expr) => {{
-        let (status, body) = $render($fault);
-        let seq = mock!($op).sequence();
-        match $fault {
-            Fault::ThrottleThenOk => seq
-                .http_response(move || http(status, &body))
-                .output($ok)
-                .build(),
-            _ => seq
-                .http_response(move || http(status, &body))
-                .times(10)
-                .build(),
-        }
-    }};
-}
-
 fn update_ok() -> UpdateClusterConfigOutput {
     UpdateClusterConfigOutput::builder()
         .update(
@@ -333,40 +251,36 @@ fn describe_update_ok() -> DescribeUpdateOutput {
         .build()
 }
 
-/// A loopback server that accepts connections and never answers: a real timeout.
-async fn silent_endpoint() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            held.push(sock); // keep it open, say nothing
-        }
-    });
-    format!("http://{addr}")
-}
-
-fn fast_timeouts() -> aws_config::timeout::TimeoutConfig {
-    aws_config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(Duration::from_millis(200))
-        .operation_timeout(Duration::from_millis(700))
-        .build()
-}
-
-fn retry() -> aws_config::retry::RetryConfig {
-    aws_config::retry::RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(1))
-}
-
 fn ok_eks_rules() -> [Rule; 3] {
     [
         ClusterFixture::new("payments-prod").describe_rule(),
         mock!(aws_sdk_eks::Client::update_cluster_config).then_output(update_ok),
         mock!(aws_sdk_eks::Client::describe_update).then_output(describe_update_ok),
     ]
+}
+
+/// EKS answered by a loopback server, hanging on exactly `call`: a real timeout for that call.
+async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
+    let cluster = r#"{"cluster":{"name":"payments-prod","arn":"arn:aws:eks:us-east-1:444455556666:cluster/payments-prod","status":"ACTIVE","version":"1.31","resourcesVpcConfig":{"endpointPublicAccess":true,"endpointPrivateAccess":false,"publicAccessCidrs":["0.0.0.0/0"]}}}"#;
+    let update = r#"{"update":{"id":"upd-1","status":"InProgress","type":"EndpointAccessUpdate"}}"#;
+    let hang_on = match call {
+        Call::DescribeCluster => "GET /clusters/payments-prod ",
+        Call::UpdateClusterConfig => "POST /clusters/payments-prod/update-config",
+        _ => "GET /clusters/payments-prod/updates/",
+    };
+    let url = scripted_server(
+        vec![
+            ("GET /clusters/payments-prod ", cluster.to_string()),
+            (
+                "POST /clusters/payments-prod/update-config",
+                update.to_string(),
+            ),
+            ("GET /clusters/payments-prod/updates/", update.to_string()),
+        ],
+        hang_on,
+    )
+    .await;
+    eks_client_at(&url)
 }
 
 async fn run_cell(call: Call, fault: Fault) -> Result<Report, ResponderError> {
@@ -376,164 +290,85 @@ async fn run_cell(call: Call, fault: Fault) -> Result<Report, ResponderError> {
             .cluster(cluster.clone())
             .build()
     };
-    let silent = silent_endpoint().await;
-    let eks_rule = match call {
-        Call::DescribeCluster => Some(faulty!(
-            aws_sdk_eks::Client::describe_cluster,
-            fault,
-            describe_ok,
-            json_fault
-        )),
-        Call::UpdateClusterConfig => Some(faulty!(
-            aws_sdk_eks::Client::update_cluster_config,
-            fault,
-            update_ok,
-            json_fault
-        )),
-        Call::DescribeUpdate => Some(faulty!(
-            aws_sdk_eks::Client::describe_update,
-            fault,
-            describe_update_ok,
-            json_fault
-        )),
-        _ => None,
-    };
+    let timeout = fault == Fault::Timeout;
     let [d, u, du] = ok_eks_rules();
-    let rules: Vec<&Rule> = match (call, &eks_rule) {
-        (Call::DescribeCluster, Some(r)) => vec![r, &u, &du],
-        (Call::UpdateClusterConfig, Some(r)) => vec![&d, r, &du],
-        (Call::DescribeUpdate, Some(r)) => vec![&d, &u, r],
-        _ => vec![&d, &u, &du],
+    let eks = match call {
+        Call::DescribeCluster | Call::UpdateClusterConfig | Call::DescribeUpdate if timeout => {
+            eks_timing_out_on(call).await
+        }
+        Call::DescribeCluster => {
+            let r = faulty_rule!(
+                aws_sdk_eks::Client::describe_cluster,
+                fault,
+                describe_ok,
+                json_fault
+            );
+            mock_client!(aws_sdk_eks, RuleMode::MatchAny, &[&r, &u, &du], |b| b
+                .retry_config(fast_retry()))
+        }
+        Call::UpdateClusterConfig => {
+            let r = faulty_rule!(
+                aws_sdk_eks::Client::update_cluster_config,
+                fault,
+                update_ok,
+                json_fault
+            );
+            mock_client!(aws_sdk_eks, RuleMode::MatchAny, &[&d, &r, &du], |b| b
+                .retry_config(fast_retry()))
+        }
+        Call::DescribeUpdate => {
+            let r = faulty_rule!(
+                aws_sdk_eks::Client::describe_update,
+                fault,
+                describe_update_ok,
+                json_fault
+            );
+            mock_client!(aws_sdk_eks, RuleMode::MatchAny, &[&d, &u, &r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => mock_client!(aws_sdk_eks, RuleMode::MatchAny, &[&d, &u, &du]),
     };
-    let timeout_here = matches!(fault, Fault::Timeout);
-    let eks_silent = timeout_here
-        && matches!(
-            call,
-            Call::DescribeCluster | Call::UpdateClusterConfig | Call::DescribeUpdate
-        );
-    let eks = if eks_silent {
-        timeout_eks(call, &silent).await
-    } else {
-        mock_client!(aws_sdk_eks, RuleMode::MatchAny, &rules, |b| b
-            .retry_config(retry()))
-    };
+    let silent = scripted_server(Vec::new(), "").await;
     let publish_ok = || {
         aws_sdk_sns::operation::publish::PublishOutput::builder()
             .message_id("m")
             .build()
     };
-    let sns = if call == Call::Publish && timeout_here {
-        silent_client_sns(&silent)
-    } else if call == Call::Publish {
-        let r = faulty!(aws_sdk_sns::Client::publish, fault, publish_ok, xml_fault);
-        mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r], |b| b
-            .retry_config(retry()))
-    } else {
-        let r = mock!(aws_sdk_sns::Client::publish).then_output(publish_ok);
-        mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r])
+    let sns = match call {
+        Call::Publish if timeout => sns_client_at(&silent),
+        Call::Publish => {
+            let r = faulty_rule!(aws_sdk_sns::Client::publish, fault, publish_ok, query_fault);
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => {
+            let r = mock!(aws_sdk_sns::Client::publish).then_output(publish_ok);
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r])
+        }
     };
     let record_ok = || {
         aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
     };
-    let securityhub = if call == Call::BatchUpdateFindingsV2 && timeout_here {
-        silent_client_securityhub(&silent)
-    } else if call == Call::BatchUpdateFindingsV2 {
-        let r = faulty!(
-            aws_sdk_securityhub::Client::batch_update_findings_v2,
-            fault,
-            record_ok,
-            json_fault
-        );
-        mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
-            .retry_config(retry()))
-    } else {
-        let r = mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(record_ok);
-        mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
+    let securityhub = match call {
+        Call::BatchUpdateFindingsV2 if timeout => securityhub_client_at(&silent),
+        Call::BatchUpdateFindingsV2 => {
+            let r = faulty_rule!(
+                aws_sdk_securityhub::Client::batch_update_findings_v2,
+                fault,
+                record_ok,
+                json_fault
+            );
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => {
+            let r =
+                mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(record_ok);
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
+        }
     };
     let deps = deps_with(config(Mode::Apply), eks, sns, securityhub);
     respond(&fix(), &deps, event("eks-public-access.json"), None).await
-}
-
-/// An EKS client whose `call` hangs on a silent endpoint while earlier calls are answered by a
-/// tiny loopback server: a real transport timeout for exactly that call.
-async fn timeout_eks(call: Call, _silent: &str) -> aws_sdk_eks::Client {
-    let hang_on: &'static str = match call {
-        Call::DescribeCluster => "GET /clusters/payments-prod ",
-        Call::UpdateClusterConfig => "POST /clusters/payments-prod/update-config",
-        _ => "GET /clusters/payments-prod/updates/",
-    };
-    let url = scripted_eks(hang_on).await;
-    let conf = aws_sdk_eks::Config::builder()
-        .behavior_version(shared::aws::behavior_version())
-        .region(aws_sdk_eks::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_eks::config::Credentials::for_tests())
-        .endpoint_url(url)
-        .timeout_config(fast_timeouts())
-        .retry_config(retry())
-        .build();
-    aws_sdk_eks::Client::from_conf(conf)
-}
-
-/// Answers DescribeCluster / UpdateClusterConfig / DescribeUpdate like EKS, except requests whose
-/// request line starts with `hang_on`, which get no answer at all.
-async fn scripted_eks(hang_on: &'static str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let cluster = r#"{"cluster":{"name":"payments-prod","arn":"arn:aws:eks:us-east-1:444455556666:cluster/payments-prod","status":"ACTIVE","version":"1.31","resourcesVpcConfig":{"endpointPublicAccess":true,"endpointPrivateAccess":false,"publicAccessCidrs":["0.0.0.0/0"]}}}"#;
-    let update = r#"{"update":{"id":"upd-1","status":"InProgress","type":"EndpointAccessUpdate"}}"#;
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let mut buf = vec![0u8; 8192];
-            let n = sock.read(&mut buf).await.unwrap_or(0);
-            let head = String::from_utf8_lossy(&buf[..n]).to_string();
-            if head.starts_with(hang_on) {
-                held.push(sock);
-                continue;
-            }
-            let body = if head.starts_with("GET /clusters/payments-prod ") {
-                cluster
-            } else {
-                update
-            };
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-            held.push(sock);
-        }
-    });
-    format!("http://{addr}")
-}
-
-fn silent_client_sns(url: &str) -> aws_sdk_sns::Client {
-    aws_sdk_sns::Client::from_conf(
-        aws_sdk_sns::Config::builder()
-            .behavior_version(shared::aws::behavior_version())
-            .region(aws_sdk_sns::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sns::config::Credentials::for_tests())
-            .endpoint_url(url)
-            .timeout_config(fast_timeouts())
-            .retry_config(retry())
-            .build(),
-    )
-}
-
-fn silent_client_securityhub(url: &str) -> aws_sdk_securityhub::Client {
-    aws_sdk_securityhub::Client::from_conf(
-        aws_sdk_securityhub::Config::builder()
-            .behavior_version(shared::aws::behavior_version())
-            .region(aws_sdk_securityhub::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_securityhub::config::Credentials::for_tests())
-            .endpoint_url(url)
-            .timeout_config(fast_timeouts())
-            .retry_config(retry())
-            .build(),
-    )
 }
 
 #[tokio::test]
