@@ -134,10 +134,10 @@ pub async fn respond<R: Remediation, A: ClusterAccess>(
         })
     });
     if let Some(reason) = skip {
-        return Ok(finish(deps, skipped(base, &reason)).await);
+        return finish(deps, skipped(base, &reason)).await;
     }
     let report = decide(remediation, deps, &exposure, base, home_account).await?;
-    Ok(finish(deps, report).await)
+    finish(deps, report).await
 }
 
 fn skipped(base: Report, reason: &SkipReason) -> Report {
@@ -313,9 +313,12 @@ async fn decide<R: Remediation, A: ClusterAccess>(
     }
 }
 
-/// Record on the finding, notify, log, count. Failures here are reported, never raised: they
-/// must not turn a remediation into a retry.
-async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Report {
+/// Record on the finding, notify, log, count. A failed record is reported, never raised. A
+/// notification that failed transiently is raised (so EventBridge retries the event) only when
+/// nothing was changed on the cluster: then the message is the whole result and must not be lost,
+/// and a retry repeats nothing but the read, the record and the message. After an apply it is
+/// reported instead, so a retry cannot turn "applied" into "deferred" behind the operator's back.
+async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, ResponderError> {
     if report.outcome != Outcome::Skipped {
         report.finding_update = match record_for(&report) {
             None => Effect::not_attempted(format!(
@@ -350,6 +353,10 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Report {
         let message = render(&report);
         report.notification = Some(match deps.notifier.publish(&message).await {
             Ok(id) => Effect::done(format!("published: {}", message.subject), Some(id)),
+            Err(e) if e.is_transient() && report.outcome != Outcome::Applied => {
+                tracing::error!(function = report.function, outcome = report.outcome.id(), error = %e, "notification failed; the event will be retried");
+                return Err(ResponderError::Transient(e));
+            }
             Err(e) => {
                 tracing::error!(function = report.function, error = %e, "notification failed");
                 Effect::failed(format!("the SNS message was not published: {e}"))
@@ -362,7 +369,7 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Report {
     if deps.emit_metrics {
         crate::telemetry::emit_metrics(&report);
     }
-    report
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -381,8 +381,10 @@ pub async fn scripted_server(routes: Vec<(&'static str, String)>, hang_on: &'sta
                 .iter()
                 .find(|(prefix, _)| head.starts_with(prefix))
                 .map_or("{}", |(_, b)| b.as_str());
+            // One request per connection: the server never reads an answered socket again, so
+            // a client reusing it would hang on a call that should have been answered.
             let resp = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
                 body.len()
             );
             let _ = sock.write_all(resp.as_bytes()).await;

@@ -63,8 +63,10 @@ pub fn failure_reason(e: &AwsError) -> String {
             "Security Hub denied {} ({code}: {}); grant the function's role securityhub:GetFindings",
             e.operation, e.message
         ),
-        // A search never answers 404 for "no match": the route itself is unknown.
-        FaultKind::NotImplemented | FaultKind::NotFound => format!(
+        // A search never answers a bare 404 for "no match": the route itself is unknown. A named
+        // not-found error (OrganizationNotFoundException, …) is Security Hub's own answer and is
+        // reported as such, below.
+        FaultKind::NotImplemented => format!(
             "the Security Hub endpoint does not implement {} ({code}; local emulators such as moto lack it)",
             e.operation
         ),

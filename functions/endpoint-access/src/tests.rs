@@ -686,3 +686,51 @@ async fn malformed_events_are_invalid_finding_errors() {
         assert!(cap.published().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_proposal_whose_message_cannot_be_sent_is_retried_not_lost() {
+    // Nothing changed on the cluster: the message is the whole result.
+    let sns_down = mock!(aws_sdk_sns::Client::publish)
+        .sequence()
+        .http_response(|| {
+            shared::testing::http(
+                500,
+                "<ErrorResponse><Error><Code>InternalError</Code></Error></ErrorResponse>",
+            )
+        })
+        .times(5)
+        .build();
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&sns_down], |b| b
+        .retry_config(shared::testing::fast_retry()));
+    let (_, sh, _) = shared::testing::capturing_clients();
+    let eks = eks_client(&[
+        &ClusterFixture::new("payments-prod").describe_rule(),
+        &forbidden_update(),
+    ]);
+    let deps = deps_with(config(Mode::Propose), eks, sns, sh);
+    let err = respond(&fix(), &deps, event("eks-public-access.json"), None)
+        .await
+        .expect_err("retryable");
+    assert_eq!(err.error_type(), "AwsTransientError");
+    assert!(err.to_string().contains("sns:Publish"), "{err}");
+
+    // A refusal cannot be fixed by retrying: reported, the proposal stands.
+    let denied = mock!(aws_sdk_sns::Client::publish).then_http_response(|| {
+        shared::testing::http(
+            403,
+            "<ErrorResponse><Error><Code>AuthorizationError</Code></Error></ErrorResponse>",
+        )
+    });
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&denied]);
+    let (_, sh, _) = shared::testing::capturing_clients();
+    let eks = eks_client(&[
+        &ClusterFixture::new("payments-prod").describe_rule(),
+        &forbidden_update(),
+    ]);
+    let deps = deps_with(config(Mode::Propose), eks, sns, sh);
+    let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
+        .await
+        .expect("report");
+    assert_eq!(r.outcome, Outcome::Proposed);
+    assert_eq!(r.notification.map(|n| n.status), Some(EffectStatus::Failed));
+}

@@ -1,0 +1,483 @@
+//! Fault matrix of container-vulnerabilities (issue 9, property 3): every AWS call the function
+//! makes, under throttling (recovering and exhausted), 5xx, a real transport timeout,
+//! AccessDenied and not-found, ends as `expected` says. Enrichment (`GetFindingsV2`) is optional
+//! by design: every fault there degrades to the hand-off proposal, saying which details are
+//! missing and why, never to a Lambda error. No cell panics, none outlives its bound, and no cell
+//! makes any EKS call but DescribeCluster (the function never changes a cluster).
+//!
+//! The clean path: sample event `eks-high-priority-vulnerability.json` (cluster payments-prod,
+//! one exploitable CVE, CVE-2023-44487), MODE apply (it still only hands off), and the Inspector
+//! finding of that CVE served by GetFindingsV2.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_eks::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_eks::config::retry::RetryPartition;
+use aws_sdk_eks::config::{ConfigBag, Intercept};
+use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
+use aws_sdk_securityhub::operation::get_findings_v2::GetFindingsV2Output;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::{Document, Number};
+use serde_json::Value;
+
+use container_vulnerabilities::{ContainerVulnerabilities, Settings};
+use shared::config::Mode;
+use shared::faulty_rule;
+use shared::pipeline::{ResponderError, respond};
+use shared::report::{EffectStatus, Outcome, Report};
+use shared::testing::{
+    ClusterFixture, FAULTS, Fault, config, deps_with, eks_client_at, event, fast_retry, json_fault,
+    query_fault, scripted_server, securityhub_client_at, sns_client_at,
+};
+
+const EVENT: &str = "eks-high-priority-vulnerability.json";
+const CLUSTER: &str = "payments-prod";
+/// No cell may take longer: far below the function's timeout, far above a cell's real time.
+const CELL_BOUND: Duration = Duration::from_secs(20);
+/// The not-checked line of an unenriched CVE starts with what is missing, for which CVE.
+const MISSING: &str = "CVSS score and vector, EPSS score, exploit and fix availability, installed and fixed package versions, package manager, image tags and in-use count for 1 vulnerability (CVE-2023-44487): ";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Call {
+    DescribeCluster,
+    GetFindingsV2,
+    Publish,
+    BatchUpdateFindingsV2,
+}
+
+const CALLS: [Call; 4] = [
+    Call::DescribeCluster,
+    Call::GetFindingsV2,
+    Call::Publish,
+    Call::BatchUpdateFindingsV2,
+];
+
+impl Call {
+    /// The operation as `AwsError` names it (and so as a Lambda error message names it).
+    fn operation(self) -> &'static str {
+        match self {
+            Call::DescribeCluster => "eks:DescribeCluster",
+            Call::GetFindingsV2 => "securityhub:GetFindingsV2",
+            Call::Publish => "sns:Publish",
+            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindingsV2",
+        }
+    }
+}
+
+/// What each cell must end in.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    /// The hand-off, enriched (CVSS 7.5 from the Inspector finding), published and recorded.
+    HandOff,
+    /// The hand-off from what the exposure carries: the CVE's details are missing, the report
+    /// says which and why (a not-checked line with the text), and gives the command to read them.
+    HandOffMissing(&'static str),
+    HandOffButNotified(EffectStatus),
+    HandOffButRecorded(EffectStatus),
+    Outcome(Outcome, &'static str),
+    /// `AwsTransientError` naming the call: EventBridge retries, then dead-letters.
+    LambdaError,
+}
+
+/// The contract, cell by cell.
+fn expected(call: Call, fault: Fault) -> Expect {
+    use Call::*;
+    use Fault::*;
+    match (call, fault) {
+        // The message is the hand-off itself: a transient publish failure is raised so EventBridge
+        // retries the event; a refusal (retrying cannot help) is reported.
+        (Publish, ThrottleThenOk) => Expect::HandOffButNotified(EffectStatus::Done),
+        (Publish, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
+        (Publish, AccessDenied | NotFound) => Expect::HandOffButNotified(EffectStatus::Failed),
+        // The finding record is reported, never raised.
+        (BatchUpdateFindingsV2, ThrottleThenOk) => Expect::HandOffButRecorded(EffectStatus::Done),
+        (BatchUpdateFindingsV2, _) => Expect::HandOffButRecorded(EffectStatus::Failed),
+        // The SDK's retry absorbs one throttle.
+        (_, ThrottleThenOk) => Expect::HandOff,
+        // Enrichment degrades, whatever the fault.
+        (GetFindingsV2, ThrottleExhausted) => Expect::HandOffMissing(
+            "Security Hub was still throttling or failing after the SDK's retries (ThrottlingException: Rate exceeded)",
+        ),
+        (GetFindingsV2, ServerError) => Expect::HandOffMissing(
+            "Security Hub was still throttling or failing after the SDK's retries (ServerException: internal)",
+        ),
+        (GetFindingsV2, Timeout) => Expect::HandOffMissing(
+            "Security Hub was still throttling or failing after the SDK's retries (no error code: the call timed out)",
+        ),
+        (GetFindingsV2, AccessDenied) => Expect::HandOffMissing(
+            "Security Hub denied securityhub:GetFindingsV2 (AccessDeniedException: not authorized); grant the function's role securityhub:GetFindings",
+        ),
+        // A named not-found error is the service's answer, reported as such (a bare 404 is an
+        // endpoint without the operation: tests/pipeline.rs).
+        (GetFindingsV2, NotFound) => Expect::HandOffMissing(
+            "securityhub:GetFindingsV2 failed (ResourceNotFoundException: not found)",
+        ),
+        // The live cluster is read by the shared pipeline for every function.
+        (DescribeCluster, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
+        (DescribeCluster, AccessDenied) => Expect::Outcome(Outcome::Failed, "access_denied_failed"),
+        (DescribeCluster, NotFound) => Expect::Outcome(Outcome::Skipped, "cluster_not_found"),
+    }
+}
+
+/// Attempts the SDK makes on the faulted call (aws-smithy-mocks cells): the production retry
+/// policy (three attempts) retries throttling and 5xx, never AccessDenied or not-found.
+fn attempts(fault: Fault) -> usize {
+    match fault {
+        Fault::ThrottleThenOk => 2,
+        Fault::ThrottleExhausted | Fault::ServerError => 3,
+        Fault::AccessDenied | Fault::NotFound => 1,
+        Fault::Timeout => 0, // a real socket, not a mock rule
+    }
+}
+
+// ---- the clean path ----
+
+/// JSON as the SDK hands it over (`GetFindingsV2` returns raw documents).
+fn to_document(v: &Value) -> Document {
+    match v {
+        Value::Null => Document::Null,
+        Value::Bool(b) => Document::Bool(*b),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Document::Number(Number::PosInt(u))
+            } else if let Some(i) = n.as_i64() {
+                Document::Number(Number::NegInt(i))
+            } else {
+                Document::Number(Number::Float(n.as_f64().expect("float")))
+            }
+        }
+        Value::String(s) => Document::String(s.clone()),
+        Value::Array(a) => Document::Array(a.iter().map(to_document).collect()),
+        Value::Object(o) => Document::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), to_document(v)))
+                .collect::<HashMap<_, _>>(),
+        ),
+    }
+}
+
+/// The Inspector finding of the event's one CVE, as GetFindingsV2 returns it.
+fn get_findings_ok() -> GetFindingsV2Output {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/inspector-CVE-2023-44487.json");
+    let finding: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    GetFindingsV2Output::builder()
+        .findings(to_document(&finding))
+        .build()
+}
+
+fn describe_cluster_ok() -> DescribeClusterOutput {
+    DescribeClusterOutput::builder()
+        .cluster(ClusterFixture::new(CLUSTER).cluster())
+        .build()
+}
+
+// ---- the cell ----
+
+/// Counts every execution on a client, mocked or on a real socket: the SDK's retries of one
+/// call are one execution.
+#[derive(Clone, Debug, Default)]
+struct Executions(Arc<AtomicUsize>);
+
+impl Executions {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for Executions {
+    fn name(&self) -> &'static str {
+        "Executions"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A retry quota of its own per cell: the SDK's token bucket is process-wide per service, and
+/// cells of exhausted retries would drain it and change later cells' retries.
+fn own_retry_quota(call: Call, fault: Fault) -> RetryPartition {
+    RetryPartition::custom(format!("faults-{call:?}-{fault:?}")).build()
+}
+
+struct Cell {
+    result: Result<Report, ResponderError>,
+    /// Every EKS execution: only DescribeCluster is ever called.
+    eks_calls: usize,
+    /// Calls of the faulted mock rule, where the fault was mocked.
+    faulted_calls: Option<usize>,
+}
+
+async fn run_cell(call: Call, fault: Fault) -> Cell {
+    let eks_calls = Executions::default();
+    let timeout = fault == Fault::Timeout;
+    let mut faulted: Option<Rule> = None;
+    let silent = scripted_server(Vec::new(), "").await;
+
+    let eks = match call {
+        Call::DescribeCluster if timeout => {
+            // Every EKS request hangs; DescribeCluster is the only one there is.
+            let c = eks_client_at(&silent);
+            aws_sdk_eks::Client::from_conf(
+                c.config()
+                    .to_builder()
+                    .interceptor(eks_calls.clone())
+                    .retry_partition(own_retry_quota(call, fault))
+                    .build(),
+            )
+        }
+        _ => {
+            let r = if call == Call::DescribeCluster {
+                let r = faulty_rule!(
+                    aws_sdk_eks::Client::describe_cluster,
+                    fault,
+                    describe_cluster_ok,
+                    json_fault
+                );
+                faulted = Some(r.clone());
+                r
+            } else {
+                mock!(aws_sdk_eks::Client::describe_cluster).then_output(describe_cluster_ok)
+            };
+            let counter = eks_calls.clone();
+            let partition = own_retry_quota(call, fault);
+            mock_client!(aws_sdk_eks, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry())
+                .retry_partition(partition.clone())
+                .interceptor(counter.clone()))
+        }
+    };
+
+    // The enrichment's own Security Hub client (the aggregation home Region).
+    let enrichment = match call {
+        Call::GetFindingsV2 if timeout => securityhub_client_at(&silent),
+        Call::GetFindingsV2 => {
+            let r = faulty_rule!(
+                aws_sdk_securityhub::Client::get_findings_v2,
+                fault,
+                get_findings_ok,
+                json_fault
+            );
+            faulted = Some(r.clone());
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry())
+                .retry_partition(own_retry_quota(call, fault)))
+        }
+        _ => {
+            let r =
+                mock!(aws_sdk_securityhub::Client::get_findings_v2).then_output(get_findings_ok);
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
+        }
+    };
+    let publish_ok = || {
+        aws_sdk_sns::operation::publish::PublishOutput::builder()
+            .message_id("m")
+            .build()
+    };
+    let sns = match call {
+        Call::Publish if timeout => sns_client_at(&silent),
+        Call::Publish => {
+            let r = faulty_rule!(aws_sdk_sns::Client::publish, fault, publish_ok, query_fault);
+            faulted = Some(r.clone());
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => {
+            let r = mock!(aws_sdk_sns::Client::publish).then_output(publish_ok);
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r])
+        }
+    };
+    let record_ok = || {
+        aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
+    };
+    let recorder = match call {
+        Call::BatchUpdateFindingsV2 if timeout => securityhub_client_at(&silent),
+        Call::BatchUpdateFindingsV2 => {
+            let r = faulty_rule!(
+                aws_sdk_securityhub::Client::batch_update_findings_v2,
+                fault,
+                record_ok,
+                json_fault
+            );
+            faulted = Some(r.clone());
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry())
+                .retry_partition(own_retry_quota(call, fault)))
+        }
+        _ => {
+            let r =
+                mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(record_ok);
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
+        }
+    };
+
+    let fix = ContainerVulnerabilities::new(Settings::default(), enrichment);
+    let deps = deps_with(config(Mode::Apply), eks, sns, recorder);
+    let result = respond(&fix, &deps, event(EVENT), None).await;
+    Cell {
+        result,
+        eks_calls: eks_calls.count(),
+        faulted_calls: faulted.map(|r| r.num_calls()),
+    }
+}
+
+fn assert_hand_off(r: &Report, ctx: &str) {
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (Outcome::Proposed, "hand_off"),
+        "{ctx}: {}",
+        r.reason
+    );
+    assert_eq!(r.priority, Some("urgent"), "{ctx}");
+    assert_eq!(r.update_id, None, "{ctx}");
+    assert!(!r.plan.is_empty(), "{ctx}: a step per image");
+    assert!(
+        r.plan.iter().all(|s| s.api_call == "none (hand-off)"),
+        "{ctx}"
+    );
+}
+
+fn cve(r: &Report) -> Value {
+    r.details
+        .as_ref()
+        .map(|d| d["cves"][0].clone())
+        .unwrap_or_default()
+}
+
+fn assert_enriched(r: &Report, ctx: &str) {
+    assert!(r.not_checked.is_empty(), "{ctx}: {:?}", r.not_checked);
+    let c = cve(r);
+    assert_eq!(c["id"], "CVE-2023-44487", "{ctx}");
+    assert_eq!(c["enriched"], true, "{ctx}");
+    assert_eq!(c["cvss"], 7.5, "{ctx}");
+}
+
+fn assert_effects_done(r: &Report, ctx: &str) {
+    assert_eq!(
+        r.finding_update.status,
+        EffectStatus::Done,
+        "{ctx}: {}",
+        r.finding_update.detail
+    );
+    let n = r.notification.as_ref().expect("notification");
+    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
+}
+
+#[tokio::test]
+async fn every_call_under_every_fault_ends_as_specified() {
+    let mut cells = 0;
+    for call in CALLS {
+        for fault in FAULTS {
+            let ctx = format!("{call:?} × {fault:?}");
+            let want = expected(call, fault);
+            let started = Instant::now();
+            let cell = tokio::time::timeout(CELL_BOUND, run_cell(call, fault))
+                .await
+                .unwrap_or_else(|_| panic!("{ctx} hung"));
+            assert!(started.elapsed() < CELL_BOUND, "{ctx}");
+
+            assert_eq!(cell.eks_calls, 1, "{ctx}: DescribeCluster and nothing else");
+            if let Some(n) = cell.faulted_calls {
+                assert_eq!(n, attempts(fault), "{ctx}: attempts on the faulted call");
+            }
+
+            match (&want, cell.result) {
+                (Expect::LambdaError, Err(e)) => {
+                    assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
+                    let text = e.to_string();
+                    assert!(text.contains(call.operation()), "{ctx}: {text}");
+                    if fault == Fault::Timeout {
+                        assert!(text.contains("timed out"), "{ctx}: {text}");
+                    }
+                }
+                (Expect::LambdaError, Ok(r)) => panic!(
+                    "{ctx}: expected a retryable error, got {:?} {}",
+                    r.outcome, r.reason
+                ),
+                (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
+                (Expect::HandOff, Ok(r)) => {
+                    assert_hand_off(&r, &ctx);
+                    assert_enriched(&r, &ctx);
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::HandOffMissing(why), Ok(r)) => {
+                    assert_hand_off(&r, &ctx);
+                    assert_eq!(r.not_checked.len(), 1, "{ctx}: {:?}", r.not_checked);
+                    let line = &r.not_checked[0];
+                    assert!(
+                        line.starts_with(MISSING) && line.contains(why),
+                        "{ctx}: {line}"
+                    );
+                    let c = cve(&r);
+                    assert_eq!(c["id"], "CVE-2023-44487", "{ctx}");
+                    assert_eq!(c["enriched"], false, "{ctx}");
+                    assert!(
+                        c["missing"].as_str().is_some_and(|m| m.contains(why)),
+                        "{ctx}: {c}"
+                    );
+                    // And the command that reads the missing details later.
+                    assert!(
+                        r.follow_ups
+                            .iter()
+                            .any(|s| s.cli.starts_with("aws securityhub get-findings-v2 ")),
+                        "{ctx}: {:?}",
+                        r.follow_ups
+                    );
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::HandOffButNotified(s), Ok(r)) => {
+                    assert_hand_off(&r, &ctx);
+                    assert_enriched(&r, &ctx);
+                    let n = r.notification.as_ref().expect("notification");
+                    assert_eq!(n.status, *s, "{ctx}: {}", n.detail);
+                    if fault == Fault::Timeout {
+                        assert!(n.detail.contains("timed out"), "{ctx}: {}", n.detail);
+                    }
+                    assert_eq!(r.finding_update.status, EffectStatus::Done, "{ctx}");
+                }
+                (Expect::HandOffButRecorded(s), Ok(r)) => {
+                    assert_hand_off(&r, &ctx);
+                    assert_enriched(&r, &ctx);
+                    assert_eq!(
+                        r.finding_update.status, *s,
+                        "{ctx}: {}",
+                        r.finding_update.detail
+                    );
+                    if fault == Fault::Timeout {
+                        assert!(r.finding_update.detail.contains("timed out"), "{ctx}");
+                    }
+                    let n = r.notification.as_ref().expect("notification");
+                    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
+                }
+                (Expect::Outcome(o, code), Ok(r)) => {
+                    assert_eq!(
+                        (r.outcome, r.reason_code.as_str()),
+                        (*o, *code),
+                        "{ctx}: {}",
+                        r.reason
+                    );
+                    let n = r.notification.as_ref().expect("notification");
+                    let told = if *o == Outcome::Skipped {
+                        EffectStatus::NotAttempted
+                    } else {
+                        EffectStatus::Done
+                    };
+                    assert_eq!(n.status, told, "{ctx}: {}", n.detail);
+                }
+            }
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, CALLS.len() * FAULTS.len());
+    assert_eq!(cells, 24);
+}

@@ -1,0 +1,732 @@
+//! Fault matrix of kubernetes-version (issue 9, property 3): every AWS call the function makes,
+//! under throttling (recovering and exhausted), 5xx, a real transport timeout, AccessDenied and
+//! not-found, ends as `expected` says — a report with a given outcome and reason code, a Lambda
+//! error EventBridge retries and dead-letters, or an applied upgrade whose notification, finding
+//! record or verification is reported as it went. No cell panics, none outlives its bound, and no
+//! cell starts an upgrade after a failed precondition.
+//!
+//! The clean path: sample event `eks-unsupported-kubernetes-version.json` (cluster batch-legacy),
+//! MODE apply, the cluster at 1.24, DescribeClusterVersions listing 1.23–1.24 UNSUPPORTED and
+//! 1.25–1.35 in standard support, one managed node group at 1.24, and one WARNING upgrade insight
+//! (non-passing, so DescribeInsight is called; a warning does not block the upgrade).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_eks::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_eks::config::retry::RetryPartition;
+use aws_sdk_eks::config::{ConfigBag, Intercept};
+use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
+use aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput;
+use aws_sdk_eks::operation::describe_insight::DescribeInsightOutput;
+use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput;
+use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::operation::list_insights::ListInsightsOutput;
+use aws_sdk_eks::operation::list_nodegroups::ListNodegroupsOutput;
+use aws_sdk_eks::operation::update_cluster_version::{
+    UpdateClusterVersionInput, UpdateClusterVersionOutput,
+};
+use aws_sdk_eks::primitives::DateTime;
+use aws_sdk_eks::types::{
+    ClusterVersionInformation, Insight, InsightStatus, InsightStatusValue, InsightSummary,
+    Nodegroup, NodegroupStatus, Update, UpdateStatus, UpdateType, VersionStatus,
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+use kubernetes_version::KubernetesVersion;
+use shared::config::Mode;
+use shared::faulty_rule;
+use shared::pipeline::{ResponderError, respond};
+use shared::report::{EffectStatus, Outcome, Report};
+use shared::testing::{
+    ClusterFixture, FAULTS, Fault, config, deps_with, eks_client_at, event, fast_retry, json_fault,
+    query_fault, scripted_server, securityhub_client_at, sns_client_at,
+};
+
+const EVENT: &str = "eks-unsupported-kubernetes-version.json";
+const CLUSTER: &str = "batch-legacy";
+const DAY: i64 = 86_400;
+/// No cell may take longer: far below the function's timeout, far above a cell's real time.
+const CELL_BOUND: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Call {
+    DescribeCluster,
+    DescribeClusterVersions,
+    ListNodegroups,
+    DescribeNodegroup,
+    ListInsights,
+    DescribeInsight,
+    UpdateClusterVersion,
+    DescribeUpdate,
+    Publish,
+    BatchUpdateFindingsV2,
+}
+
+const CALLS: [Call; 10] = [
+    Call::DescribeCluster,
+    Call::DescribeClusterVersions,
+    Call::ListNodegroups,
+    Call::DescribeNodegroup,
+    Call::ListInsights,
+    Call::DescribeInsight,
+    Call::UpdateClusterVersion,
+    Call::DescribeUpdate,
+    Call::Publish,
+    Call::BatchUpdateFindingsV2,
+];
+
+impl Call {
+    /// The operation as `AwsError` names it (and so as a Lambda error message names it).
+    fn operation(self) -> &'static str {
+        match self {
+            Call::DescribeCluster => "eks:DescribeCluster",
+            Call::DescribeClusterVersions => "eks:DescribeClusterVersions",
+            Call::ListNodegroups => "eks:ListNodegroups",
+            Call::DescribeNodegroup => "eks:DescribeNodegroup",
+            Call::ListInsights => "eks:ListInsights",
+            Call::DescribeInsight => "eks:DescribeInsight",
+            Call::UpdateClusterVersion => "eks:UpdateClusterVersion",
+            Call::DescribeUpdate => "eks:DescribeUpdate",
+            Call::Publish => "sns:Publish",
+            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindingsV2",
+        }
+    }
+}
+
+/// What each cell must end in.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    /// Upgrade started (update upd-1), verified by DescribeUpdate, published and recorded.
+    Applied,
+    /// Applied, and the report says what could not be checked (a line containing the text).
+    AppliedNotChecked(&'static str),
+    /// Applied, but DescribeUpdate could not read the update back: reported, neither failed
+    /// nor retried (the upgrade was started).
+    AppliedUnverified,
+    AppliedButNotified(EffectStatus),
+    AppliedButRecorded(EffectStatus),
+    /// A read the apply depends on failed: the upgrade is proposed, refused by the blocker
+    /// `code`, and a not-checked line contains the text.
+    Refused {
+        code: &'static str,
+        not_checked: &'static str,
+    },
+    Outcome(Outcome, &'static str),
+    /// `AwsTransientError` naming the call: EventBridge retries, then dead-letters.
+    LambdaError,
+}
+
+/// The contract, cell by cell.
+fn expected(call: Call, fault: Fault) -> Expect {
+    use Call::*;
+    use Fault::*;
+    match (call, fault) {
+        // Side effects after the decision: reported on the report, never raised.
+        (Publish, ThrottleThenOk) => Expect::AppliedButNotified(EffectStatus::Done),
+        (Publish, _) => Expect::AppliedButNotified(EffectStatus::Failed),
+        (BatchUpdateFindingsV2, ThrottleThenOk) => Expect::AppliedButRecorded(EffectStatus::Done),
+        (BatchUpdateFindingsV2, _) => Expect::AppliedButRecorded(EffectStatus::Failed),
+        // The SDK's retry absorbs one throttle.
+        (_, ThrottleThenOk) => Expect::Applied,
+        // Transient after the SDK's retries: the event is retried (for UpdateClusterVersion
+        // and DescribeUpdate with the same clientRequestToken, so no second upgrade starts).
+        (_, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
+        (DescribeCluster, AccessDenied) => Expect::Outcome(Outcome::Failed, "access_denied_failed"),
+        (DescribeCluster, NotFound) => Expect::Outcome(Outcome::Skipped, "cluster_not_found"),
+        (DescribeClusterVersions, AccessDenied) => Expect::Refused {
+            code: "versions_not_checked",
+            not_checked: "DescribeClusterVersions: access denied (AccessDeniedException)",
+        },
+        (DescribeClusterVersions, NotFound) => Expect::Refused {
+            code: "versions_not_checked",
+            not_checked: "DescribeClusterVersions: eks:DescribeClusterVersions failed (ResourceNotFoundException)",
+        },
+        (ListNodegroups, AccessDenied) => Expect::Refused {
+            code: "nodegroups_not_checked",
+            not_checked: "ListNodegroups: access denied (AccessDeniedException)",
+        },
+        (ListNodegroups, NotFound) => Expect::Refused {
+            code: "nodegroups_not_checked",
+            not_checked: "ListNodegroups: eks:ListNodegroups failed (ResourceNotFoundException)",
+        },
+        (DescribeNodegroup, AccessDenied) => Expect::Refused {
+            code: "nodegroups_not_checked",
+            not_checked: "DescribeNodegroup 'ng-a': access denied (AccessDeniedException)",
+        },
+        // The node group vanished between ListNodegroups and DescribeNodegroup: its version is
+        // unknown, so the upgrade EKS would refuse for a lagging group is not started.
+        (DescribeNodegroup, NotFound) => Expect::Refused {
+            code: "nodegroups_not_checked",
+            not_checked: "DescribeNodegroup 'ng-a': eks:DescribeNodegroup failed (ResourceNotFoundException)",
+        },
+        (ListInsights, AccessDenied) => Expect::Refused {
+            code: "insights_not_checked",
+            not_checked: "ListInsights (UPGRADE_READINESS for 1.25): access denied (AccessDeniedException)",
+        },
+        (ListInsights, NotFound) => Expect::Refused {
+            code: "insights_not_checked",
+            not_checked: "ListInsights (UPGRADE_READINESS for 1.25): eks:ListInsights failed (ResourceNotFoundException)",
+        },
+        // ListInsights already gave the insight's level (WARNING, which does not block); only
+        // its recommendation is missing, and the report says so.
+        (DescribeInsight, AccessDenied) => Expect::AppliedNotChecked(
+            "DescribeInsight for 'Deprecated APIs removed in Kubernetes v1.25' (WARNING): access denied (AccessDeniedException)",
+        ),
+        (DescribeInsight, NotFound) => Expect::AppliedNotChecked(
+            "DescribeInsight for 'Deprecated APIs removed in Kubernetes v1.25' (WARNING): eks:DescribeInsight failed (ResourceNotFoundException)",
+        ),
+        (UpdateClusterVersion, AccessDenied) => {
+            Expect::Outcome(Outcome::Failed, "access_denied_failed")
+        }
+        (UpdateClusterVersion, NotFound) => Expect::Outcome(Outcome::Failed, "not_found_failed"),
+        (DescribeUpdate, AccessDenied | NotFound) => Expect::AppliedUnverified,
+    }
+}
+
+/// UpdateClusterVersion executions per cell: one wherever the upgrade is reached (its own cells
+/// included: the SDK's retries are one execution), none after a failed precondition.
+fn upgrades_requested(call: Call, fault: Fault) -> usize {
+    match expected(call, fault) {
+        Expect::LambdaError | Expect::Outcome(..) => match call {
+            Call::UpdateClusterVersion | Call::DescribeUpdate => 1,
+            _ => 0,
+        },
+        Expect::Refused { .. } => 0,
+        _ => 1,
+    }
+}
+
+/// Attempts the SDK makes on the faulted call (aws-smithy-mocks cells): the production retry
+/// policy (three attempts) retries throttling and 5xx, never AccessDenied or not-found.
+fn attempts(fault: Fault) -> usize {
+    match fault {
+        Fault::ThrottleThenOk => 2,
+        Fault::ThrottleExhausted | Fault::ServerError => 3,
+        Fault::AccessDenied | Fault::NotFound => 1,
+        Fault::Timeout => 0, // a real socket, not a mock rule
+    }
+}
+
+// ---- the clean path ----
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// 1.23 … 1.35 as DescribeClusterVersions lists them (as tests/pipeline.rs builds them, with
+/// `catalogue(25, 25)`): 1.23 and 1.24 UNSUPPORTED, the rest STANDARD_SUPPORT, each with end
+/// dates consistent with its status. One page.
+fn versions_ok() -> DescribeClusterVersionsOutput {
+    let list = (23..=35)
+        .map(|m: i64| {
+            let (status, std, ext) = if m < 25 {
+                let ext = -30 - (24 - m) * 120;
+                (VersionStatus::Unsupported, ext - 365, ext)
+            } else {
+                let std = 30 + (m - 25) * 120;
+                (VersionStatus::StandardSupport, std, std + 365)
+            };
+            ClusterVersionInformation::builder()
+                .cluster_version(format!("1.{m}"))
+                .cluster_type("eks")
+                .version_status(status)
+                .end_of_standard_support_date(DateTime::from_secs(now() + std * DAY))
+                .end_of_extended_support_date(DateTime::from_secs(now() + ext * DAY))
+                .build()
+        })
+        .collect();
+    DescribeClusterVersionsOutput::builder()
+        .set_cluster_versions(Some(list))
+        .build()
+}
+
+fn describe_cluster_ok() -> DescribeClusterOutput {
+    let fixture = ClusterFixture {
+        version: "1.24".to_string(),
+        ..ClusterFixture::new(CLUSTER)
+    };
+    DescribeClusterOutput::builder()
+        .cluster(fixture.cluster())
+        .build()
+}
+
+fn list_nodegroups_ok() -> ListNodegroupsOutput {
+    ListNodegroupsOutput::builder().nodegroups("ng-a").build()
+}
+
+fn describe_nodegroup_ok() -> DescribeNodegroupOutput {
+    DescribeNodegroupOutput::builder()
+        .nodegroup(
+            Nodegroup::builder()
+                .nodegroup_name("ng-a")
+                .cluster_name(CLUSTER)
+                .version("1.24")
+                .status(NodegroupStatus::Active)
+                .build(),
+        )
+        .build()
+}
+
+const INSIGHT: &str = "Deprecated APIs removed in Kubernetes v1.25";
+
+fn warning() -> InsightStatus {
+    InsightStatus::builder()
+        .status(InsightStatusValue::Warning)
+        .reason("Deprecated API usage detected within the last 30 days")
+        .build()
+}
+
+fn list_insights_ok() -> ListInsightsOutput {
+    ListInsightsOutput::builder()
+        .insights(
+            InsightSummary::builder()
+                .id("ins-warn")
+                .name(INSIGHT)
+                .kubernetes_version("1.25")
+                .insight_status(warning())
+                .build(),
+        )
+        .build()
+}
+
+fn describe_insight_ok() -> DescribeInsightOutput {
+    DescribeInsightOutput::builder()
+        .insight(
+            Insight::builder()
+                .id("ins-warn")
+                .name(INSIGHT)
+                .insight_status(warning())
+                .recommendation("Update manifests and API clients to use newer Kubernetes APIs")
+                .build(),
+        )
+        .build()
+}
+
+fn update() -> Update {
+    Update::builder()
+        .id("upd-1")
+        .status(UpdateStatus::InProgress)
+        .r#type(UpdateType::VersionUpdate)
+        .build()
+}
+
+fn update_ok() -> UpdateClusterVersionOutput {
+    UpdateClusterVersionOutput::builder()
+        .update(update())
+        .build()
+}
+
+fn describe_update_ok() -> DescribeUpdateOutput {
+    DescribeUpdateOutput::builder().update(update()).build()
+}
+
+// ---- the wire, for real timeouts ----
+
+/// The same clean path as JSON on a loopback server, hanging on exactly `call`. Prefixes are
+/// matched in order, so a Describe route comes before the List route it extends.
+async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
+    let versions: Vec<String> = (23..=35)
+        .map(|m| {
+            let status = if m < 25 {
+                "UNSUPPORTED"
+            } else {
+                "STANDARD_SUPPORT"
+            };
+            format!(
+                r#"{{"clusterVersion":"1.{m}","clusterType":"eks","versionStatus":"{status}"}}"#
+            )
+        })
+        .collect();
+    let insight_status =
+        r#"{"status":"WARNING","reason":"Deprecated API usage detected within the last 30 days"}"#;
+    let update =
+        r#"{"update":{"id":"upd-1","status":"InProgress","type":"VersionUpdate"}}"#.to_string();
+    let routes = vec![
+        (
+            "GET /clusters/batch-legacy ",
+            r#"{"cluster":{"name":"batch-legacy","arn":"arn:aws:eks:us-east-1:444455556666:cluster/batch-legacy","status":"ACTIVE","version":"1.24","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role"}}"#.to_string(),
+        ),
+        (
+            "GET /cluster-versions",
+            format!(r#"{{"clusterVersions":[{}]}}"#, versions.join(",")),
+        ),
+        (
+            "GET /clusters/batch-legacy/node-groups/",
+            r#"{"nodegroup":{"nodegroupName":"ng-a","clusterName":"batch-legacy","version":"1.24","status":"ACTIVE"}}"#.to_string(),
+        ),
+        (
+            "GET /clusters/batch-legacy/node-groups",
+            r#"{"nodegroups":["ng-a"]}"#.to_string(),
+        ),
+        (
+            "GET /clusters/batch-legacy/insights/",
+            format!(
+                r#"{{"insight":{{"id":"ins-warn","name":"{INSIGHT}","insightStatus":{insight_status},"recommendation":"Update manifests"}}}}"#
+            ),
+        ),
+        (
+            "POST /clusters/batch-legacy/insights",
+            format!(
+                r#"{{"insights":[{{"id":"ins-warn","name":"{INSIGHT}","kubernetesVersion":"1.25","insightStatus":{insight_status}}}]}}"#
+            ),
+        ),
+        ("GET /clusters/batch-legacy/updates/", update.clone()),
+        ("POST /clusters/batch-legacy/updates", update),
+    ];
+    let hang_on = match call {
+        Call::DescribeCluster => "GET /clusters/batch-legacy ",
+        Call::DescribeClusterVersions => "GET /cluster-versions",
+        Call::ListNodegroups => "GET /clusters/batch-legacy/node-groups ",
+        Call::DescribeNodegroup => "GET /clusters/batch-legacy/node-groups/",
+        Call::ListInsights => "POST /clusters/batch-legacy/insights",
+        Call::DescribeInsight => "GET /clusters/batch-legacy/insights/",
+        Call::UpdateClusterVersion => "POST /clusters/batch-legacy/updates",
+        Call::DescribeUpdate => "GET /clusters/batch-legacy/updates/",
+        Call::Publish | Call::BatchUpdateFindingsV2 => "never",
+    };
+    eks_client_at(&scripted_server(routes, hang_on).await)
+}
+
+// ---- the cell ----
+
+/// Counts executions of one operation (by its input type) on any client, mocked or on a real
+/// socket: the SDK's retries of one call are one execution.
+#[derive(Clone)]
+struct Executions<I>(Arc<AtomicUsize>, PhantomData<fn() -> I>);
+
+impl<I> Executions<I> {
+    fn new() -> Self {
+        Executions(Arc::new(AtomicUsize::new(0)), PhantomData)
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl<I> std::fmt::Debug for Executions<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Executions({})", self.count())
+    }
+}
+
+impl<I: std::fmt::Debug + Send + Sync + 'static> Intercept for Executions<I> {
+    fn name(&self) -> &'static str {
+        "Executions"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if context.input().downcast_ref::<I>().is_some() {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A retry quota of its own per cell: the SDK's token bucket is process-wide per service, and
+/// sixty cells of exhausted retries would drain it and change later cells' retries.
+fn own_retry_quota(call: Call, fault: Fault) -> RetryPartition {
+    RetryPartition::custom(format!("faults-{call:?}-{fault:?}")).build()
+}
+
+struct Cell {
+    result: Result<Report, ResponderError>,
+    upgrades: usize,
+    /// Calls of the faulted mock rule, where the fault was mocked.
+    faulted_calls: Option<usize>,
+}
+
+async fn run_cell(call: Call, fault: Fault) -> Cell {
+    let upgrades = Executions::<UpdateClusterVersionInput>::new();
+    let timeout = fault == Fault::Timeout;
+    let eks_call = !matches!(call, Call::Publish | Call::BatchUpdateFindingsV2);
+
+    // EKS: every operation answers the clean path, except `call`, which answers `fault`.
+    let mut faulted: Option<Rule> = None;
+    macro_rules! rule {
+        ($which:expr, $op:expr, $ok:expr) => {
+            if call == $which && !timeout {
+                let r = faulty_rule!($op, fault, $ok, json_fault);
+                faulted = Some(r.clone());
+                r
+            } else {
+                mock!($op).then_output($ok)
+            }
+        };
+    }
+    let eks = if eks_call && timeout {
+        let c = eks_timing_out_on(call).await;
+        aws_sdk_eks::Client::from_conf(
+            c.config()
+                .to_builder()
+                .interceptor(upgrades.clone())
+                .retry_partition(own_retry_quota(call, fault))
+                .build(),
+        )
+    } else {
+        let rules = [
+            rule!(
+                Call::DescribeCluster,
+                aws_sdk_eks::Client::describe_cluster,
+                describe_cluster_ok
+            ),
+            rule!(
+                Call::DescribeClusterVersions,
+                aws_sdk_eks::Client::describe_cluster_versions,
+                versions_ok
+            ),
+            rule!(
+                Call::ListNodegroups,
+                aws_sdk_eks::Client::list_nodegroups,
+                list_nodegroups_ok
+            ),
+            rule!(
+                Call::DescribeNodegroup,
+                aws_sdk_eks::Client::describe_nodegroup,
+                describe_nodegroup_ok
+            ),
+            rule!(
+                Call::ListInsights,
+                aws_sdk_eks::Client::list_insights,
+                list_insights_ok
+            ),
+            rule!(
+                Call::DescribeInsight,
+                aws_sdk_eks::Client::describe_insight,
+                describe_insight_ok
+            ),
+            rule!(
+                Call::UpdateClusterVersion,
+                aws_sdk_eks::Client::update_cluster_version,
+                update_ok
+            ),
+            rule!(
+                Call::DescribeUpdate,
+                aws_sdk_eks::Client::describe_update,
+                describe_update_ok
+            ),
+        ];
+        let counter = upgrades.clone();
+        let partition = own_retry_quota(call, fault);
+        mock_client!(aws_sdk_eks, RuleMode::MatchAny, &rules, |b| b
+            .retry_config(fast_retry())
+            .retry_partition(partition.clone())
+            .interceptor(counter.clone()))
+    };
+
+    let silent = scripted_server(Vec::new(), "").await;
+    let publish_ok = || {
+        aws_sdk_sns::operation::publish::PublishOutput::builder()
+            .message_id("m")
+            .build()
+    };
+    let sns = match call {
+        Call::Publish if timeout => sns_client_at(&silent),
+        Call::Publish => {
+            let r = faulty_rule!(aws_sdk_sns::Client::publish, fault, publish_ok, query_fault);
+            faulted = Some(r.clone());
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => {
+            let r = mock!(aws_sdk_sns::Client::publish).then_output(publish_ok);
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r])
+        }
+    };
+    let record_ok = || {
+        aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
+    };
+    let securityhub = match call {
+        Call::BatchUpdateFindingsV2 if timeout => securityhub_client_at(&silent),
+        Call::BatchUpdateFindingsV2 => {
+            let r = faulty_rule!(
+                aws_sdk_securityhub::Client::batch_update_findings_v2,
+                fault,
+                record_ok,
+                json_fault
+            );
+            faulted = Some(r.clone());
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => {
+            let r =
+                mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(record_ok);
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
+        }
+    };
+
+    let deps = deps_with(config(Mode::Apply), eks, sns, securityhub);
+    let result = respond(&KubernetesVersion::new(), &deps, event(EVENT), None).await;
+    Cell {
+        result,
+        upgrades: upgrades.count(),
+        faulted_calls: faulted.map(|r| r.num_calls()),
+    }
+}
+
+fn assert_applied(r: &Report, ctx: &str) {
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (Outcome::Applied, "applied"),
+        "{ctx}: {}",
+        r.reason
+    );
+    assert_eq!(r.update_id.as_deref(), Some("upd-1"), "{ctx}");
+}
+
+fn assert_verified(r: &Report, ctx: &str) {
+    assert!(
+        r.verification
+            .as_deref()
+            .is_some_and(|v| v.starts_with("DescribeUpdate reports update upd-1 as InProgress")),
+        "{ctx}: {:?}",
+        r.verification
+    );
+}
+
+fn assert_effects_done(r: &Report, ctx: &str) {
+    assert_eq!(
+        r.finding_update.status,
+        EffectStatus::Done,
+        "{ctx}: {}",
+        r.finding_update.detail
+    );
+    let n = r.notification.as_ref().expect("notification");
+    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
+}
+
+#[tokio::test]
+async fn every_call_under_every_fault_ends_as_specified() {
+    let mut cells = 0;
+    for call in CALLS {
+        for fault in FAULTS {
+            let ctx = format!("{call:?} × {fault:?}");
+            let want = expected(call, fault);
+            let started = Instant::now();
+            let cell = tokio::time::timeout(CELL_BOUND, run_cell(call, fault))
+                .await
+                .unwrap_or_else(|_| panic!("{ctx} hung"));
+            assert!(started.elapsed() < CELL_BOUND, "{ctx}");
+
+            assert_eq!(
+                cell.upgrades,
+                upgrades_requested(call, fault),
+                "{ctx}: UpdateClusterVersion executions"
+            );
+            if let Some(n) = cell.faulted_calls {
+                assert_eq!(n, attempts(fault), "{ctx}: attempts on the faulted call");
+            }
+
+            match (&want, cell.result) {
+                (Expect::LambdaError, Err(e)) => {
+                    assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
+                    let text = e.to_string();
+                    assert!(text.contains(call.operation()), "{ctx}: {text}");
+                    if fault == Fault::Timeout {
+                        assert!(text.contains("timed out"), "{ctx}: {text}");
+                    }
+                }
+                (Expect::LambdaError, Ok(r)) => panic!(
+                    "{ctx}: expected a retryable error, got {:?} {}",
+                    r.outcome, r.reason
+                ),
+                (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
+                (Expect::Applied, Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    assert_verified(&r, &ctx);
+                    assert!(r.not_checked.is_empty(), "{ctx}: {:?}", r.not_checked);
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::AppliedNotChecked(line), Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    assert_verified(&r, &ctx);
+                    assert!(
+                        r.not_checked.iter().any(|n| n.contains(line)),
+                        "{ctx}: {:?}",
+                        r.not_checked
+                    );
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::AppliedUnverified, Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    assert!(
+                        r.verification
+                            .as_deref()
+                            .is_some_and(|v| v.contains("could not be read back")
+                                && v.contains(call.operation())),
+                        "{ctx}: {:?}",
+                        r.verification
+                    );
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::AppliedButNotified(s), Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    let n = r.notification.as_ref().expect("notification");
+                    assert_eq!(n.status, *s, "{ctx}: {}", n.detail);
+                    if fault == Fault::Timeout {
+                        assert!(n.detail.contains("timed out"), "{ctx}: {}", n.detail);
+                    }
+                    assert_eq!(r.finding_update.status, EffectStatus::Done, "{ctx}");
+                }
+                (Expect::AppliedButRecorded(s), Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    assert_eq!(
+                        r.finding_update.status, *s,
+                        "{ctx}: {}",
+                        r.finding_update.detail
+                    );
+                    if fault == Fault::Timeout {
+                        assert!(r.finding_update.detail.contains("timed out"), "{ctx}");
+                    }
+                    let n = r.notification.as_ref().expect("notification");
+                    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
+                }
+                (Expect::Refused { code, not_checked }, Ok(r)) => {
+                    assert_eq!(
+                        (r.outcome, r.reason_code.as_str()),
+                        (Outcome::Proposed, *code),
+                        "{ctx}: {}",
+                        r.reason
+                    );
+                    assert_eq!(r.update_id, None, "{ctx}");
+                    assert!(
+                        r.not_checked.iter().any(|n| n.contains(not_checked)),
+                        "{ctx}: {:?}",
+                        r.not_checked
+                    );
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::Outcome(o, code), Ok(r)) => {
+                    assert_eq!(
+                        (r.outcome, r.reason_code.as_str()),
+                        (*o, *code),
+                        "{ctx}: {}",
+                        r.reason
+                    );
+                    assert_eq!(r.update_id, None, "{ctx}");
+                    let n = r.notification.as_ref().expect("notification");
+                    let told = if *o == Outcome::Skipped {
+                        EffectStatus::NotAttempted
+                    } else {
+                        EffectStatus::Done
+                    };
+                    assert_eq!(n.status, told, "{ctx}: {}", n.detail);
+                }
+            }
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, CALLS.len() * FAULTS.len());
+    assert_eq!(cells, 60);
+}

@@ -1,0 +1,576 @@
+//! Fault matrix of secrets-encryption (issue 9, property 3): every AWS call the function makes,
+//! under throttling (recovering and exhausted), 5xx, a real transport timeout, AccessDenied and
+//! not-found, ends as `expected` says — a report with a given outcome and reason code, a Lambda
+//! error EventBridge retries and dead-letters, or an association whose notification, finding
+//! record or verification is reported as it went. No cell panics, none outlives its bound, and
+//! AssociateEncryptionConfig — irreversible — is never called after a failed precondition.
+//!
+//! The clean path: sample event `eks-unencrypted-secrets.json` (cluster orders-staging, no
+//! encryptionConfig), MODE apply, `SECRETS_KMS_KEY_ARN` set to a key in the cluster's Region that
+//! passes every pre-flight check (enabled, symmetric, ENCRYPT_DECRYPT, customer managed).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_eks::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_eks::config::retry::RetryPartition;
+use aws_sdk_eks::config::{ConfigBag, Intercept};
+use aws_sdk_eks::operation::associate_encryption_config::{
+    AssociateEncryptionConfigInput, AssociateEncryptionConfigOutput,
+};
+use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
+use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::types::{Update, UpdateStatus, UpdateType};
+use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
+use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeySpec, KeyState, KeyUsageType};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+use secrets_encryption::{KmsAccess, KmsKeyArn, SecretsEncryption, Settings};
+use shared::config::Mode;
+use shared::faulty_rule;
+use shared::pipeline::{ResponderError, respond};
+use shared::report::{EffectStatus, Outcome, Report};
+use shared::testing::{
+    ClusterFixture, FAULTS, Fault, config, deps_with, eks_client_at, event, fast_retry,
+    fast_timeouts, json_fault, query_fault, scripted_server, securityhub_client_at, sns_client_at,
+};
+
+const EVENT: &str = "eks-unencrypted-secrets.json";
+const CLUSTER: &str = "orders-staging";
+const KEY: &str = "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+/// No cell may take longer: far below the function's timeout, far above a cell's real time.
+const CELL_BOUND: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Call {
+    DescribeCluster,
+    DescribeKey,
+    AssociateEncryptionConfig,
+    DescribeUpdate,
+    Publish,
+    BatchUpdateFindingsV2,
+}
+
+const CALLS: [Call; 6] = [
+    Call::DescribeCluster,
+    Call::DescribeKey,
+    Call::AssociateEncryptionConfig,
+    Call::DescribeUpdate,
+    Call::Publish,
+    Call::BatchUpdateFindingsV2,
+];
+
+impl Call {
+    /// The operation as `AwsError` names it (and so as a Lambda error message names it).
+    fn operation(self) -> &'static str {
+        match self {
+            Call::DescribeCluster => "eks:DescribeCluster",
+            Call::DescribeKey => "kms:DescribeKey",
+            Call::AssociateEncryptionConfig => "eks:AssociateEncryptionConfig",
+            Call::DescribeUpdate => "eks:DescribeUpdate",
+            Call::Publish => "sns:Publish",
+            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindingsV2",
+        }
+    }
+}
+
+/// What each cell must end in.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    /// Key associated (update upd-enc-1), verified by DescribeUpdate, published and recorded.
+    Applied,
+    /// Associated, but DescribeUpdate could not confirm it: reported as applied with the
+    /// command to follow it, never failed and never retried (the one-way change was made).
+    AppliedUnverified,
+    AppliedButNotified(EffectStatus),
+    AppliedButRecorded(EffectStatus),
+    /// The key pre-flight could not check the key: proposed, refused by the blocker `code`, and
+    /// a not-checked line contains the text.
+    Refused {
+        code: &'static str,
+        not_checked: &'static str,
+    },
+    Outcome(Outcome, &'static str),
+    /// `AwsTransientError` naming the call: EventBridge retries, then dead-letters.
+    LambdaError,
+}
+
+/// The contract, cell by cell.
+fn expected(call: Call, fault: Fault) -> Expect {
+    use Call::*;
+    use Fault::*;
+    match (call, fault) {
+        // Side effects after the decision: reported on the report, never raised.
+        (Publish, ThrottleThenOk) => Expect::AppliedButNotified(EffectStatus::Done),
+        (Publish, _) => Expect::AppliedButNotified(EffectStatus::Failed),
+        (BatchUpdateFindingsV2, ThrottleThenOk) => Expect::AppliedButRecorded(EffectStatus::Done),
+        (BatchUpdateFindingsV2, _) => Expect::AppliedButRecorded(EffectStatus::Failed),
+        // The SDK's retry absorbs one throttle.
+        (_, ThrottleThenOk) => Expect::Applied,
+        // The association is started: whatever DescribeUpdate answers, the report says applied
+        // and how to follow the update. A retry would gain nothing (the same token returns the
+        // same update) and would re-run the pre-flight against an UPDATING cluster.
+        (DescribeUpdate, _) => Expect::AppliedUnverified,
+        // Transient after the SDK's retries: the event is retried (AssociateEncryptionConfig
+        // with the same clientRequestToken, so a request that did reach EKS is not doubled).
+        (_, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
+        (DescribeCluster, AccessDenied) => Expect::Outcome(Outcome::Failed, "access_denied_failed"),
+        (DescribeCluster, NotFound) => Expect::Outcome(Outcome::Skipped, "cluster_not_found"),
+        (DescribeKey, AccessDenied) => Expect::Refused {
+            code: "key_not_checked",
+            not_checked: "kms:DescribeKey failed (AccessDeniedException)",
+        },
+        (DescribeKey, NotFound) => Expect::Refused {
+            code: "key_not_found",
+            not_checked: "kms:DescribeKey failed (ResourceNotFoundException)",
+        },
+        (AssociateEncryptionConfig, AccessDenied) => {
+            Expect::Outcome(Outcome::Failed, "access_denied_failed")
+        }
+        (AssociateEncryptionConfig, NotFound) => {
+            Expect::Outcome(Outcome::Failed, "not_found_failed")
+        }
+    }
+}
+
+/// AssociateEncryptionConfig executions per cell: one wherever the association is reached (its
+/// own cells included: the SDK's retries are one execution), none after a failed precondition.
+fn associations_requested(call: Call, fault: Fault) -> usize {
+    match expected(call, fault) {
+        Expect::LambdaError | Expect::Outcome(..) => match call {
+            Call::AssociateEncryptionConfig => 1,
+            _ => 0,
+        },
+        Expect::Refused { .. } => 0,
+        _ => 1,
+    }
+}
+
+/// Attempts the SDK makes on the faulted call (aws-smithy-mocks cells): the production retry
+/// policy (three attempts) retries throttling and 5xx, never AccessDenied or not-found.
+fn attempts(fault: Fault) -> usize {
+    match fault {
+        Fault::ThrottleThenOk => 2,
+        Fault::ThrottleExhausted | Fault::ServerError => 3,
+        Fault::AccessDenied | Fault::NotFound => 1,
+        Fault::Timeout => 0, // a real socket, not a mock rule
+    }
+}
+
+// ---- the clean path ----
+
+fn describe_cluster_ok() -> DescribeClusterOutput {
+    DescribeClusterOutput::builder()
+        .cluster(ClusterFixture::new(CLUSTER).cluster())
+        .build()
+}
+
+fn describe_key_ok() -> DescribeKeyOutput {
+    DescribeKeyOutput::builder()
+        .key_metadata(
+            KeyMetadata::builder()
+                .key_id("1234abcd-12ab-34cd-56ef-1234567890ab")
+                .arn(KEY)
+                .key_state(KeyState::Enabled)
+                .enabled(true)
+                .key_spec(KeySpec::SymmetricDefault)
+                .key_usage(KeyUsageType::EncryptDecrypt)
+                .key_manager(KeyManagerType::Customer)
+                .build()
+                .expect("key metadata"),
+        )
+        .build()
+}
+
+fn update() -> Update {
+    Update::builder()
+        .id("upd-enc-1")
+        .status(UpdateStatus::InProgress)
+        .r#type(UpdateType::AssociateEncryptionConfig)
+        .build()
+}
+
+fn associate_ok() -> AssociateEncryptionConfigOutput {
+    AssociateEncryptionConfigOutput::builder()
+        .update(update())
+        .build()
+}
+
+fn describe_update_ok() -> DescribeUpdateOutput {
+    DescribeUpdateOutput::builder().update(update()).build()
+}
+
+// ---- the wire, for real timeouts ----
+
+/// The same clean path as JSON on a loopback server, hanging on exactly `call`.
+async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
+    let update =
+        r#"{"update":{"id":"upd-enc-1","status":"InProgress","type":"AssociateEncryptionConfig"}}"#;
+    let routes = vec![
+        (
+            "GET /clusters/orders-staging ",
+            r#"{"cluster":{"name":"orders-staging","arn":"arn:aws:eks:us-east-1:444455556666:cluster/orders-staging","status":"ACTIVE","version":"1.31","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role"}}"#.to_string(),
+        ),
+        (
+            "POST /clusters/orders-staging/encryption-config/associate",
+            update.to_string(),
+        ),
+        ("GET /clusters/orders-staging/updates/", update.to_string()),
+    ];
+    let hang_on = match call {
+        Call::DescribeCluster => "GET /clusters/orders-staging ",
+        Call::AssociateEncryptionConfig => {
+            "POST /clusters/orders-staging/encryption-config/associate"
+        }
+        Call::DescribeUpdate => "GET /clusters/orders-staging/updates/",
+        _ => "never",
+    };
+    eks_client_at(&scripted_server(routes, hang_on).await)
+}
+
+/// A KMS client on a real endpoint with test timeouts and retries (as `eks_client_at`).
+fn kms_client_at(url: &str) -> aws_sdk_kms::Client {
+    aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::Config::builder()
+            .behavior_version(shared::aws::behavior_version())
+            .region(aws_sdk_kms::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_kms::config::Credentials::for_tests())
+            .endpoint_url(url)
+            .timeout_config(fast_timeouts())
+            .retry_config(fast_retry())
+            .build(),
+    )
+}
+
+// ---- the cell ----
+
+/// Counts executions of one operation (by its input type) on any client, mocked or on a real
+/// socket: the SDK's retries of one call are one execution.
+#[derive(Clone)]
+struct Executions<I>(Arc<AtomicUsize>, PhantomData<fn() -> I>);
+
+impl<I> Executions<I> {
+    fn new() -> Self {
+        Executions(Arc::new(AtomicUsize::new(0)), PhantomData)
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl<I> std::fmt::Debug for Executions<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Executions({})", self.count())
+    }
+}
+
+impl<I: std::fmt::Debug + Send + Sync + 'static> Intercept for Executions<I> {
+    fn name(&self) -> &'static str {
+        "Executions"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if context.input().downcast_ref::<I>().is_some() {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A retry quota of its own per cell: the SDK's token bucket is process-wide per service, and
+/// cells of exhausted retries would drain it and change later cells' retries.
+fn own_retry_quota(call: Call, fault: Fault) -> RetryPartition {
+    RetryPartition::custom(format!("faults-{call:?}-{fault:?}")).build()
+}
+
+struct Cell {
+    result: Result<Report, ResponderError>,
+    associations: usize,
+    /// Calls of the faulted mock rule, where the fault was mocked.
+    faulted_calls: Option<usize>,
+}
+
+async fn run_cell(call: Call, fault: Fault) -> Cell {
+    let associations = Executions::<AssociateEncryptionConfigInput>::new();
+    let timeout = fault == Fault::Timeout;
+    let mut faulted: Option<Rule> = None;
+
+    // EKS: every operation answers the clean path, except `call`, which answers `fault`.
+    macro_rules! rule {
+        ($which:expr, $op:expr, $ok:expr) => {
+            if call == $which && !timeout {
+                let r = faulty_rule!($op, fault, $ok, json_fault);
+                faulted = Some(r.clone());
+                r
+            } else {
+                mock!($op).then_output($ok)
+            }
+        };
+    }
+    let eks_timeout = timeout
+        && matches!(
+            call,
+            Call::DescribeCluster | Call::AssociateEncryptionConfig | Call::DescribeUpdate
+        );
+    let eks = if eks_timeout {
+        let c = eks_timing_out_on(call).await;
+        aws_sdk_eks::Client::from_conf(
+            c.config()
+                .to_builder()
+                .interceptor(associations.clone())
+                .retry_partition(own_retry_quota(call, fault))
+                .build(),
+        )
+    } else {
+        let rules = [
+            rule!(
+                Call::DescribeCluster,
+                aws_sdk_eks::Client::describe_cluster,
+                describe_cluster_ok
+            ),
+            rule!(
+                Call::AssociateEncryptionConfig,
+                aws_sdk_eks::Client::associate_encryption_config,
+                associate_ok
+            ),
+            rule!(
+                Call::DescribeUpdate,
+                aws_sdk_eks::Client::describe_update,
+                describe_update_ok
+            ),
+        ];
+        let counter = associations.clone();
+        let partition = own_retry_quota(call, fault);
+        mock_client!(aws_sdk_eks, RuleMode::MatchAny, &rules, |b| b
+            .retry_config(fast_retry())
+            .retry_partition(partition.clone())
+            .interceptor(counter.clone()))
+    };
+
+    let silent = scripted_server(Vec::new(), "").await;
+    let kms = match call {
+        Call::DescribeKey if timeout => kms_client_at(&silent),
+        Call::DescribeKey => {
+            let r = faulty_rule!(
+                aws_sdk_kms::Client::describe_key,
+                fault,
+                describe_key_ok,
+                json_fault
+            );
+            faulted = Some(r.clone());
+            mock_client!(aws_sdk_kms, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => {
+            let r = mock!(aws_sdk_kms::Client::describe_key).then_output(describe_key_ok);
+            mock_client!(aws_sdk_kms, RuleMode::MatchAny, &[&r])
+        }
+    };
+    let publish_ok = || {
+        aws_sdk_sns::operation::publish::PublishOutput::builder()
+            .message_id("m")
+            .build()
+    };
+    let sns = match call {
+        Call::Publish if timeout => sns_client_at(&silent),
+        Call::Publish => {
+            let r = faulty_rule!(aws_sdk_sns::Client::publish, fault, publish_ok, query_fault);
+            faulted = Some(r.clone());
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => {
+            let r = mock!(aws_sdk_sns::Client::publish).then_output(publish_ok);
+            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r])
+        }
+    };
+    let record_ok = || {
+        aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
+    };
+    let securityhub = match call {
+        Call::BatchUpdateFindingsV2 if timeout => securityhub_client_at(&silent),
+        Call::BatchUpdateFindingsV2 => {
+            let r = faulty_rule!(
+                aws_sdk_securityhub::Client::batch_update_findings_v2,
+                fault,
+                record_ok,
+                json_fault
+            );
+            faulted = Some(r.clone());
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
+                .retry_config(fast_retry()))
+        }
+        _ => {
+            let r =
+                mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(record_ok);
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
+        }
+    };
+
+    let settings = Settings {
+        key: Some(KmsKeyArn::parse(KEY).expect("key ARN")),
+    };
+    let fix = SecretsEncryption::with_kms(settings, KmsAccess::fixed(kms));
+    let deps = deps_with(config(Mode::Apply), eks, sns, securityhub);
+    let result = respond(&fix, &deps, event(EVENT), None).await;
+    Cell {
+        result,
+        associations: associations.count(),
+        faulted_calls: faulted.map(|r| r.num_calls()),
+    }
+}
+
+fn assert_applied(r: &Report, ctx: &str) {
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (Outcome::Applied, "applied"),
+        "{ctx}: {}",
+        r.reason
+    );
+    assert_eq!(r.update_id.as_deref(), Some("upd-enc-1"), "{ctx}");
+    assert!(r.irreversible, "{ctx}");
+}
+
+fn assert_verified(r: &Report, ctx: &str) {
+    assert!(
+        r.verification.as_deref().is_some_and(|v| v
+            .starts_with("DescribeUpdate reports update upd-enc-1 as InProgress")),
+        "{ctx}: {:?}",
+        r.verification
+    );
+}
+
+fn assert_effects_done(r: &Report, ctx: &str) {
+    assert_eq!(
+        r.finding_update.status,
+        EffectStatus::Done,
+        "{ctx}: {}",
+        r.finding_update.detail
+    );
+    let n = r.notification.as_ref().expect("notification");
+    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
+}
+
+#[tokio::test]
+async fn every_call_under_every_fault_ends_as_specified() {
+    let mut cells = 0;
+    for call in CALLS {
+        for fault in FAULTS {
+            let ctx = format!("{call:?} × {fault:?}");
+            let want = expected(call, fault);
+            let started = Instant::now();
+            let cell = tokio::time::timeout(CELL_BOUND, run_cell(call, fault))
+                .await
+                .unwrap_or_else(|_| panic!("{ctx} hung"));
+            assert!(started.elapsed() < CELL_BOUND, "{ctx}");
+
+            assert_eq!(
+                cell.associations,
+                associations_requested(call, fault),
+                "{ctx}: AssociateEncryptionConfig executions"
+            );
+            if let Some(n) = cell.faulted_calls {
+                assert_eq!(n, attempts(fault), "{ctx}: attempts on the faulted call");
+            }
+
+            match (&want, cell.result) {
+                (Expect::LambdaError, Err(e)) => {
+                    assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
+                    let text = e.to_string();
+                    assert!(text.contains(call.operation()), "{ctx}: {text}");
+                    if fault == Fault::Timeout {
+                        assert!(text.contains("timed out"), "{ctx}: {text}");
+                    }
+                }
+                (Expect::LambdaError, Ok(r)) => panic!(
+                    "{ctx}: expected a retryable error, got {:?} {}",
+                    r.outcome, r.reason
+                ),
+                (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
+                (Expect::Applied, Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    assert_verified(&r, &ctx);
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::AppliedUnverified, Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    let v = r.verification.as_deref().unwrap_or_default();
+                    assert!(
+                        v.contains(
+                            "EKS accepted update upd-enc-1, but DescribeUpdate could not confirm it"
+                        ) && v.contains(call.operation())
+                            && v.contains("aws eks describe-update"),
+                        "{ctx}: {v}"
+                    );
+                    if fault == Fault::Timeout {
+                        assert!(v.contains("timed out"), "{ctx}: {v}");
+                    }
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::AppliedButNotified(s), Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    let n = r.notification.as_ref().expect("notification");
+                    assert_eq!(n.status, *s, "{ctx}: {}", n.detail);
+                    if fault == Fault::Timeout {
+                        assert!(n.detail.contains("timed out"), "{ctx}: {}", n.detail);
+                    }
+                    assert_eq!(r.finding_update.status, EffectStatus::Done, "{ctx}");
+                }
+                (Expect::AppliedButRecorded(s), Ok(r)) => {
+                    assert_applied(&r, &ctx);
+                    assert_eq!(
+                        r.finding_update.status, *s,
+                        "{ctx}: {}",
+                        r.finding_update.detail
+                    );
+                    if fault == Fault::Timeout {
+                        assert!(r.finding_update.detail.contains("timed out"), "{ctx}");
+                    }
+                    let n = r.notification.as_ref().expect("notification");
+                    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
+                }
+                (Expect::Refused { code, not_checked }, Ok(r)) => {
+                    assert_eq!(
+                        (r.outcome, r.reason_code.as_str()),
+                        (Outcome::Proposed, *code),
+                        "{ctx}: {}",
+                        r.reason
+                    );
+                    assert_eq!(r.update_id, None, "{ctx}");
+                    assert!(
+                        r.not_checked.iter().any(|n| n.contains(not_checked)),
+                        "{ctx}: {:?}",
+                        r.not_checked
+                    );
+                    assert_effects_done(&r, &ctx);
+                }
+                (Expect::Outcome(o, code), Ok(r)) => {
+                    assert_eq!(
+                        (r.outcome, r.reason_code.as_str()),
+                        (*o, *code),
+                        "{ctx}: {}",
+                        r.reason
+                    );
+                    assert_eq!(r.update_id, None, "{ctx}");
+                    let n = r.notification.as_ref().expect("notification");
+                    let told = if *o == Outcome::Skipped {
+                        EffectStatus::NotAttempted
+                    } else {
+                        EffectStatus::Done
+                    };
+                    assert_eq!(n.status, told, "{ctx}: {}", n.detail);
+                }
+            }
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, CALLS.len() * FAULTS.len());
+    assert_eq!(cells, 36);
+}
