@@ -18,9 +18,13 @@ Lambda-Runtime-* headers), POST .../invocation/<id>/response, .../invocation/<id
 
 Times are taken with time.perf_counter_ns() in this process: the start is taken immediately
 before fork/exec (subprocess.Popen), so it includes process creation, the dynamic loader and
-everything the binary does before its first request. Peak memory is the child's ru_maxrss from
-wait4(2) (the kernel's high-water mark of its resident set, what /usr/bin/time reports),
-read after the measured work and, for functions, cross-checked with VmHWM in /proc/<pid>/status.
+everything the binary does before its first request.
+
+Peak memory is the kernel's high-water mark of the program's resident set: VmHWM from
+/proc/<pid>/status for a function (read after its response; it does nothing more before it is
+killed), and /usr/bin/time's %M for Cloud Custodian (which exits by itself). Not this
+process's ru_maxrss of a child: a child forked from Python carries the harness's own resident
+pages into that number before it execs.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ FIRST_EVENT = {
     "kubernetes-version": "eks-unsupported-kubernetes-version.json",
     "secrets-encryption": "eks-unencrypted-secrets.json",
     "container-vulnerabilities": "eks-high-priority-vulnerability.json",
+    "bench-empty": "eks-public-access.json",  # the empty function echoes it
 }
 
 # moto clusters for the sample events (events/README.md), in the live state the demo uses.
@@ -332,7 +337,13 @@ class RuntimeApi:
                     self.rfile.readline()
 
         self.run: Run | None = None
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address) -> None:
+                pass  # a measured process is killed mid-connection on purpose
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -362,14 +373,20 @@ class Proc:
         self.maxrss_kb = ru.ru_maxrss
         self.p.returncode = os.waitstatus_to_exitcode(status)
 
-    def vm_hwm_kb(self) -> int | None:
+    def status_fields(self) -> dict[str, int]:
+        """VmHWM, VmRSS, RssAnon, RssFile (kB) and Threads from /proc/<pid>/status."""
+        out = {}
         try:
             for line in Path(f"/proc/{self.p.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        except OSError:
-            return None
-        return None
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem", "Threads"):
+                    out[key] = int(value.split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+        return out
+
+    def vm_hwm_kb(self) -> int | None:
+        return self.status_fields().get("VmHWM")
 
     def wait(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -395,9 +412,23 @@ class Proc:
         return f"exit {code}" if code >= 0 else f"signal {-code}"
 
 
+# What a Lambda sandbox sets besides the function's own variables; nothing is inherited from
+# the shell (a developer's SSL_CERT_DIR, for example, makes the TLS stack read every file in
+# that directory at start-up, which no Lambda sandbox does).
+BASE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "TZ": ":UTC",
+}
+
+
+EXTRA_ENV: dict[str, str] = {}  # --env K=V: diagnostic variants (scripts/bench/profile.sh)
+
+
 def function_env(state: Path, name: str, api: RuntimeApi) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUST_LOG"))}
+    env = dict(BASE_ENV)
     env.update(json.loads((state / "env.json").read_text()))
+    env.update(EXTRA_ENV)
     env.update(
         {
             "AWS_LAMBDA_RUNTIME_API": api.address,
@@ -409,8 +440,8 @@ def function_env(state: Path, name: str, api: RuntimeApi) -> dict:
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_EXECUTION_ENV": "AWS_Lambda_rust",
             "LAMBDA_TASK_ROOT": str(ROOT),
+            "LAMBDA_RUNTIME_DIR": str(ROOT),
             "_HANDLER": "bootstrap",
-            "TZ": ":UTC",
         }
     )
     return env
@@ -534,13 +565,15 @@ def first_once(api: RuntimeApi, state: Path, name: str, path: str, event: bytes,
         if run.init_error is not None:
             return {"error": f"init error: {run.init_error[:300].decode(errors='replace')}"}
         rid, handed, answered, body, kind = run.done[0]
-        hwm = proc.vm_hwm_kb()
+        status = proc.status_fields()
         proc.kill()
         out = {
             "ms": (answered - proc.t0) / 1e6,
             "invoke_ms": (answered - handed) / 1e6,
-            "maxrss_kb": proc.maxrss_kb,
-            "hwm_kb": hwm,
+            # VmHWM: the high-water mark of the process's resident set since exec, read after
+            # the response (the process does nothing more before it is killed).
+            "peak_kb": status.get("VmHWM"),
+            "status": status,
             "kind": kind,
         }
         try:
@@ -587,18 +620,28 @@ def custodian_policy(state: Path) -> Path:
 
 
 def custodian_once(state: Path, custodian: str, policy: Path, log) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = dict(BASE_ENV)
     env.update(json.loads((state / "env.json").read_text()))
     env["HOME"] = str(state / "custodian-home")  # no user config, no shared cache
     with tempfile.TemporaryDirectory(dir=state) as out:
-        proc = Proc(
-            [custodian, "run", "--cache-period", "0", "--region", REGION, "-s", out, str(policy)],
-            env,
-            log,
-        )
+        argv = [custodian, "run", "--cache-period", "0", "--region", REGION, "-s", out, str(policy)]
+        # Peak memory: /usr/bin/time's %M is the ru_maxrss of a child that `time` (a small
+        # process) forked, so it is Custodian's own. This process's ru_maxrss of a child would
+        # include the pages of the forked harness before exec.
+        peak_file = Path(out) / "peak-kb"
+        timed = Path("/usr/bin/time").exists()
+        if timed:
+            argv = ["/usr/bin/time", "-f", "%M", "-o", str(peak_file)] + argv
+        proc = Proc(argv, env, log)
         proc.wait()
         t1 = time.perf_counter_ns()
-        r = {"ms": (t1 - proc.t0) / 1e6, "maxrss_kb": proc.maxrss_kb, "exit": proc.exit_text()}
+        peak = None
+        if timed:
+            try:
+                peak = int(peak_file.read_text().split()[-1])
+            except (OSError, ValueError, IndexError):
+                peak = None
+        r = {"ms": (t1 - proc.t0) / 1e6, "peak_kb": peak, "peak_source": "/usr/bin/time %M" if timed else None, "exit": proc.exit_text()}
         res = Path(out) / "eks-public-endpoint" / "resources.json"
         try:
             r["resources"] = [c.get("name") for c in json.loads(res.read_text())]
@@ -630,6 +673,10 @@ def cmd_first(args) -> None:
                 continue
             event = (EVENTS / event_file).read_bytes()
             pair = args.custodian and name == args.pair_with
+            if pair:
+                # One unmeasured pair first: both start with the page cache warm for their files.
+                first_once(api, state, name, path, event, log, args.timeout)
+                custodian_once(state, args.custodian, policy, clog)
             for i in range(args.runs):
                 r = first_once(api, state, name, path, event, log, args.timeout)
                 entry["runs"].append(r)
@@ -647,13 +694,14 @@ def cmd_first(args) -> None:
             ok = [r for r in entry["runs"] if "error" not in r]
             entry["ms"] = summary([r["ms"] for r in ok])
             entry["invoke_ms"] = summary([r["invoke_ms"] for r in ok])
-            entry["maxrss_kb"] = max((r["maxrss_kb"] or 0 for r in ok), default=None)
-            entry["hwm_kb"] = max((r["hwm_kb"] or 0 for r in ok), default=None)
+            entry["peak_kb"] = max((r["peak_kb"] or 0 for r in ok), default=None)
+            last = ok[-1]["status"] if ok else {}
+            entry["at_response_kb"] = {k: last.get(k) for k in ("VmRSS", "RssAnon", "RssFile", "Threads")}
             entry["outcomes"] = sorted({str(r.get("outcome")) for r in ok})
             if ok:
                 print(
                     f"  first event {name:<25} median {entry['ms']['median']:7.1f} ms  "
-                    f"peak RSS {entry['maxrss_kb'] / 1024:5.1f} MiB  outcome {','.join(entry['outcomes'])}  ({event_file})"
+                    f"peak RSS {entry['peak_kb'] / 1024:5.1f} MiB  outcome {','.join(entry['outcomes'])}  ({event_file})"
                 )
             else:
                 print(f"  first event {name:<25} {entry.get('error')}")
@@ -661,13 +709,14 @@ def cmd_first(args) -> None:
     if cr:
         result["custodian"] = {
             "ms": summary([c["ms"] for c in cr]),
-            "maxrss_kb": max(c["maxrss_kb"] or 0 for c in cr),
+            "peak_kb": max(c["peak_kb"] or 0 for c in cr) or None,
+            "peak_source": cr[0].get("peak_source"),
             "resources": cr[0].get("resources"),
         }
         result["ratio"] = summary([p["ratio"] for p in result["pairs"]])
         print(
             f"  first event {'cloud-custodian':<25} median {result['custodian']['ms']['median']:7.1f} ms  "
-            f"peak RSS {result['custodian']['maxrss_kb'] / 1024:5.1f} MiB  resources {cr[0].get('resources')}"
+            f"peak RSS {(result['custodian']['peak_kb'] or 0) / 1024:5.1f} MiB  resources {cr[0].get('resources')}"
         )
         print("  ratio per pair (custodian / rust): " + " ".join(f"{p['ratio']:.0f}x" for p in result["pairs"]))
     elif args.custodian:
@@ -768,8 +817,12 @@ def main() -> None:
         s.add_argument("--custodian", help="path of the custodian executable (first)")
         s.add_argument("--pair-with", default="endpoint-access", help="function compared with Custodian")
         s.add_argument("--verbose", action="store_true")
+        s.add_argument("--env", action="append", default=[], help="K=V added to the functions' environment")
         s.set_defaults(fn=fn)
     args = ap.parse_args()
+    for kv in getattr(args, "env", []):
+        k, _, v = kv.partition("=")
+        EXTRA_ENV[k] = v
     args.fn(args)
 
 

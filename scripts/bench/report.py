@@ -57,8 +57,22 @@ def cmd_sizes(state: Path, specs: list[str]) -> None:
     (state / "sizes.json").write_text(json.dumps(out, indent=1))
 
 
-def criterion(bench_id: str) -> dict | None:
-    p = CRITERION / bench_id / "new" / "estimates.json"
+STAGES = [
+    ("1-json-value", "bytes→JSON value"),
+    ("2-typed-event", "value→typed event"),
+    ("3-gate-classify", "gate+classify"),
+    ("4-mode-plan", "mode+plan"),
+    ("5-render", "render (SNS message + comment)"),
+    ("6-sns-body", "SNS body"),
+]
+ALTERNATIVES = [
+    ("alt-parse-event-bytes", "bytes→typed with serde_path_to_error"),
+    ("alt-serde-json-typed-no-path", "bytes→typed, plain serde_json"),
+]
+
+
+def criterion(bench_id: str, group: Path = CRITERION) -> dict | None:
+    p = group / bench_id / "new" / "estimates.json"
     if not p.exists():
         return None
     e = json.loads(p.read_text())
@@ -171,12 +185,22 @@ def cmd_table(state: Path, smoke: bool) -> int:
         problems.append(f"Cloud Custodian: {first.get('custodian_error', 'not run')}")
 
     # 4. memory
-    cust_rss = cust["maxrss_kb"] * 1024 if cust else None
-    for f in functions:
+    cust_rss = cust["peak_kb"] * 1024 if cust and cust.get("peak_kb") else None
+    for f in functions + ["bench-empty"]:
         e = first["functions"].get(f, {})
-        if not e.get("maxrss_kb"):
+        if not e.get("peak_kb"):
             continue
-        rss = e["maxrss_kb"] * 1024
+        rss = e["peak_kb"] * 1024
+        at = e.get("at_response_kb") or {}
+        split = (
+            f" (at the response: {mib((at.get('RssFile') or 0) * 1024)} mapped from the binary and libraries, "
+            f"{mib((at.get('RssAnon') or 0) * 1024)} heap and stacks, {at.get('Threads')} thread(s))"
+            if at.get("VmRSS")
+            else ""
+        )
+        if f == "bench-empty":
+            rows.append(("peak memory", "empty lambda_runtime fn", f"{mib(rss)} peak RSS (VmHWM) after one event{split}", "reference", ""))
+            continue
         share = rss / cust_rss if cust_rss else None
         ok = None if share is None else share <= TARGET_MEMORY_SHARE
         if ok is False:
@@ -184,12 +208,12 @@ def cmd_table(state: Path, smoke: bool) -> int:
         rows.append((
             "peak memory",
             f,
-            f"{mib(rss)} peak RSS in the first-event run" + (f"; {share * 100:.0f}% of Custodian's" if share else ""),
+            f"{mib(rss)} peak RSS (VmHWM) in the first-event run{split}" + (f"; {share * 100:.0f}% of Custodian's" if share else ""),
             "≤ 25% of Custodian",
             verdict(ok, f"{share * 100:.0f}% ({share / TARGET_MEMORY_SHARE:.2f}× the limit)" if share else ""),
         ))
     if cust_rss:
-        rows.append(("peak memory", "Cloud Custodian (c7n)", f"{mib(cust_rss)} peak RSS", "reference", ""))
+        rows.append(("peak memory", "Cloud Custodian (c7n)", f"{mib(cust_rss)} peak RSS ({cust.get('peak_source')})", "reference", ""))
 
     # 3a. warm stream
     for f in functions:
@@ -232,6 +256,15 @@ def cmd_table(state: Path, smoke: bool) -> int:
                     missed.append({"target": "decision", "per_s": per_s})
             label = {"small": "small (1 signal)", "multi-trait": "multi-trait (5 signals)"}.get(k, f"{k.split('/')[1]} CVEs")
             rows.append(("decision path", label, text, target, verdict(ok, miss)))
+        stages = {k: criterion(k, CRITERION.parent / "stages") for k, _ in STAGES + ALTERNATIVES}
+        if all(stages[k] for k, _ in STAGES[:5]):
+            total = sum(stages[k]["median_ns"] for k, _ in STAGES[:5])
+            parts = ", ".join(
+                f"{label} {fmt_us(stages[k]['median_ns'])} ({stages[k]['median_ns'] / total * 100:.0f}%)"
+                for k, label in STAGES[:5]
+            )
+            alts = "; ".join(f"{label}: {fmt_us(stages[k]['median_ns'])}" for k, label in ALTERNATIVES if stages[k])
+            rows.append(("decision path", "multi-trait, stage by stage", f"{parts}. Alternatives for the first two stages: {alts}", "", ""))
         if crit["cves/10"] and crit["cves/100"] and crit["cves/1000"]:
             t10, t100, t1000 = (crit[f"cves/{n}"]["median_ns"] for n in (10, 100, 1000))
             slope_lo = (t100 - t10) / 90
@@ -290,7 +323,7 @@ def cmd_table(state: Path, smoke: bool) -> int:
         "",
         f"Machine: {machine.get('nproc', '?')} cores ({machine.get('cpu', '?')}), {machine.get('memory', '?')} RAM, "
         f"{machine.get('kernel', '?')}; {machine.get('rustc', '?')}; load average at start {machine.get('load_start', '?')}, "
-        f"at end {machine.get('load_end', '?')}.",
+        f"at end {machine.get('load_end', '?')}; measured at nice {machine.get('nice', 0)}.",
         "Cold start and first event use host (x86_64) release binaries and a Runtime API on loopback; "
         "sizes are the arm64 `cargo lambda build --release --arm64` bootstraps.",
         "",

@@ -10,6 +10,9 @@
 //! * `multi-trait`  events/eks-multi-trait.json (five signals, every known trait)
 //! * `cves/<n>`     eks-high-priority-vulnerability.json with its CVE signal cloned to n
 //!   distinct CVEs over n/20 images (n = 10, 100, 1000): the growth from small to large.
+//! * `stages/*`     the multi-trait decision one stage at a time (what dominates), and two
+//!   alternatives for the parse (bytes straight to the typed event, with and without
+//!   serde_path_to_error).
 //!
 //! The gate runs with every trait owned, so one decision covers every trait on the finding.
 //! The plan is a pure function of plain data written here in the shape the functions' own
