@@ -443,3 +443,58 @@ pub fn env_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, Strin
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+/// Each fault-matrix cell gets its own retry quota: the SDK shares one per service across the
+/// process, and a matrix of exhausted retries would otherwise drain it for later cells.
+pub fn own_retry_quota(cell: &str) -> aws_sdk_eks::config::retry::RetryPartition {
+    aws_sdk_eks::config::retry::RetryPartition::custom(format!("faults-{cell}")).build()
+}
+
+/// The SNS client of a fault-matrix cell: `fault` injected when `faulted`, otherwise answering.
+/// Returns the faulted rule (to count attempts) where the fault is mocked.
+pub async fn sns_for_cell(faulted: bool, fault: Fault) -> (aws_sdk_sns::Client, Option<Rule>) {
+    let ok = || PublishOutput::builder().message_id("m").build();
+    if !faulted {
+        let r = mock!(aws_sdk_sns::Client::publish).then_output(ok);
+        return (mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r]), None);
+    }
+    if fault == Fault::Timeout {
+        return (sns_client_at(&scripted_server(Vec::new(), "").await), None);
+    }
+    let r = crate::faulty_rule!(aws_sdk_sns::Client::publish, fault, ok, query_fault);
+    let client = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r], |b| b
+        .retry_config(fast_retry())
+        .retry_partition(own_retry_quota(&format!("publish-{fault:?}"))));
+    (client, Some(r))
+}
+
+/// The Security Hub client (finding record) of a fault-matrix cell, as `sns_for_cell`.
+pub async fn recorder_for_cell(
+    faulted: bool,
+    fault: Fault,
+) -> (aws_sdk_securityhub::Client, Option<Rule>) {
+    let ok = || BatchUpdateFindingsV2Output::builder().build();
+    if !faulted {
+        let r = mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(ok);
+        return (
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r]),
+            None,
+        );
+    }
+    if fault == Fault::Timeout {
+        return (
+            securityhub_client_at(&scripted_server(Vec::new(), "").await),
+            None,
+        );
+    }
+    let r = crate::faulty_rule!(
+        aws_sdk_securityhub::Client::batch_update_findings_v2,
+        fault,
+        ok,
+        json_fault
+    );
+    let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
+        .retry_config(fast_retry())
+        .retry_partition(own_retry_quota(&format!("record-{fault:?}"))));
+    (client, Some(r))
+}

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_eks::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_eks::config::retry::RetryPartition;
 use aws_sdk_eks::config::{ConfigBag, Intercept};
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
 use aws_sdk_securityhub::operation::get_findings_v2::GetFindingsV2Output;
@@ -30,7 +29,7 @@ use shared::pipeline::{ResponderError, respond};
 use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
     ClusterFixture, FAULTS, Fault, config, deps_with, eks_client_at, event, fast_retry, json_fault,
-    query_fault, scripted_server, securityhub_client_at, sns_client_at,
+    own_retry_quota, recorder_for_cell, scripted_server, securityhub_client_at, sns_for_cell,
 };
 
 const EVENT: &str = "eks-high-priority-vulnerability.json";
@@ -206,10 +205,6 @@ impl Intercept for Executions {
 
 /// A retry quota of its own per cell: the SDK's token bucket is process-wide per service, and
 /// cells of exhausted retries would drain it and change later cells' retries.
-fn own_retry_quota(call: Call, fault: Fault) -> RetryPartition {
-    RetryPartition::custom(format!("faults-{call:?}-{fault:?}")).build()
-}
-
 struct Cell {
     result: Result<Report, ResponderError>,
     /// Every EKS execution: only DescribeCluster is ever called.
@@ -232,7 +227,7 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
                 c.config()
                     .to_builder()
                     .interceptor(eks_calls.clone())
-                    .retry_partition(own_retry_quota(call, fault))
+                    .retry_partition(own_retry_quota(&format!("{call:?}-{fault:?}")))
                     .build(),
             )
         }
@@ -250,7 +245,7 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
                 mock!(aws_sdk_eks::Client::describe_cluster).then_output(describe_cluster_ok)
             };
             let counter = eks_calls.clone();
-            let partition = own_retry_quota(call, fault);
+            let partition = own_retry_quota(&format!("{call:?}-{fault:?}"));
             mock_client!(aws_sdk_eks, RuleMode::MatchAny, &[&r], |b| b
                 .retry_config(fast_retry())
                 .retry_partition(partition.clone())
@@ -271,7 +266,7 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
             faulted = Some(r.clone());
             mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
                 .retry_config(fast_retry())
-                .retry_partition(own_retry_quota(call, fault)))
+                .retry_partition(own_retry_quota(&format!("{call:?}-{fault:?}"))))
         }
         _ => {
             let r =
@@ -279,47 +274,10 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
             mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
         }
     };
-    let publish_ok = || {
-        aws_sdk_sns::operation::publish::PublishOutput::builder()
-            .message_id("m")
-            .build()
-    };
-    let sns = match call {
-        Call::Publish if timeout => sns_client_at(&silent),
-        Call::Publish => {
-            let r = faulty_rule!(aws_sdk_sns::Client::publish, fault, publish_ok, query_fault);
-            faulted = Some(r.clone());
-            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r], |b| b
-                .retry_config(fast_retry()))
-        }
-        _ => {
-            let r = mock!(aws_sdk_sns::Client::publish).then_output(publish_ok);
-            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r])
-        }
-    };
-    let record_ok = || {
-        aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
-    };
-    let recorder = match call {
-        Call::BatchUpdateFindingsV2 if timeout => securityhub_client_at(&silent),
-        Call::BatchUpdateFindingsV2 => {
-            let r = faulty_rule!(
-                aws_sdk_securityhub::Client::batch_update_findings_v2,
-                fault,
-                record_ok,
-                json_fault
-            );
-            faulted = Some(r.clone());
-            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
-                .retry_config(fast_retry())
-                .retry_partition(own_retry_quota(call, fault)))
-        }
-        _ => {
-            let r =
-                mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(record_ok);
-            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
-        }
-    };
+    let (sns, publish_rule) = sns_for_cell(call == Call::Publish, fault).await;
+    let (recorder, record_rule) =
+        recorder_for_cell(call == Call::BatchUpdateFindingsV2, fault).await;
+    faulted = faulted.or(publish_rule).or(record_rule);
 
     let fix = ContainerVulnerabilities::new(Settings::default(), enrichment);
     let deps = deps_with(config(Mode::Apply), eks, sns, recorder);

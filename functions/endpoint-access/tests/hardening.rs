@@ -20,7 +20,7 @@ use shared::pipeline::{ResponderError, respond};
 use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
     ClusterFixture, FAULTS, Fault, config, deps as mocked, deps_with, eks_client_at, event,
-    fast_retry, json_fault, query_fault, scripted_server, securityhub_client_at, sns_client_at,
+    fast_retry, json_fault, recorder_for_cell, scripted_server, sns_for_cell,
 };
 
 fn fix() -> EndpointAccessFix {
@@ -328,45 +328,8 @@ async fn run_cell(call: Call, fault: Fault) -> Result<Report, ResponderError> {
         }
         _ => mock_client!(aws_sdk_eks, RuleMode::MatchAny, &[&d, &u, &du]),
     };
-    let silent = scripted_server(Vec::new(), "").await;
-    let publish_ok = || {
-        aws_sdk_sns::operation::publish::PublishOutput::builder()
-            .message_id("m")
-            .build()
-    };
-    let sns = match call {
-        Call::Publish if timeout => sns_client_at(&silent),
-        Call::Publish => {
-            let r = faulty_rule!(aws_sdk_sns::Client::publish, fault, publish_ok, query_fault);
-            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r], |b| b
-                .retry_config(fast_retry()))
-        }
-        _ => {
-            let r = mock!(aws_sdk_sns::Client::publish).then_output(publish_ok);
-            mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&r])
-        }
-    };
-    let record_ok = || {
-        aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
-    };
-    let securityhub = match call {
-        Call::BatchUpdateFindingsV2 if timeout => securityhub_client_at(&silent),
-        Call::BatchUpdateFindingsV2 => {
-            let r = faulty_rule!(
-                aws_sdk_securityhub::Client::batch_update_findings_v2,
-                fault,
-                record_ok,
-                json_fault
-            );
-            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
-                .retry_config(fast_retry()))
-        }
-        _ => {
-            let r =
-                mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(record_ok);
-            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r])
-        }
-    };
+    let (sns, _) = sns_for_cell(call == Call::Publish, fault).await;
+    let (securityhub, _) = recorder_for_cell(call == Call::BatchUpdateFindingsV2, fault).await;
     let deps = deps_with(config(Mode::Apply), eks, sns, securityhub);
     respond(&fix(), &deps, event("eks-public-access.json"), None).await
 }
