@@ -196,6 +196,10 @@ pub trait ClusterAccess {
         cluster: &ClusterRef,
         home_account: Option<&str>,
     ) -> impl std::future::Future<Output = Result<ClusterSession, AccessError>>;
+
+    /// A session with the function's own credentials in the cluster's Region, for work that
+    /// does not need the cluster's account (a hand-off whose cluster could not be reached).
+    fn home_session(&self, cluster: &ClusterRef) -> ClusterSession;
 }
 
 /// Production access: the function's own credentials for its own account, `MEMBER_ROLE_NAME`
@@ -226,6 +230,19 @@ impl AwsAccess {
 }
 
 impl ClusterAccess for AwsAccess {
+    fn home_session(&self, cluster: &ClusterRef) -> ClusterSession {
+        let config = self
+            .base
+            .to_builder()
+            .region(Region::new(cluster.region.clone()))
+            .build();
+        ClusterSession {
+            eks: aws_sdk_eks::Client::new(&config),
+            config,
+            assumed_role: None,
+        }
+    }
+
     async fn session(
         &self,
         cluster: &ClusterRef,

@@ -33,6 +33,15 @@ pub struct EncryptionEntry {
 }
 
 impl ClusterState {
+    /// Stand-in for a cluster that could not be read: no tags, status `UNKNOWN`.
+    pub fn unread(name: &str) -> Self {
+        ClusterState {
+            name: name.to_string(),
+            status: "UNKNOWN".to_string(),
+            ..ClusterState::default()
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == "ACTIVE"
     }

@@ -182,17 +182,33 @@ async fn decide<R: Remediation, A: ClusterAccess>(
     base: Report,
     home_account: Option<&str>,
 ) -> Result<Report, ResponderError> {
+    // A function that changes nothing on the cluster (a hand-off) needs the live cluster only for
+    // its mode tag: if the cluster cannot be read it still hands off, and says what it could not
+    // check, rather than lose the message.
+    let mut unread = None;
     let session = match deps.access.session(&exposure.cluster, home_account).await {
         Ok(s) => s,
+        Err(e) if !R::MUTATES => {
+            unread = Some(e.to_string());
+            deps.access.home_session(&exposure.cluster)
+        }
         Err(e) => {
             return Ok(base.with_outcome(Outcome::Failed, "cluster_unreachable", e.to_string()));
         }
     };
-    let cluster = match describe_cluster(&session.eks, &exposure.cluster.name).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Ok(skipped(base, &SkipReason::ClusterNotFound)),
-        Err(e) if e.is_transient() => return Err(ResponderError::Transient(e)),
-        Err(e) => return Ok(failed(base, &e, "could not read the live cluster")),
+    let cluster = match (
+        &unread,
+        describe_cluster(&session.eks, &exposure.cluster.name).await,
+    ) {
+        (Some(_), _) => ClusterState::unread(&exposure.cluster.name),
+        (None, Ok(Some(c))) => c,
+        (None, Ok(None)) => return Ok(skipped(base, &SkipReason::ClusterNotFound)),
+        (None, Err(e)) if e.is_transient() => return Err(ResponderError::Transient(e)),
+        (None, Err(e)) if !R::MUTATES => {
+            unread = Some(e.to_string());
+            ClusterState::unread(&exposure.cluster.name)
+        }
+        (None, Err(e)) => return Ok(failed(base, &e, "could not read the live cluster")),
     };
     let mode = decide_mode(
         deps.config.mode,
@@ -202,6 +218,12 @@ async fn decide<R: Remediation, A: ClusterAccess>(
     let mut report = base;
     report.mode = mode.effective;
     report.held_back = mode.held_back.clone();
+    if let Some(why) = unread {
+        report.not_checked.push(format!(
+            "the live cluster could not be read ({why}), so its {} tag and status were not checked",
+            crate::guardrails::MODE_TAG
+        ));
+    }
     if let Some(role) = &session.assumed_role {
         report
             .notes
@@ -234,7 +256,7 @@ async fn decide<R: Remediation, A: ClusterAccess>(
     };
     report.live_state = assessment.live_state;
     report.facts = assessment.facts;
-    report.not_checked = assessment.not_checked;
+    report.not_checked.extend(assessment.not_checked);
     report.notes.extend(assessment.notes);
     report.details = assessment.details;
     report.details_text = assessment.details_text;

@@ -135,6 +135,10 @@ impl StaticAccess {
 }
 
 impl ClusterAccess for StaticAccess {
+    fn home_session(&self, _cluster: &ClusterRef) -> ClusterSession {
+        self.session.clone()
+    }
+
     async fn session(
         &self,
         cluster: &ClusterRef,

@@ -118,3 +118,56 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
         "propose and failure are told; the skip is not"
     );
 }
+
+#[tokio::test]
+async fn a_cve_hand_off_is_not_lost_when_the_cluster_cannot_be_reached() {
+    // No member role: endpoint-access must fail (it changes clusters), but the CVE hand-off needs
+    // only Security Hub in the home Region, so it is still delivered and says what it missed.
+    let base = sdk().await;
+    let inbox = Inbox::new(&base).await;
+    let event = event_for("eks-cross-account-uid-alt.json", &unique("checkout"));
+    let mut v = event;
+    // Give the exposure a CVE signal of the member account.
+    let signal = serde_json::json!({
+        "uid": format!("arn:aws:inspector2:eu-west-1:{MEMBER}:finding/0316527ac3d2b7864cc74e683ce2f010"),
+        "product": { "uid": "arn:aws:securityhub:eu-west-1::productv2/aws/inspector" },
+        "title": "CVE-2023-44487 - golang.org/x/net",
+        "traits": [{ "category": "Vulnerability", "values": ["Exploit Available", "EPSS Level >= High"] }]
+    });
+    v["detail"]["findings"][0]["finding_info"]["related_events"] = serde_json::json!([signal]);
+    let deps = Deps::from_sdk(
+        &base,
+        config(Mode::Propose, &inbox.topic_arn),
+        "container-vulnerabilities",
+    );
+    let no_enrichment =
+        std::collections::HashMap::from([("MAX_ENRICHED_SIGNALS".to_string(), "0".to_string())]);
+    let fix = container_vulnerabilities::ContainerVulnerabilities::new(
+        container_vulnerabilities::Settings::from_env(&no_enrichment).expect("settings"),
+        aws_sdk_securityhub::Client::new(&base),
+    );
+    let r = respond(&fix, &deps, v, Some("123456789012"))
+        .await
+        .expect("report");
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (Outcome::Proposed, "hand_off"),
+        "{}",
+        r.reason
+    );
+    assert!(
+        r.not_checked
+            .iter()
+            .any(|n| n.contains("MEMBER_ROLE_NAME is not set")
+                && n.contains("eks-exposure-responder/mode")),
+        "{:?}",
+        r.not_checked
+    );
+    let delivered = inbox.drain().await;
+    assert_eq!(delivered.len(), 1);
+    assert!(
+        delivered[0].subject.starts_with("[PROPOSED][URGENT]"),
+        "{}",
+        delivered[0].subject
+    );
+}
