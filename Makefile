@@ -57,6 +57,7 @@ lint:
 # however the command ends.
 test: fmt-check lint venv
 	scripts/with_moto.sh bash -c 'cargo test --workspace && $(MAKE) template-test'
+	scripts/bench.sh --smoke
 
 template-test: venv
 	@if [ -f scripts/template_test.sh ]; then \

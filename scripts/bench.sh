@@ -55,7 +55,7 @@ if [ "$smoke" = 0 ]; then
   custodian="$root/.venv-bench/bin/custodian"
 fi
 
-# apt_tool CMD PACKAGE: install PACKAGE when CMD is missing (profiling only).
+# apt_tool CMD PACKAGE: install PACKAGE with apt-get when CMD is missing (idempotent).
 apt_tool() {
   command -v "$1" >/dev/null 2>&1 && return 0
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -64,6 +64,11 @@ apt_tool() {
   fi
   command -v "$1" >/dev/null 2>&1
 }
+
+# Custodian's peak memory is read with /usr/bin/time (Debian/Ubuntu package `time`).
+if [ "$smoke" = 0 ] && [ ! -x /usr/bin/time ]; then
+  apt_tool /usr/bin/time time || echo "bench: /usr/bin/time is missing; Custodian's peak memory is not measured"
+fi
 
 # --- the functions ---------------------------------------------------------------------------
 functions=()
@@ -176,6 +181,27 @@ fn_bins=("${bins[@]:2}")
 # --- 1. cold start ---------------------------------------------------------------------------
 step "1. Cold start: process start -> first GET .../invocation/next ($cold_runs runs each, round-robin)"
 "$py" scripts/bench/harness.py cold "$state" "$state/cold.json" --runs "$cold_runs" "${bins[@]}"
+# The same for one function with the TLS root store varied: the SDK's HTTPS client loads the
+# platform's root certificates at start-up (rustls-native-certs: the bundle file and every file
+# of the certificate directory, as openssl-probe finds them). "bundle" is what an AL2023 Lambda
+# sandbox offers (one bundle file); "no-roots" is the floor of everything else.
+# (Full run only: in a debug build the SDK debug-asserts that some root parsed.)
+bundle=""
+for candidate in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+  [ -f "$candidate" ] && { bundle=$candidate; break; }
+done
+mkdir -p "$state/no-certs"
+: >"$state/no-certs.pem"
+if [ "$smoke" = 0 ] && [ -n "$bundle" ]; then
+  "$py" scripts/bench/harness.py cold "$state" "$state/cold-bundle.json" --runs "$cold_runs" \
+    --binary "bench-empty=$empty_bin" --binary "$pair_with=$bindir/$pair_with" \
+    --env "SSL_CERT_FILE=$bundle" --env "SSL_CERT_DIR=$state/no-certs" | sed 's/cold start/root store = bundle only:/'
+fi
+if [ "$smoke" = 0 ]; then
+  "$py" scripts/bench/harness.py cold "$state" "$state/cold-noroots.json" --runs "$cold_runs" \
+    --binary "bench-empty=$empty_bin" --binary "$pair_with=$bindir/$pair_with" \
+    --env "SSL_CERT_FILE=$state/no-certs.pem" --env "SSL_CERT_DIR=$state/no-certs" | sed 's/cold start/no root store:/'
+fi
 
 # --- 2 + 4. first event and peak memory, beside Cloud Custodian ------------------------------
 # moto holds only payments-prod here, so Custodian lists and describes exactly the cluster
@@ -189,13 +215,11 @@ fi
 "$py" scripts/bench/harness.py first "$state" "$state/first-pair.json" --runs "$pairs" \
   --pair-with "$pair_with" "${pair_args[@]}" --binary "$pair_with=$bindir/$pair_with"
 "$py" scripts/bench/harness.py add-clusters "$state"
-rest=()
+rest=(--binary "bench-empty=$empty_bin")
 for f in "${functions[@]}"; do
   [ "$f" = "$pair_with" ] || rest+=(--binary "$f=$bindir/$f")
 done
-if [ "${#rest[@]}" -gt 0 ]; then
-  "$py" scripts/bench/harness.py first "$state" "$state/first-rest.json" --runs "$pairs" "${rest[@]}"
-fi
+"$py" scripts/bench/harness.py first "$state" "$state/first-rest.json" --runs "$pairs" "${rest[@]}"
 
 # --- 3a. warm stream -------------------------------------------------------------------------
 step "3. Warm events: one process, $warm_events events (after one warm-up event)"
@@ -210,7 +234,9 @@ if [ "$smoke" = 1 ]; then
 else
   step "3. Decision path (criterion, one core)"
   rm -rf "$root/target/criterion/decision"
-  cargo bench -q -p eks-exposure-shared --bench decision 2>&1 | grep -E "^decision/|time:|thrpt:" | sed 's/^/  /'
+  cargo bench -q -p eks-exposure-shared --bench decision >"$state/criterion.log" 2>&1 ||
+    { tail -n 20 "$state/criterion.log"; exit 1; }
+  echo "  $(grep -c 'time:' "$state/criterion.log") benchmarks; output in $state/criterion.log"
 fi
 
 # --- the table -------------------------------------------------------------------------------
@@ -234,7 +260,8 @@ for m in json.load(open(sys.argv[1]))["missed"]:
 EOF
   if [ -s "$state/missed.txt" ]; then
     step "Profiling the missed targets"
-    bash scripts/bench/profile.sh "$state" "$bindir" <"$state/missed.txt" | tee "$state/profile.txt"
+    bash scripts/bench/profile.sh "$state" "$bindir" "$empty_bin" <"$state/missed.txt" | tee "$state/profile.txt"
+    { printf '\nWhat dominates the missed targets (scripts/bench/profile.sh):\n\n```\n'; cat "$state/profile.txt"; printf '```\n'; } >>"$state/results.md"
   fi
 fi
 

@@ -253,9 +253,11 @@ class Run:
 
 
 class RuntimeApi:
-    def __init__(self) -> None:
-        api = self
+    """A Runtime API endpoint. Each process gets a server of its own (start(run) → a new
+    port), so a request still in flight from a killed process can never take the next
+    process's event or count as its first request."""
 
+    def __init__(self) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -274,7 +276,7 @@ class RuntimeApi:
 
             def do_GET(self) -> None:
                 now = time.perf_counter_ns()
-                run = api.run
+                run = self.server.run
                 if run is None or self.path != f"{API}/invocation/next":
                     self._reply(404)
                     return
@@ -282,7 +284,7 @@ class RuntimeApi:
                     run.first_next_ns = now
                     run.first_next.set()
                 event = run.pending.get()
-                if event is None or api.run is not run:
+                if event is None:
                     self.close_connection = True
                     try:
                         self._reply(410)
@@ -310,7 +312,7 @@ class RuntimeApi:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                     body = self._chunked()
                 now = time.perf_counter_ns()
-                run = api.run
+                run = self.server.run
                 m = re.fullmatch(rf"{API}/invocation/([^/]+)/(response|error)", self.path)
                 if run is not None and m:
                     rid, kind = m.group(1), m.group(2)
@@ -336,17 +338,36 @@ class RuntimeApi:
                     out += self.rfile.read(size)
                     self.rfile.readline()
 
-        self.run: Run | None = None
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            run: Run | None = None
 
             def handle_error(self, request, client_address) -> None:
                 pass  # a measured process is killed mid-connection on purpose
 
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self._server_class = Server
+        self._handler = Handler
+        self.server = None
+        self.address = ""
+
+    def start(self, run: Run) -> None:
+        self.server = self._server_class(("127.0.0.1", 0), self._handler)
+        self.server.run = run
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        server, self.server = self.server, None
+        if server is None:
+            return
+        if server.run is not None:
+            server.run.close()
+
+        def close() -> None:
+            server.shutdown()
+            server.server_close()
+
+        threading.Thread(target=close, daemon=True).start()
 
 
 class Proc:
@@ -493,7 +514,7 @@ def summary(xs: list[float]) -> dict:
 
 def cold_once(api: RuntimeApi, state: Path, name: str, path: str, log) -> dict:
     run = Run([], function_arn(name))
-    api.run = run
+    api.start(run)
     proc = Proc([path], function_env(state, name, api), log)
     try:
         while not run.first_next.wait(0.002):
@@ -505,8 +526,7 @@ def cold_once(api: RuntimeApi, state: Path, name: str, path: str, log) -> dict:
         return {"ms": (run.first_next_ns - proc.t0) / 1e6, "hwm_kb": hwm}
     finally:
         proc.kill()
-        api.run = None
-        run.close()
+        api.stop()
 
 
 def cmd_cold(args) -> None:
@@ -550,7 +570,7 @@ def cmd_cold(args) -> None:
 
 def first_once(api: RuntimeApi, state: Path, name: str, path: str, event: bytes, log, timeout: float) -> dict:
     run = Run([event], function_arn(name))
-    api.run = run
+    api.start(run)
     proc = Proc([path], function_env(state, name, api), log)
     try:
         with run.changed:
@@ -586,8 +606,7 @@ def first_once(api: RuntimeApi, state: Path, name: str, path: str, event: bytes,
         return out
     finally:
         proc.kill()
-        api.run = None
-        run.close()
+        api.stop()
 
 
 def custodian_policy(state: Path) -> Path:
@@ -744,7 +763,7 @@ def cmd_warm(args) -> None:
             # One warm-up event (the first call opens the connections), then the measured stream.
             stream = [payloads[0]] + [payloads[i % len(payloads)] for i in range(args.events)]
             run = Run(stream, function_arn(name))
-            api.run = run
+            api.start(run)
             proc = Proc([path], function_env(state, name, api), log)
             error = None
             try:
@@ -765,8 +784,7 @@ def cmd_warm(args) -> None:
                 hwm = proc.vm_hwm_kb()
             finally:
                 proc.kill()
-                api.run = None
-                run.close()
+                api.stop()
             measured = run.done[1:]
             lat = [(answered - handed) / 1e6 for _, handed, answered, _, _ in measured]
             kinds = {}
