@@ -55,9 +55,10 @@ lint:
 # with_moto.sh starts a private moto_server, exports MOTO_ENDPOINT, AWS_ACCESS_KEY_ID=
 # testing, AWS_SECRET_ACCESS_KEY=testing, AWS_REGION=us-east-1, and stops the server
 # however the command ends.
+# The bench smoke (a tiny run of make bench) goes first so the suites' summaries end the output.
 test: fmt-check lint venv
-	scripts/with_moto.sh bash -c 'cargo test --workspace && $(MAKE) template-test'
 	scripts/bench.sh --smoke
+	scripts/with_moto.sh bash -c 'cargo test --workspace && $(MAKE) template-test'
 
 template-test: venv
 	@if [ -f scripts/template_test.sh ]; then \
