@@ -502,3 +502,46 @@ pub async fn recorder_for_cell(
         .retry_partition(own_retry_quota(&format!("record-{fault:?}"))));
     (client, Some(r))
 }
+
+/// How many times a mocked faulty call is attempted: the SDK retries throttling and 5xx (three
+/// attempts in all), never refusals. Timeouts hit a real socket, not a counted mock rule.
+pub fn mocked_attempts(fault: Fault) -> usize {
+    match fault {
+        Fault::ThrottleThenOk => 2,
+        Fault::ThrottleExhausted | Fault::ServerError => 3,
+        Fault::AccessDenied | Fault::NotFound => 1,
+        Fault::Timeout => 0,
+    }
+}
+
+/// Assert a report's two side effects: the SNS notification and the finding update. A failed
+/// one under a timeout fault must say it timed out.
+pub fn assert_effects(
+    r: &crate::report::Report,
+    notified: crate::report::EffectStatus,
+    recorded: crate::report::EffectStatus,
+    fault: Fault,
+    ctx: &str,
+) {
+    use crate::report::EffectStatus;
+    let n = r.notification.as_ref().expect("a notification effect");
+    assert_eq!(n.status, notified, "{ctx}: notification: {}", n.detail);
+    assert_eq!(
+        r.finding_update.status, recorded,
+        "{ctx}: finding update: {}",
+        r.finding_update.detail
+    );
+    if fault == Fault::Timeout {
+        for (status, detail) in [(n.status, &n.detail), (recorded, &r.finding_update.detail)] {
+            if status == EffectStatus::Failed {
+                assert!(detail.contains("timed out"), "{ctx}: {detail}");
+            }
+        }
+    }
+}
+
+/// Both side effects done.
+pub fn assert_effects_done(r: &crate::report::Report, ctx: &str) {
+    use crate::report::EffectStatus::Done;
+    assert_effects(r, Done, Done, Fault::ThrottleThenOk, ctx);
+}

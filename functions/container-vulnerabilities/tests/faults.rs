@@ -28,8 +28,9 @@ use shared::faulty_rule;
 use shared::pipeline::{ResponderError, respond};
 use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, config, deps_with, eks_client_at, event, fast_retry, json_fault,
-    own_retry_quota, recorder_for_cell, scripted_server, securityhub_client_at, sns_for_cell,
+    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, deps_with,
+    eks_client_at, event, fast_retry, json_fault, mocked_attempts, own_retry_quota,
+    recorder_for_cell, scripted_server, securityhub_client_at, sns_for_cell,
 };
 
 const EVENT: &str = "eks-high-priority-vulnerability.json";
@@ -122,17 +123,6 @@ fn expected(call: Call, fault: Fault) -> Expect {
         // Reading the cluster only serves its mode tag: a refusal must not lose the hand-off.
         (DescribeCluster, AccessDenied) => Expect::HandOffClusterUnread("AccessDeniedException"),
         (DescribeCluster, NotFound) => Expect::Outcome(Outcome::Skipped, "cluster_not_found"),
-    }
-}
-
-/// Attempts the SDK makes on the faulted call (aws-smithy-mocks cells): the production retry
-/// policy (three attempts) retries throttling and 5xx, never AccessDenied or not-found.
-fn attempts(fault: Fault) -> usize {
-    match fault {
-        Fault::ThrottleThenOk => 2,
-        Fault::ThrottleExhausted | Fault::ServerError => 3,
-        Fault::AccessDenied | Fault::NotFound => 1,
-        Fault::Timeout => 0, // a real socket, not a mock rule
     }
 }
 
@@ -328,17 +318,6 @@ fn assert_enriched(r: &Report, ctx: &str) {
     assert_eq!(c["cvss"], 7.5, "{ctx}");
 }
 
-fn assert_effects_done(r: &Report, ctx: &str) {
-    assert_eq!(
-        r.finding_update.status,
-        EffectStatus::Done,
-        "{ctx}: {}",
-        r.finding_update.detail
-    );
-    let n = r.notification.as_ref().expect("notification");
-    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
-}
-
 #[tokio::test]
 async fn every_call_under_every_fault_ends_as_specified() {
     let mut cells = 0;
@@ -354,7 +333,11 @@ async fn every_call_under_every_fault_ends_as_specified() {
 
             assert_eq!(cell.eks_calls, 1, "{ctx}: DescribeCluster and nothing else");
             if let Some(n) = cell.faulted_calls {
-                assert_eq!(n, attempts(fault), "{ctx}: attempts on the faulted call");
+                assert_eq!(
+                    n,
+                    mocked_attempts(fault),
+                    "{ctx}: attempts on the faulted call"
+                );
             }
 
             match (&want, cell.result) {
@@ -419,26 +402,12 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 (Expect::HandOffButNotified(s), Ok(r)) => {
                     assert_hand_off(&r, &ctx);
                     assert_enriched(&r, &ctx);
-                    let n = r.notification.as_ref().expect("notification");
-                    assert_eq!(n.status, *s, "{ctx}: {}", n.detail);
-                    if fault == Fault::Timeout {
-                        assert!(n.detail.contains("timed out"), "{ctx}: {}", n.detail);
-                    }
-                    assert_eq!(r.finding_update.status, EffectStatus::Done, "{ctx}");
+                    assert_effects(&r, *s, EffectStatus::Done, fault, &ctx);
                 }
                 (Expect::HandOffButRecorded(s), Ok(r)) => {
                     assert_hand_off(&r, &ctx);
                     assert_enriched(&r, &ctx);
-                    assert_eq!(
-                        r.finding_update.status, *s,
-                        "{ctx}: {}",
-                        r.finding_update.detail
-                    );
-                    if fault == Fault::Timeout {
-                        assert!(r.finding_update.detail.contains("timed out"), "{ctx}");
-                    }
-                    let n = r.notification.as_ref().expect("notification");
-                    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
+                    assert_effects(&r, EffectStatus::Done, *s, fault, &ctx);
                 }
                 (Expect::Outcome(o, code), Ok(r)) => {
                     assert_eq!(

@@ -19,8 +19,8 @@ use shared::faulty_rule;
 use shared::pipeline::{ResponderError, respond};
 use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, config, deps as mocked, deps_with, eks_client_at, event,
-    fast_retry, json_fault, recorder_for_cell, scripted_server, sns_for_cell,
+    ClusterFixture, FAULTS, Fault, assert_effects, config, deps as mocked, deps_with,
+    eks_client_at, event, fast_retry, json_fault, recorder_for_cell, scripted_server, sns_for_cell,
 };
 
 fn fix() -> EndpointAccessFix {
@@ -375,22 +375,11 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 }
                 (Expect::AppliedButNotified(s), Ok(r)) => {
                     assert_eq!(r.outcome, Outcome::Applied, "{ctx}");
-                    let n = r.notification.as_ref().expect("notification");
-                    assert_eq!(n.status, *s, "{ctx}: {}", n.detail);
-                    if matches!(fault, Fault::Timeout) {
-                        assert!(n.detail.contains("timed out"), "{ctx}: {}", n.detail);
-                    }
+                    assert_effects(&r, *s, EffectStatus::Done, fault, &ctx);
                 }
                 (Expect::AppliedButRecorded(s), Ok(r)) => {
                     assert_eq!(r.outcome, Outcome::Applied, "{ctx}");
-                    assert_eq!(
-                        r.finding_update.status, *s,
-                        "{ctx}: {}",
-                        r.finding_update.detail
-                    );
-                    if matches!(fault, Fault::Timeout) {
-                        assert!(r.finding_update.detail.contains("timed out"), "{ctx}");
-                    }
+                    assert_effects(&r, EffectStatus::Done, *s, fault, &ctx);
                 }
                 (Expect::AppliedUnverified, Ok(r)) => {
                     assert_eq!(r.outcome, Outcome::Applied, "{ctx}");

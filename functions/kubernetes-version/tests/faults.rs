@@ -40,8 +40,9 @@ use shared::faulty_rule;
 use shared::pipeline::{ResponderError, respond};
 use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, config, deps_with, eks_client_at, event, fast_retry, json_fault,
-    own_retry_quota, recorder_for_cell, scripted_server, sns_for_cell,
+    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, deps_with,
+    eks_client_at, event, fast_retry, json_fault, mocked_attempts, own_retry_quota,
+    recorder_for_cell, scripted_server, sns_for_cell,
 };
 
 const EVENT: &str = "eks-unsupported-kubernetes-version.json";
@@ -195,17 +196,6 @@ fn upgrades_requested(call: Call, fault: Fault) -> usize {
         },
         Expect::Refused { .. } => 0,
         _ => 1,
-    }
-}
-
-/// Attempts the SDK makes on the faulted call (aws-smithy-mocks cells): the production retry
-/// policy (three attempts) retries throttling and 5xx, never AccessDenied or not-found.
-fn attempts(fault: Fault) -> usize {
-    match fault {
-        Fault::ThrottleThenOk => 2,
-        Fault::ThrottleExhausted | Fault::ServerError => 3,
-        Fault::AccessDenied | Fault::NotFound => 1,
-        Fault::Timeout => 0, // a real socket, not a mock rule
     }
 }
 
@@ -553,17 +543,6 @@ fn assert_verified(r: &Report, ctx: &str) {
     );
 }
 
-fn assert_effects_done(r: &Report, ctx: &str) {
-    assert_eq!(
-        r.finding_update.status,
-        EffectStatus::Done,
-        "{ctx}: {}",
-        r.finding_update.detail
-    );
-    let n = r.notification.as_ref().expect("notification");
-    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
-}
-
 #[tokio::test]
 async fn every_call_under_every_fault_ends_as_specified() {
     let mut cells = 0;
@@ -583,7 +562,11 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 "{ctx}: UpdateClusterVersion executions"
             );
             if let Some(n) = cell.faulted_calls {
-                assert_eq!(n, attempts(fault), "{ctx}: attempts on the faulted call");
+                assert_eq!(
+                    n,
+                    mocked_attempts(fault),
+                    "{ctx}: attempts on the faulted call"
+                );
             }
 
             match (&want, cell.result) {
@@ -630,25 +613,11 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 }
                 (Expect::AppliedButNotified(s), Ok(r)) => {
                     assert_applied(&r, &ctx);
-                    let n = r.notification.as_ref().expect("notification");
-                    assert_eq!(n.status, *s, "{ctx}: {}", n.detail);
-                    if fault == Fault::Timeout {
-                        assert!(n.detail.contains("timed out"), "{ctx}: {}", n.detail);
-                    }
-                    assert_eq!(r.finding_update.status, EffectStatus::Done, "{ctx}");
+                    assert_effects(&r, *s, EffectStatus::Done, fault, &ctx);
                 }
                 (Expect::AppliedButRecorded(s), Ok(r)) => {
                     assert_applied(&r, &ctx);
-                    assert_eq!(
-                        r.finding_update.status, *s,
-                        "{ctx}: {}",
-                        r.finding_update.detail
-                    );
-                    if fault == Fault::Timeout {
-                        assert!(r.finding_update.detail.contains("timed out"), "{ctx}");
-                    }
-                    let n = r.notification.as_ref().expect("notification");
-                    assert_eq!(n.status, EffectStatus::Done, "{ctx}: {}", n.detail);
+                    assert_effects(&r, EffectStatus::Done, *s, fault, &ctx);
                 }
                 (Expect::Refused { code, not_checked }, Ok(r)) => {
                     assert_eq!(
