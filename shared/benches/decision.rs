@@ -30,7 +30,7 @@ use shared::config::Mode;
 use shared::eks::{ClusterState, client_request_token};
 use shared::gate::{Exposure, ExposureEvent, Gate, event_from_value, gate, parse_event};
 use shared::guardrails::{ModeDecision, decide_mode};
-use shared::notify::{Message, email_text, render};
+use shared::notify::{Message, email_text, render, structured_body};
 use shared::record::{FindingRecord, record_for};
 use shared::report::{Outcome, PlanStep, Report, Revert, Stage};
 use shared::shell::Cli;
@@ -321,7 +321,10 @@ fn stages(c: &mut Criterion) {
         b.iter(|| serde_json::to_string(black_box(&report)).unwrap())
     });
     g.bench_function("6-sns-body", |b| {
-        b.iter(|| black_box(&message).structured_body())
+        b.iter(|| {
+            let m = black_box(&message);
+            structured_body(&m.email_text, &m.json)
+        })
     });
     // For comparison: bytes straight to the typed event, with and without path tracking.
     g.bench_function("alt-parse-event-bytes", |b| {

@@ -22,13 +22,13 @@ pub struct Message {
     /// The JSON report (what every non-email protocol receives).
     pub json: String,
     pub attributes: BTreeMap<&'static str, String>,
+    /// What is published: `structured_body` of the two above, built once.
+    pub body: String,
 }
 
-impl Message {
-    /// The `MessageStructure=json` body: email gets text, every other protocol the JSON report.
-    pub fn structured_body(&self) -> String {
-        serde_json::json!({ "default": self.json, "email": self.email_text }).to_string()
-    }
+/// The `MessageStructure=json` body: email gets text, every other protocol the JSON report.
+pub fn structured_body(email_text: &str, json: &str) -> String {
+    serde_json::json!({ "default": json, "email": email_text }).to_string()
 }
 
 /// Make any text a valid SNS subject: printable ASCII, one line, at most 100 characters.
@@ -297,7 +297,7 @@ pub fn attributes(report: &Report) -> BTreeMap<&'static str, String> {
 
 /// What SNS counts against its limit: the published body, the subject and the attributes.
 pub fn wire_size(message: &Message) -> usize {
-    message.structured_body().len()
+    message.body.len()
         + message.subject.len()
         + message
             .attributes
@@ -314,12 +314,15 @@ pub fn render(report: &Report) -> Message {
         serde_json::to_string(r)
             .unwrap_or_else(|e| format!("{{\"error\":\"report could not be serialised: {e}\"}}"))
     };
+    let (email_text, json) = (email_text(report), serialise(&copy));
     let mut message = Message {
         subject: subject(report),
-        email_text: email_text(report),
-        json: serialise(&copy),
+        body: structured_body(&email_text, &json),
+        email_text,
+        json,
         attributes: attributes(report),
     };
+    // Shrinking is rare; the body is rebuilt only when it happens.
     if wire_size(&message) > MESSAGE_BUDGET {
         copy.details = Some(serde_json::json!({
             "truncated": true,
@@ -331,10 +334,12 @@ pub fn render(report: &Report) -> Message {
         copy.plan.truncate(25);
         copy.follow_ups.truncate(25);
         message.json = serialise(&copy);
+        message.body = structured_body(&message.email_text, &message.json);
     }
     if wire_size(&message) > MESSAGE_BUDGET {
         let room = MESSAGE_BUDGET.saturating_sub(wire_size(&message) - message.email_text.len());
         message.email_text = truncate_text(&message.email_text, room);
+        message.body = structured_body(&message.email_text, &message.json);
     }
     message
 }
@@ -362,7 +367,7 @@ impl SnsNotifier {
             .topic_arn(&self.topic_arn)
             .subject(&message.subject)
             .message_structure("json")
-            .message(message.structured_body());
+            .message(&message.body);
         for (name, value) in &message.attributes {
             let attr = MessageAttributeValue::builder()
                 .data_type("String")
@@ -429,6 +434,8 @@ mod tests {
         assert!(wire_size(&m) <= MESSAGE_BUDGET, "{}", wire_size(&m));
         assert!(m.json.contains("details were too large for SNS"));
         assert!(m.email_text.contains("message shortened to fit SNS limits"));
+        // What is published is the shrunk message, not a stale body.
+        assert_eq!(m.body, structured_body(&m.email_text, &m.json));
         // A normal report is left whole.
         let small = render(&report());
         assert!(!small.json.contains("too large"));
