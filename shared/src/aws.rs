@@ -31,6 +31,7 @@ pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
 /// Load the SDK configuration once at cold start. Honours `AWS_ENDPOINT_URL[_<SERVICE>]`.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(behavior_version())
+        .http_client(crate::https::https_client())
         .timeout_config(timeouts())
         .load()
         .await

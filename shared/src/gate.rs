@@ -1,14 +1,31 @@
 //! The gate of SPEC §3: turn a raw EventBridge event into an exposure the responder may act on,
 //! a typed reason to skip it, or an error naming the JSON path that was wrong.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ArnError, ClusterRef, is_account_id, is_cluster_name};
-use crate::finding::{FindingsDetail, OcsfFinding, Resource};
+use crate::finding::{FindingsDetail, OcsfFinding, Resource, Text, owned_text};
 use crate::traits::{Signal, Trait, classify};
 
-pub type ExposureEvent = EventBridgeEvent<FindingsDetail>;
+/// The EventBridge envelope of a `Findings Imported V2` event: the fields the gate reads.
+/// `source` and `detail-type` are required (EventBridge always sets them); `time`, `resources`
+/// and the rest are not read, so they are skipped, not parsed.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ExposureEvent<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub detail_type: Text<'a>,
+    #[serde(borrow)]
+    pub source: Text<'a>,
+    #[serde(default, borrow)]
+    pub account: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub region: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub detail: FindingsDetail<'a>,
+}
 
 pub const SOURCE: &str = "aws.securityhub";
 pub const DETAIL_TYPE: &str = "Findings Imported V2";
@@ -79,15 +96,61 @@ fn map_serde(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidFindi
     }
 }
 
-/// Parse raw bytes (tests, fuzzing, local tools).
-pub fn parse_event(bytes: &[u8]) -> Result<ExposureEvent, InvalidFinding> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(map_serde)
+/// Parse the event's JSON text: what the Lambda runtime hands over (`RawValue`), tests, fuzzing.
+/// The event borrows its strings from `bytes`.
+///
+/// Plain serde first: path tracking costs a third more on every event and only an invalid
+/// event needs it, so a failure is parsed again with the path tracked to name the field.
+pub fn parse_event(bytes: &[u8]) -> Result<ExposureEvent<'_>, InvalidFinding> {
+    serde_json::from_slice(bytes).map_err(|_| invalid_at_path(bytes))
 }
 
-/// Parse the JSON value the Lambda runtime hands over.
-pub fn event_from_value(value: serde_json::Value) -> Result<ExposureEvent, InvalidFinding> {
+/// The error of an event that did not parse, with the path of the field that was wrong.
+fn invalid_at_path(bytes: &[u8]) -> InvalidFinding {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, ExposureEvent<'_>>(de) {
+        Err(e) => map_serde(e),
+        // Unreachable unless serde disagrees with itself; still an answer, not a panic.
+        Ok(_) => InvalidFinding::Malformed {
+            path: "$".to_string(),
+            message: "the event parsed only with path tracking".to_string(),
+        },
+    }
+}
+
+/// Parse a JSON value (tests and tools that build events as values); strings are copied.
+pub fn event_from_value(
+    value: serde_json::Value,
+) -> Result<ExposureEvent<'static>, InvalidFinding> {
     serde_path_to_error::deserialize(value).map_err(map_serde)
+}
+
+/// An event as it reaches `respond`: the runtime's raw JSON text, or a value built by a test.
+/// The parsed event borrows from it.
+pub trait IncomingEvent {
+    fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding>;
+}
+
+/// The Lambda payload: the event's JSON text, checked by the runtime but not yet parsed, so it
+/// is parsed once, straight into the typed model.
+impl IncomingEvent for Box<serde_json::value::RawValue> {
+    fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding> {
+        // From `str`, not bytes: the text is known to be UTF-8, so serde_json does not check
+        // every string again.
+        serde_json::from_str(self.get()).map_err(|_| invalid_at_path(self.get().as_bytes()))
+    }
+}
+
+impl IncomingEvent for &[u8] {
+    fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding> {
+        parse_event(self)
+    }
+}
+
+impl IncomingEvent for serde_json::Value {
+    fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding> {
+        serde_path_to_error::deserialize(self).map_err(map_serde)
+    }
 }
 
 /// Why an exposure needs no action from this function.
@@ -201,7 +264,7 @@ fn expect_eq(path: &str, expected: &str, found: Option<&str>) -> Result<(), Inva
 }
 
 /// Apply the gate of SPEC §3 for a function owning `owned` traits.
-pub fn gate(event: &ExposureEvent, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
+pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
     expect_eq("$.source", SOURCE, Some(event.source.as_str()))?;
     expect_eq(
         "$.detail-type",
@@ -279,14 +342,14 @@ pub fn gate(event: &ExposureEvent, owned: &[Trait]) -> Result<Gate, InvalidFindi
         .collect();
 
     let exposure = Exposure {
-        metadata_uid,
-        finding_uid: info.and_then(|i| i.uid.clone()),
-        title: info.and_then(|i| i.title.clone()),
-        severity: f.severity.clone(),
+        metadata_uid: metadata_uid.to_string(),
+        finding_uid: info.and_then(|i| owned_text(&i.uid)),
+        title: info.and_then(|i| owned_text(&i.title)),
+        severity: owned_text(&f.severity),
         severity_id: f.severity_id,
-        status: f.status.clone(),
-        modified_time: info.and_then(|i| i.modified_time_dt.clone()),
-        home_region: event.region.clone(),
+        status: owned_text(&f.status),
+        modified_time: info.and_then(|i| owned_text(&i.modified_time_dt)),
+        home_region: owned_text(&event.region),
         cluster,
         signals,
         traits,
@@ -324,7 +387,7 @@ pub fn gate(event: &ExposureEvent, owned: &[Trait]) -> Result<Gate, InvalidFindi
     Ok(Gate::Actionable(exposure))
 }
 
-fn resolve_cluster(f: &OcsfFinding) -> Result<ClusterRef, InvalidFinding> {
+fn resolve_cluster(f: &OcsfFinding<'_>) -> Result<ClusterRef, InvalidFinding> {
     let Some((i, r)) = f
         .resources
         .iter()
@@ -373,7 +436,11 @@ fn parse_at(path: String, value: &str) -> Result<ClusterRef, InvalidFinding> {
 
 /// `uid` may be the ARN, or the bare name with the ARN in `uid_alt`; without any ARN the
 /// identity is assembled from the name and the finding's owner/Region fields.
-fn cluster_arn_of(f: &OcsfFinding, r: &Resource, base: &str) -> Result<ClusterRef, InvalidFinding> {
+fn cluster_arn_of(
+    f: &OcsfFinding<'_>,
+    r: &Resource<'_>,
+    base: &str,
+) -> Result<ClusterRef, InvalidFinding> {
     let uid = r.uid.as_deref().map(str::trim).filter(|u| !u.is_empty());
     let uid_alt = r
         .uid_alt

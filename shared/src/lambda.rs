@@ -21,11 +21,16 @@ impl Deps<AwsAccess> {
     }
 }
 
+/// What the runtime hands the handler: the event's JSON text, checked for well-formedness but
+/// not parsed, so `respond` parses it once into the typed model (a `serde_json::Value` first
+/// would be a second, slower parse of every event) and names the field of an invalid one.
+pub type Payload = Box<serde_json::value::RawValue>;
+
 /// Translate one invocation: event in, report or classified error out.
 pub async fn handle<R: Remediation, A: crate::aws::ClusterAccess>(
     remediation: &R,
     deps: &Deps<A>,
-    event: LambdaEvent<serde_json::Value>,
+    event: LambdaEvent<Payload>,
 ) -> Result<Report, ResponderError> {
     let home = account_of_function_arn(&event.context.invoked_function_arn);
     let result = respond(remediation, deps, event.payload, home).await;
@@ -41,4 +46,58 @@ pub async fn serve<R: Remediation>(
     deps: Deps<AwsAccess>,
 ) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event| handle(&remediation, &deps, event))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Payload;
+    use crate::gate::{IncomingEvent, InvalidFinding};
+
+    /// What `lambda_runtime` 1.x does with the request body (its `deserializer::deserialize`,
+    /// which is crate-private): serde_path_to_error over a slice deserializer.
+    fn as_the_runtime_does(body: &[u8]) -> Payload {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).expect("the runtime accepts well-formed JSON")
+    }
+
+    #[test]
+    fn the_runtime_payload_is_the_event_text_and_parses_like_a_value() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/eks-multi-trait.json"
+        ))
+        .expect("sample event");
+        let payload = as_the_runtime_does(&body);
+        let value: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        let from_raw = payload.parse().expect("the sample parses");
+        let from_value = value.parse().expect("the sample parses");
+        assert_eq!(
+            serde_json::to_value(&from_raw).expect("serialize"),
+            serde_json::to_value(&from_value).expect("serialize")
+        );
+        assert_eq!(
+            from_raw.detail.findings[0]
+                .finding_info
+                .as_ref()
+                .map(|i| i.related_events.len()),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn an_invalid_event_from_the_runtime_still_names_its_field() {
+        let body = br#"{"version":"0","id":"x","detail-type":"Findings Imported V2","source":"aws.securityhub","account":"444455556666","time":"2025-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"findings":[{"finding_info":{"related_events":[{"traits":"not-a-list"}]}}]}}"#;
+        let err = as_the_runtime_does(body)
+            .parse()
+            .expect_err("traits must be a list");
+        match err {
+            InvalidFinding::Malformed { path, .. } => {
+                assert_eq!(
+                    path,
+                    "$.detail.findings[0].finding_info.related_events[0].traits"
+                )
+            }
+            other => panic!("expected a malformed-event error, got {other:?}"),
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod eks;
 pub mod finding;
 pub mod gate;
 pub mod guardrails;
+pub mod https;
 pub mod lambda;
 pub mod notify;
 pub mod pipeline;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_sns::types::MessageAttributeValue;
+use serde::Serialize;
 
 use crate::aws::AwsError;
 use crate::report::{Outcome, Report};
@@ -19,31 +20,153 @@ const EMAIL_BUDGET: usize = 96 * 1024;
 pub struct Message {
     pub subject: String,
     pub email_text: String,
-    /// The JSON report (what every non-email protocol receives).
-    pub json: String,
     pub attributes: BTreeMap<&'static str, String>,
-    /// What is published: `structured_body` of the two above, built once.
+    /// What is published (`MessageStructure=json`): the email text for email subscribers, the
+    /// JSON report for every other protocol; see `structured_body`.
     pub body: String,
+}
+
+impl Message {
+    /// The JSON report every non-email protocol receives (the body's `default`).
+    pub fn json_report(&self) -> String {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            default: String,
+        }
+        serde_json::from_str::<Body>(&self.body).map_or_else(|_| String::new(), |b| b.default)
+    }
 }
 
 /// The `MessageStructure=json` body: email gets text, every other protocol the JSON report.
 pub fn structured_body(email_text: &str, json: &str) -> String {
-    serde_json::json!({ "default": json, "email": email_text }).to_string()
+    #[derive(Serialize)]
+    struct Body<'a> {
+        default: &'a str,
+        email: &'a str,
+    }
+    // Escaping can only grow the text; room for a few escapes avoids regrowing the buffer.
+    let mut out = Vec::with_capacity(json.len() + email_text.len() + json.len() / 8 + 64);
+    match serde_json::to_writer(
+        &mut out,
+        &Body {
+            default: json,
+            email: email_text,
+        },
+    ) {
+        // serde_json writes UTF-8 and only fails on non-string map keys, which `Body` has not.
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// `structured_body(email_text, &serde_json::to_string(report))` in one pass: the report is
+/// serialised straight into its escaped form inside the body instead of being written out and
+/// then escaped a second time (quotes are a fifth of a JSON report; each costs a split).
+fn report_body(report: &Report, email_text: &str) -> String {
+    let mut out = Vec::with_capacity(2 * email_text.len() + 4096);
+    out.extend_from_slice(br#"{"default":""#);
+    let written = report
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out,
+            InJsonString,
+        ))
+        .is_ok();
+    out.extend_from_slice(br#"","email":"#);
+    let written = written && serde_json::to_writer(&mut out, email_text).is_ok();
+    out.push(b'}');
+    match String::from_utf8(out) {
+        Ok(body) if written => body,
+        // Not expected (the report has string keys only); a body that says so, never a panic.
+        _ => structured_body(email_text, r#"{"error":"report could not be serialised"}"#),
+    }
+}
+
+/// A JSON formatter whose output is already escaped for use inside a JSON string: what
+/// `serde_json`'s compact formatter writes, with every `"` and `\` escaped once more.
+/// Only strings carry those characters; numbers, literals and punctuation pass unchanged.
+struct InJsonString;
+
+impl serde_json::ser::Formatter for InJsonString {
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(br#"\""#)
+    }
+
+    fn end_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(br#"\""#)
+    }
+
+    /// Fragments never hold `"`, `\` or control characters: serde_json hands those to
+    /// `write_char_escape`.
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        w.write_all(fragment.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        // The inner escape (`\n`, `\"`, `\u001f`) with its backslash, and a quote or
+        // backslash inside it, escaped for the outer string.
+        let s: &[u8] = match escape {
+            CharEscape::Quote => br#"\\\""#,
+            CharEscape::ReverseSolidus => br#"\\\\"#,
+            CharEscape::Solidus => br#"\\/"#,
+            CharEscape::Backspace => br#"\\b"#,
+            CharEscape::FormFeed => br#"\\f"#,
+            CharEscape::LineFeed => br#"\\n"#,
+            CharEscape::CarriageReturn => br#"\\r"#,
+            CharEscape::Tab => br#"\\t"#,
+            CharEscape::AsciiControl(byte) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let seq = [
+                    b'\\',
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(byte >> 4) as usize],
+                    HEX[(byte & 0xF) as usize],
+                ];
+                return w.write_all(&seq);
+            }
+        };
+        w.write_all(s)
+    }
+
+    /// Raw JSON (no `RawValue` is in a report today): escaped like any string content.
+    fn write_raw_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let escaped = serde_json::to_string(fragment).map_err(std::io::Error::other)?;
+        w.write_all(&escaped.as_bytes()[1..escaped.len() - 1])
+    }
 }
 
 /// Make any text a valid SNS subject: printable ASCII, one line, at most 100 characters.
 pub fn subject_safe(raw: &str) -> String {
-    let mut s: String = raw
-        .chars()
-        .map(|c| match c {
-            c if c.is_whitespace() => ' ',
-            c if c.is_ascii_graphic() => c,
-            _ => '?',
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut s = String::with_capacity(raw.len().min(SUBJECT_MAX + 8));
+    // One pass: whitespace runs become one space (none at either end), other non-printable
+    // characters a '?'.
+    let mut pending_space = false;
+    for c in raw.chars() {
+        if c.is_whitespace() {
+            pending_space = !s.is_empty();
+            continue;
+        }
+        if pending_space {
+            s.push(' ');
+            pending_space = false;
+        }
+        s.push(if c.is_ascii_graphic() { c } else { '?' });
+    }
     if s.len() > SUBJECT_MAX {
         s.truncate(SUBJECT_MAX - 3);
         s.push_str("...");
@@ -82,9 +205,21 @@ pub fn bounded<T: AsRef<str>>(items: &[T], keep: usize) -> Vec<String> {
 
 /// Single-line, control-free rendering of text that came from a finding or the cluster.
 pub fn clean_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    push_clean(&mut out, s);
+    out
+}
+
+/// `clean_line` appended to `out` without an intermediate string.
+pub fn push_clean(out: &mut String, s: &str) {
+    // Control characters are C0 (< 0x20), DEL and C1 (U+0080..U+009F, UTF-8 lead byte 0xC2);
+    // a byte scan rules them out for almost every line before any char is decoded.
+    let may_have_control = s.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2);
+    if may_have_control && s.chars().any(char::is_control) {
+        out.extend(s.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    } else {
+        out.push_str(s);
+    }
 }
 
 pub fn subject(report: &Report) -> String {
@@ -131,91 +266,121 @@ fn what_to_do(report: &Report) -> &'static str {
 }
 
 pub fn email_text(report: &Report) -> String {
-    let mut t = String::new();
-    let line = |t: &mut String, s: &str| {
-        t.push_str(s);
-        t.push('\n');
-    };
+    email_text_under(report, &subject(report))
+}
+
+/// The email text, written into one buffer: no string per line.
+fn email_text_under(report: &Report, subject: &str) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::with_capacity(4096);
+    // `fmt::Write` for `String` never fails; the results below are discarded for that reason.
     let c = &report.cluster;
-    line(&mut t, &subject(report));
-    line(&mut t, "");
-    line(&mut t, &format!("What to do:  {}", what_to_do(report)));
-    line(&mut t, "");
-    line(&mut t, &format!("Cluster:     {}", c.name));
-    line(&mut t, &format!("Account:     {}", c.account));
-    line(&mut t, &format!("Region:      {}", c.region));
-    line(
-        &mut t,
-        &format!("Severity:    {}", clean_line(&report.finding.severity)),
-    );
-    let traits: Vec<String> = report
-        .traits
-        .iter()
-        .map(|t| format!("{} ({})", t.id(), t.label()))
-        .collect();
-    line(&mut t, &format!("Trait:       {}", traits.join(", ")));
-    if report.finding_traits.len() > report.traits.len() {
-        line(
-            &mut t,
-            &format!(
-                "Also on the finding: {}",
-                clean_line(&bounded(&report.finding_traits, 10).join(", "))
-            ),
-        );
+    for part in [
+        subject,
+        "\n\nWhat to do:  ",
+        what_to_do(report),
+        "\n\nCluster:     ",
+        &c.name,
+        "\nAccount:     ",
+        &c.account,
+        "\nRegion:      ",
+        &c.region,
+        "\nSeverity:    ",
+    ] {
+        t.push_str(part);
     }
-    line(
-        &mut t,
-        &format!(
-            "Mode:        {} (configured: {})",
-            report.mode.id(),
-            report.configured_mode.id()
-        ),
-    );
-    line(&mut t, &format!("Function:    {}", report.function));
-    line(&mut t, "");
-    line(
-        &mut t,
-        &format!(
-            "Decision: {} — {}",
-            report.outcome.id(),
-            clean_line(&report.reason)
-        ),
-    );
+    push_clean(&mut t, &report.finding.severity);
+    t.push_str("\nTrait:       ");
+    for (i, tr) in report.traits.iter().enumerate() {
+        if i > 0 {
+            t.push_str(", ");
+        }
+        for part in [tr.id(), " (", tr.label(), ")"] {
+            t.push_str(part);
+        }
+    }
+    t.push('\n');
+    if report.finding_traits.len() > report.traits.len() {
+        t.push_str("Also on the finding: ");
+        for (i, name) in report.finding_traits.iter().take(10).enumerate() {
+            if i > 0 {
+                t.push_str(", ");
+            }
+            push_clean(&mut t, name);
+        }
+        if report.finding_traits.len() > 10 {
+            // Same wording as `bounded`.
+            let _ = write!(t, ", … and {} more", report.finding_traits.len() - 10);
+        }
+        t.push('\n');
+    }
+    for part in [
+        "Mode:        ",
+        report.mode.id(),
+        " (configured: ",
+        report.configured_mode.id(),
+        ")\nFunction:    ",
+        report.function,
+        "\n\nDecision: ",
+        report.outcome.id(),
+        " — ",
+    ] {
+        t.push_str(part);
+    }
+    push_clean(&mut t, &report.reason);
+    t.push('\n');
     if let Some(stage) = report.stage {
-        line(&mut t, &format!("Stage {} of {}.", stage.number, stage.of));
+        let _ = writeln!(t, "Stage {} of {}.", stage.number, stage.of);
     }
     if let Some(id) = &report.update_id {
-        line(&mut t, &format!("EKS update id: {id}"));
+        let _ = writeln!(t, "EKS update id: {id}");
     }
     if let Some(v) = &report.verification {
-        line(&mut t, &format!("Verification: {}", clean_line(v)));
+        t.push_str("Verification: ");
+        push_clean(&mut t, v);
+        t.push('\n');
     }
     if report.irreversible {
-        line(&mut t, "");
-        line(&mut t, "!! This change CANNOT BE UNDONE once applied.");
+        t.push_str("\n!! This change CANNOT BE UNDONE once applied.\n");
     }
-    let section = |t: &mut String, title: &str, items: &[String]| {
-        if items.is_empty() {
+    fn section<'a>(t: &mut String, title: &str, items: impl ExactSizeIterator<Item = &'a str>) {
+        let total = items.len();
+        if total == 0 {
             return;
         }
         t.push('\n');
         t.push_str(title);
         t.push('\n');
-        for i in bounded(items, 25) {
+        for i in items.take(25) {
             t.push_str("  - ");
-            t.push_str(&clean_line(&i));
+            push_clean(t, i);
             t.push('\n');
         }
-    };
-    section(&mut t, "Live state:", &report.facts);
-    let blockers: Vec<String> = report.blockers.iter().map(|b| b.message.clone()).collect();
-    section(&mut t, "Held back by (the apply was refused):", &blockers);
+        if total > 25 {
+            // Same wording as `bounded`.
+            let _ = writeln!(t, "  - … and {} more", total - 25);
+        }
+    }
+    section(
+        &mut t,
+        "Live state:",
+        report.facts.iter().map(String::as_str),
+    );
+    section(
+        &mut t,
+        "Held back by (the apply was refused):",
+        report.blockers.iter().map(|b| b.message.as_str()),
+    );
     section(
         &mut t,
         "Guardrails that lowered the mode:",
-        &report.held_back,
+        report.held_back.iter().map(String::as_str),
     );
-    section(&mut t, "Could not check:", &report.not_checked);
+    section(
+        &mut t,
+        "Could not check:",
+        report.not_checked.iter().map(String::as_str),
+    );
     let step_lines = |t: &mut String, title: &str, steps: &[crate::report::PlanStep]| {
         if steps.is_empty() {
             return;
@@ -224,15 +389,14 @@ pub fn email_text(report: &Report) -> String {
         t.push_str(title);
         t.push('\n');
         for (i, s) in steps.iter().take(25).enumerate() {
-            t.push_str(&format!(
-                "  {}. {}\n     {}\n",
-                i + 1,
-                clean_line(&s.description),
-                clean_line(&s.cli)
-            ));
+            let _ = write!(t, "  {}. ", i + 1);
+            push_clean(t, &s.description);
+            t.push_str("\n     ");
+            push_clean(t, &s.cli);
+            t.push('\n');
         }
         if steps.len() > 25 {
-            t.push_str(&format!("  … and {} more\n", steps.len() - 25));
+            let _ = writeln!(t, "  … and {} more", steps.len() - 25);
         }
     };
     let plan_title = match report.outcome {
@@ -242,35 +406,43 @@ pub fn email_text(report: &Report) -> String {
     step_lines(&mut t, plan_title, &report.plan);
     step_lines(&mut t, "After that:", &report.follow_ups);
     if let Some(r) = &report.revert {
-        t.push_str("\nHow to revert:\n");
-        t.push_str(&format!("  {}\n", clean_line(&r.description)));
+        t.push_str("\nHow to revert:\n  ");
+        push_clean(&mut t, &r.description);
+        t.push('\n');
         if let Some(cli) = &r.cli {
-            t.push_str(&format!("  {}\n", clean_line(cli)));
+            t.push_str("  ");
+            push_clean(&mut t, cli);
+            t.push('\n');
         }
     }
     if !report.details_text.is_empty() {
         t.push('\n');
         for l in &report.details_text {
-            t.push_str(&clean_line(l));
+            push_clean(&mut t, l);
             t.push('\n');
         }
     }
-    section(&mut t, "Notes:", &report.notes);
-    t.push_str("\nLinks:\n");
-    t.push_str(&format!("  Cluster: {}\n", c.console_url()));
+    section(&mut t, "Notes:", report.notes.iter().map(String::as_str));
     let home = report.finding_home_region().unwrap_or(&c.region);
-    t.push_str(&format!(
-        "  Security Hub: https://{home}.console.aws.amazon.com/securityhub/v2/home?region={home}#/exposure\n"
-    ));
-    t.push_str(&format!(
-        "  Finding metadata uid: {}\n",
-        clean_line(&report.finding.metadata_uid)
-    ));
-    t.push_str(&format!(
-        "\nFinding record: {}\n",
-        clean_line(&report.finding_update.detail)
-    ));
-    truncate_text(&t, EMAIL_BUDGET)
+    for part in [
+        "\nLinks:\n  Cluster: ",
+        &c.console_url(),
+        "\n  Security Hub: https://",
+        home,
+        ".console.aws.amazon.com/securityhub/v2/home?region=",
+        home,
+        "#/exposure\n  Finding metadata uid: ",
+    ] {
+        t.push_str(part);
+    }
+    push_clean(&mut t, &report.finding.metadata_uid);
+    t.push_str("\n\nFinding record: ");
+    push_clean(&mut t, &report.finding_update.detail);
+    t.push('\n');
+    if t.len() > EMAIL_BUDGET {
+        t = truncate_text(&t, EMAIL_BUDGET);
+    }
+    t
 }
 
 pub fn attributes(report: &Report) -> BTreeMap<&'static str, String> {
@@ -308,38 +480,43 @@ pub fn wire_size(message: &Message) -> usize {
 
 /// Render the message, shrinking the JSON copy if the whole would exceed SNS limits.
 pub fn render(report: &Report) -> Message {
-    let mut copy = report.clone();
-    copy.notification = None;
-    let serialise = |r: &Report| {
-        serde_json::to_string(r)
-            .unwrap_or_else(|e| format!("{{\"error\":\"report could not be serialised: {e}\"}}"))
-    };
-    let (email_text, json) = (email_text(report), serialise(&copy));
+    // The message goes out before the notification's own outcome is known: the SNS copy of
+    // the report never carries one. A report rendered before publishing (always, in the
+    // pipeline) has none, so it is serialised as it is rather than cloned first.
+    let mut copy = None;
+    if report.notification.is_some() {
+        let mut c = report.clone();
+        c.notification = None;
+        copy = Some(c);
+    }
+    let subject = subject(report);
+    let email_text = email_text_under(report, &subject);
     let mut message = Message {
-        subject: subject(report),
-        body: structured_body(&email_text, &json),
+        body: report_body(copy.as_ref().unwrap_or(report), &email_text),
+        subject,
         email_text,
-        json,
         attributes: attributes(report),
     };
-    // Shrinking is rare; the body is rebuilt only when it happens.
+    // Shrinking is rare; the copy is made and the body rebuilt only when it happens.
     if wire_size(&message) > MESSAGE_BUDGET {
-        copy.details = Some(serde_json::json!({
+        let mut c = copy.take().unwrap_or_else(|| report.clone());
+        c.notification = None;
+        c.details = Some(serde_json::json!({
             "truncated": true,
             "note": "details were too large for SNS; the full report is in the function's response and log"
         }));
-        copy.facts = bounded(&copy.facts, 25);
-        copy.notes = bounded(&copy.notes, 25);
-        copy.not_checked = bounded(&copy.not_checked, 25);
-        copy.plan.truncate(25);
-        copy.follow_ups.truncate(25);
-        message.json = serialise(&copy);
-        message.body = structured_body(&message.email_text, &message.json);
+        c.facts = bounded(&c.facts, 25);
+        c.notes = bounded(&c.notes, 25);
+        c.not_checked = bounded(&c.not_checked, 25);
+        c.plan.truncate(25);
+        c.follow_ups.truncate(25);
+        message.body = report_body(&c, &message.email_text);
+        copy = Some(c);
     }
     if wire_size(&message) > MESSAGE_BUDGET {
         let room = MESSAGE_BUDGET.saturating_sub(wire_size(&message) - message.email_text.len());
         message.email_text = truncate_text(&message.email_text, room);
-        message.body = structured_body(&message.email_text, &message.json);
+        message.body = report_body(copy.as_ref().unwrap_or(report), &message.email_text);
     }
     message
 }
@@ -432,14 +609,34 @@ mod tests {
         r.details_text = vec!["y".repeat(150_000)];
         let m = render(&r);
         assert!(wire_size(&m) <= MESSAGE_BUDGET, "{}", wire_size(&m));
-        assert!(m.json.contains("details were too large for SNS"));
+        assert!(m.json_report().contains("details were too large for SNS"));
         assert!(m.email_text.contains("message shortened to fit SNS limits"));
         // What is published is the shrunk message, not a stale body.
-        assert_eq!(m.body, structured_body(&m.email_text, &m.json));
+        assert_eq!(m.body, structured_body(&m.email_text, &m.json_report()));
         // A normal report is left whole.
         let small = render(&report());
-        assert!(!small.json.contains("too large"));
+        assert!(!small.json_report().contains("too large"));
         assert!(wire_size(&small) < 16 * 1024);
+    }
+
+    #[test]
+    fn the_one_pass_body_is_the_report_escaped_into_the_structured_body() {
+        let mut r = report();
+        // Every escape serde_json knows, inside values and keys, plus text that needs none.
+        r.reason =
+            "quote \" backslash \\ slash / \u{8}\u{c}\n\r\t \u{1} \u{1f} \u{7f} é ☕ \u{2028}"
+                .into();
+        r.facts = vec!["{\"json\": [\"inside\"]}".into(), String::new()];
+        r.details = Some(serde_json::json!({ "k\"ey\\": [1.5, -2, null, true, "\u{0}"] }));
+        let email = "line 1\nline \"2\"\t\\";
+        let expected = structured_body(email, &serde_json::to_string(&r).expect("serialise"));
+        assert_eq!(report_body(&r, email), expected);
+        let m = render(&r);
+        assert_eq!(m.body, structured_body(&m.email_text, &m.json_report()));
+        assert_eq!(
+            m.json_report(),
+            serde_json::to_string(&r).expect("serialise")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::aws::{AwsError, ClusterAccess, ClusterSession, FaultKind};
 use crate::config::{CommonConfig, Mode};
 use crate::eks::{ClusterState, describe_cluster};
-use crate::gate::{Exposure, Gate, InvalidFinding, SkipReason, event_from_value, gate};
+use crate::gate::{Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, gate};
 use crate::guardrails::{ModeDecision, decide_mode};
 use crate::notify::{SnsNotifier, render};
 use crate::record::{FindingRecorder, record_for};
@@ -116,10 +116,10 @@ pub struct Deps<A> {
 pub async fn respond<R: Remediation, A: ClusterAccess>(
     remediation: &R,
     deps: &Deps<A>,
-    event: serde_json::Value,
+    event: impl IncomingEvent,
     home_account: Option<&str>,
 ) -> Result<Report, ResponderError> {
-    let event = event_from_value(event)?;
+    let event = event.parse()?;
     let (exposure, skip) = match gate(&event, R::OWNS)? {
         Gate::Actionable(e) => (e, None),
         Gate::Skip(e, reason) => (e, Some(reason)),

@@ -31,32 +31,38 @@ pub fn record_for(report: &Report) -> Option<FindingRecord> {
         Outcome::Applied | Outcome::Proposed => Some(STATUS_IN_PROGRESS),
         _ => return None,
     };
-    let mut comment = format!(
+    use std::fmt::Write as _;
+    let mut comment = String::with_capacity(160 + report.reason.len());
+    // `fmt::Write` for `String` never fails.
+    let _ = write!(
+        comment,
         "eks-exposure-responder/{}: {}",
         report.function,
         report.outcome.id()
     );
     if let Some(stage) = report.stage {
-        comment.push_str(&format!(" (stage {} of {})", stage.number, stage.of));
+        let _ = write!(comment, " (stage {} of {})", stage.number, stage.of);
     }
     if let Some(id) = &report.update_id {
-        comment.push_str(&format!(", EKS update {id}"));
+        let _ = write!(comment, ", EKS update {id}");
     }
     comment.push_str(" - ");
-    comment.push_str(&crate::notify::clean_line(&report.reason));
-    Some(FindingRecord {
-        comment: truncate_chars(&comment, COMMENT_MAX),
-        status_id,
-    })
+    crate::notify::push_clean(&mut comment, &report.reason);
+    truncate_chars(&mut comment, COMMENT_MAX);
+    Some(FindingRecord { comment, status_id })
 }
 
-fn truncate_chars(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
+/// Cut to at most `max` characters, the last one an ellipsis when anything was cut.
+fn truncate_chars(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return; // Fewer bytes than `max` means fewer characters.
     }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
+    let mut starts = s.char_indices().map(|(i, _)| i);
+    // The start of character `max` exists only when there are more than `max` characters.
+    if let (Some(cut), Some(_)) = (starts.nth(max - 1), starts.next()) {
+        s.truncate(cut);
+        s.push('…');
+    }
 }
 
 /// Writes records on exposure findings in the aggregation home Region.
@@ -102,5 +108,25 @@ impl FindingRecorder {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_chars;
+
+    #[test]
+    fn comments_are_cut_by_characters_not_bytes() {
+        // 512 two-byte characters: 1,024 bytes, yet within the limit.
+        let mut exact = "é".repeat(512);
+        truncate_chars(&mut exact, 512);
+        assert_eq!(exact, "é".repeat(512));
+        let mut over = "é".repeat(513);
+        truncate_chars(&mut over, 512);
+        assert_eq!(over.chars().count(), 512);
+        assert_eq!(over, format!("{}…", "é".repeat(511)));
+        let mut short = "short".to_string();
+        truncate_chars(&mut short, 512);
+        assert_eq!(short, "short");
     }
 }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use crate::finding::RelatedEvent;
+use crate::finding::{RelatedEvent, owned_text};
 
 /// The five EKS exposure traits. The identifiers are used verbatim in reports, SNS attributes,
 /// metrics and logs.
@@ -153,7 +153,7 @@ fn control_in_uid(uid: &str) -> Option<&str> {
     rest.split('/').next()
 }
 
-fn is_inspector(ev: &RelatedEvent) -> bool {
+fn is_inspector(ev: &RelatedEvent<'_>) -> bool {
     let uid_is_inspector = ev
         .uid
         .as_deref()
@@ -167,63 +167,57 @@ fn is_inspector(ev: &RelatedEvent) -> bool {
 }
 
 /// Classify one contributing finding.
-pub fn classify(ev: &RelatedEvent) -> Signal {
-    let mut values: Vec<String> = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
-    let mut categories: Vec<&str> = Vec::new();
-    for t in &ev.traits {
-        values.extend(t.values.iter().cloned());
-        if let Some(n) = t.name.as_deref() {
-            names.push(n);
-        }
-        if let Some(c) = t.category.as_deref() {
-            categories.push(c);
-        }
+pub fn classify(ev: &RelatedEvent<'_>) -> Signal {
+    let count = ev.traits.iter().map(|t| t.values.len()).sum::<usize>()
+        + ev.tags.iter().map(|t| t.values.len()).sum::<usize>();
+    let mut values: Vec<String> = Vec::with_capacity(count);
+    for v in ev.traits.iter().flat_map(|t| &t.values) {
+        values.push(v.to_string());
     }
-    for t in &ev.tags {
-        values.extend(t.values.iter().cloned());
-        if let Some(n) = t.name.as_deref() {
-            categories.push(n);
-        }
+    for v in ev.tags.iter().flat_map(|t| &t.values) {
+        values.push(v.to_string());
     }
-    let class = classify_parts(ev, &names, &categories, &values);
+    let class = classify_parts(ev, &values);
     let first_trait = ev.traits.first();
     let class = class.map_or_else(
         || TraitClass::Unknown {
             category: first_trait
-                .and_then(|t| t.category.clone())
-                .or_else(|| ev.tags.first().and_then(|t| t.name.clone())),
+                .and_then(|t| owned_text(&t.category))
+                .or_else(|| ev.tags.first().and_then(|t| owned_text(&t.name))),
             name: first_trait
-                .and_then(|t| t.name.clone())
-                .or_else(|| ev.title.clone()),
+                .and_then(|t| owned_text(&t.name))
+                .or_else(|| owned_text(&ev.title)),
         },
         |id| TraitClass::Known { id },
     );
     Signal {
-        uid: ev.uid.clone(),
-        title: ev.title.clone(),
-        product_uid: ev.product.as_ref().and_then(|p| p.uid.clone()),
+        uid: owned_text(&ev.uid),
+        title: owned_text(&ev.title),
+        product_uid: ev.product.as_ref().and_then(|p| owned_text(&p.uid)),
         values,
         resources: ev
             .observables
             .iter()
-            .filter_map(|o| o.value.clone())
+            .filter_map(|o| owned_text(&o.value))
             .collect(),
         class,
     }
 }
 
-fn classify_parts(
-    ev: &RelatedEvent,
-    names: &[&str],
-    categories: &[&str],
-    values: &[String],
-) -> Option<Trait> {
+fn classify_parts(ev: &RelatedEvent<'_>, values: &[String]) -> Option<Trait> {
+    // GA trait names; categories are GA trait categories and preview tag names.
+    let mut names = ev.traits.iter().filter_map(|t| t.name.as_deref());
+    let mut categories = ev
+        .traits
+        .iter()
+        .filter_map(|t| t.category.as_deref())
+        .chain(ev.tags.iter().filter_map(|t| t.name.as_deref()));
     // 1. Trait name (GA wording).
-    for name in names {
-        if let Some(t) = Trait::ALL.iter().find(|t| eq_ci(name, t.title())) {
-            return Some(*t);
-        }
+    if let Some(t) = names
+        .clone()
+        .find_map(|name| Trait::ALL.iter().find(|t| eq_ci(name, t.title())))
+    {
+        return Some(*t);
     }
     // 2. Control id in the contributing finding's uid.
     if let Some(control) = ev.uid.as_deref().and_then(control_in_uid)
@@ -245,13 +239,13 @@ fn classify_parts(
         .title
         .as_deref()
         .is_some_and(|t| t.trim_start().starts_with("CVE-"));
-    let vulnerability_category = categories.iter().any(|c| eq_ci(c, "Vulnerability"));
+    let vulnerability_category = categories.clone().any(|c| eq_ci(c, "Vulnerability"));
     let high_priority_value = values
         .iter()
         .any(|v| HIGH_PRIORITY_VALUES.iter().any(|h| eq_ci(v, h)));
     // A category alone counts only without a trait name: a named trait we do not know (say, an
     // end-of-life OS) must stay unknown rather than be mistaken for a CVE.
-    if is_inspector(ev) || cve_title || (vulnerability_category && names.is_empty()) {
+    if is_inspector(ev) || cve_title || (vulnerability_category && names.next().is_none()) {
         return Some(if high_priority_value {
             Trait::ExploitableVulnerability
         } else {
@@ -262,9 +256,7 @@ fn classify_parts(
     if values.iter().any(|v| {
         let v = v.to_ascii_lowercase();
         v.contains("public") && (v.contains("endpoint") || v.contains("access"))
-    }) && categories
-        .iter()
-        .any(|c| eq_ci(c, "Misconfiguration") || eq_ci(c, "Reachability"))
+    }) && categories.any(|c| eq_ci(c, "Misconfiguration") || eq_ci(c, "Reachability"))
     {
         return Some(Trait::PublicEndpoint);
     }
@@ -276,11 +268,11 @@ mod tests {
     use super::*;
     use crate::finding::{OcsfTrait, PreviewTag, Product};
 
-    fn ev() -> RelatedEvent {
+    fn ev() -> RelatedEvent<'static> {
         RelatedEvent::default()
     }
 
-    fn with_name(name: &str) -> RelatedEvent {
+    fn with_name(name: &str) -> RelatedEvent<'_> {
         RelatedEvent {
             traits: vec![OcsfTrait {
                 category: None,
@@ -291,25 +283,25 @@ mod tests {
         }
     }
 
-    fn with_uid(uid: &str) -> RelatedEvent {
+    fn with_uid(uid: &str) -> RelatedEvent<'_> {
         RelatedEvent {
             uid: Some(uid.into()),
             ..ev()
         }
     }
 
-    fn with_title(title: &str) -> RelatedEvent {
+    fn with_title(title: &str) -> RelatedEvent<'_> {
         RelatedEvent {
             title: Some(title.into()),
             ..ev()
         }
     }
 
-    fn with_preview_tag(name: &str, values: &[&str]) -> RelatedEvent {
+    fn with_preview_tag<'a>(name: &'a str, values: &[&'a str]) -> RelatedEvent<'a> {
         RelatedEvent {
             tags: vec![PreviewTag {
                 name: Some(name.into()),
-                values: values.iter().map(|v| v.to_string()).collect(),
+                values: values.iter().map(|v| (*v).into()).collect(),
             }],
             ..ev()
         }
