@@ -2,7 +2,7 @@
 # What dominates a missed target (called by scripts/bench.sh with the missed targets on stdin,
 # one "<target> <function>" per line; prints a report, installs what it needs with apt-get).
 #
-#   decision   valgrind --tool=callgrind over the multi-trait decision (criterion's
+#   decision   valgrind --tool=callgrind over a function's multi-trait decision (criterion's
 #              --profile-time mode of the bench binary, which keeps its symbols): the inclusive
 #              share of each stage of decision::decide.
 #   cold       the table's diagnostic rows vary the TLS root store (bundle only, none); here
@@ -34,7 +34,7 @@ while read -r target function; do
   done_targets+="$target:$function "
   case "$target" in
     decision)
-      echo "-- decision path: what dominates (callgrind, instructions, inclusive, share of decision::decide)"
+      echo "-- decision path of $function: what dominates (callgrind, instructions, inclusive, share of decision::decide)"
       bench_bin=$(cat "$state/decision-bin" 2>/dev/null || true)
       if [ -z "$bench_bin" ] || [ ! -x "$bench_bin" ]; then
         echo "   the bench binary is unknown; run the full bench first"
@@ -45,7 +45,7 @@ while read -r target function; do
         continue
       fi
       (CRITERION_HOME="$state/criterion-profile" valgrind --tool=callgrind --callgrind-out-file="$state/callgrind.out" \
-        "$bench_bin" --bench --profile-time 2 'decision/multi-trait$' >"$state/callgrind.log" 2>&1) || {
+        "$bench_bin" --bench --profile-time 2 "decision/multi-trait/$function\$" >"$state/callgrind.log" 2>&1) || {
         echo "   callgrind failed: $(tail -n 3 "$state/callgrind.log")"
         continue
       }
@@ -61,13 +61,13 @@ total = rows.get("decision::decide")
 if not total:
     sys.exit("   decision::decide not found in the profile")
 parts = [
-    ("bytes -> serde_json::Value", "serde_json::de::from_slice"),
-    ("Value -> typed event (serde_path_to_error)", "shared::gate::event_from_value"),
+    ("request body -> runtime payload (RawValue)", "decision::runtime_payload"),
+    ("payload -> typed event", "<alloc::boxed::Box<serde_json::raw::RawValue> as shared::gate::IncomingEvent>::parse"),
     ("gate + classify", "shared::gate::gate"),
     ("mode + plan", "decision::plan"),
     ("render (SNS message)", "shared::notify::render"),
-    ("  of which the email text", "shared::notify::email_text"),
-    ("  of which the SNS size check (builds the SNS body)", "shared::notify::wire_size"),
+    ("  of which the email text", "shared::notify::email_text_under"),
+    ("  of which the SNS body (JSON report inside)", "shared::notify::report_body"),
     ("finding comment", "shared::record::record_for"),
     ("malloc + free (all stages)", None),
 ]

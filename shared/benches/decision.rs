@@ -1,20 +1,22 @@
 //! The pure decision path, no I/O: parse the EventBridge event as the Lambda runtime and the
-//! pipeline do (bytes → `serde_json::Value` → typed event), gate it (which classifies every
+//! pipeline do (request body → the runtime's `RawValue` payload → typed event), gate it (which classifies every
 //! contributing finding into a trait), decide the mode from the cluster's tags, plan, render the
 //! SNS message (`shared::notify::render`) and the finding comment (`shared::record::record_for`).
 //!
 //! `make bench` runs it (`cargo bench -p eks-exposure-shared --bench decision`) and reads
 //! criterion's estimates from `target/criterion/decision/<id>/new/estimates.json`:
 //!
-//! * `small`        events/eks-public-access.json (one signal)
-//! * `multi-trait`  events/eks-multi-trait.json (five signals, every known trait)
+//! * `small`        events/eks-public-access.json (one signal), as endpoint-access decides it
+//! * `multi-trait/<function>`  events/eks-multi-trait.json (five signals, every known trait)
+//!   as each function decides it (its own traits), and `multi-trait/all-traits`: one decision
+//!   over every trait, which no function makes (the sum of their work, for reference)
 //! * `cves/<n>`     eks-high-priority-vulnerability.json with its CVE signal cloned to n
-//!   distinct CVEs over n/20 images (n = 10, 100, 1000): the growth from small to large.
-//! * `stages/*`     the multi-trait decision one stage at a time (what dominates), and two
-//!   alternatives for the parse (bytes straight to the typed event, with and without
-//!   serde_path_to_error).
+//!   distinct CVEs over n/20 images (n = 10, 100, 1000), as container-vulnerabilities decides
+//!   it: the growth from small to large.
+//! * `stages/*`     the multi-trait decision one stage at a time (what dominates), and the
+//!   parse this replaced (bytes → `serde_json::Value` → typed event) for comparison.
 //!
-//! The gate runs with every trait owned, so one decision covers every trait on the finding.
+//! The gate runs with the function's own traits (`Remediation::OWNS`), as in the pipeline.
 //! The plan is a pure function of plain data written here in the shape the functions' own
 //! planners have (one EKS step per cluster trait, a ranked per-image rebuild list for CVEs):
 //! the function crates depend on `shared`, so `shared`'s benches cannot call them.
@@ -23,12 +25,12 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
 use shared::config::Mode;
 use shared::eks::{ClusterState, client_request_token};
-use shared::gate::{Exposure, ExposureEvent, Gate, event_from_value, gate, parse_event};
+use shared::gate::{Exposure, ExposureEvent, Gate, IncomingEvent, event_from_value, gate};
 use shared::guardrails::{ModeDecision, decide_mode};
 use shared::notify::{Message, email_text, render, structured_body};
 use shared::record::{FindingRecord, record_for};
@@ -36,9 +38,13 @@ use shared::report::{Outcome, PlanStep, Report, Revert, Stage};
 use shared::shell::Cli;
 use shared::{Trait, traits::Signal};
 
+/// A sample event as Lambda delivers it: EventBridge sends compact JSON (the files in
+/// `events/` are indented for people: 9.8 KB for the multi-trait finding, 6.3 KB compact).
 fn read_event(name: &str) -> Vec<u8> {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let pretty = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let value: Value = serde_json::from_slice(&pretty).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::to_vec(&value).unwrap()
 }
 
 /// eks-high-priority-vulnerability.json with `n` CVE signals (distinct CVE ids, every 20th
@@ -202,10 +208,10 @@ pub fn plan(exposure: &Exposure, cluster: &ClusterState, mode: &ModeDecision) ->
     // CVEs: one entry per image, exploitable first, then by CVE count (the hand-off list).
     let mut images: BTreeMap<&str, ImageWork<'_>> = BTreeMap::new();
     for s in exposure.signals.iter().filter(|s| {
-        matches!(
-            s.trait_id(),
-            Some(Trait::ExploitableVulnerability | Trait::Vulnerability)
-        )
+        s.trait_id().is_some_and(|t| {
+            matches!(t, Trait::ExploitableVulnerability | Trait::Vulnerability)
+                && exposure.handled.contains(&t)
+        })
     }) {
         let image = s
             .resources
@@ -257,33 +263,51 @@ pub fn plan(exposure: &Exposure, cluster: &ClusterState, mode: &ModeDecision) ->
     )
 }
 
-/// bytes → JSON value (what `lambda_runtime` hands the handler) → typed event
-/// (`shared::gate::event_from_value`, as `shared::pipeline::respond` does) → gate (classify)
-/// → mode → plan → render + finding comment.
-pub fn decide(bytes: &[u8]) -> (Message, Option<FindingRecord>) {
-    let value: Value = serde_json::from_slice(bytes).expect("the sample is JSON");
-    let event = event_from_value(value).expect("the sample parses");
-    let exposure = actionable(&event);
-    let cluster = live_cluster(&exposure.cluster.name);
+/// What `lambda_runtime` 1.x does with the request body before calling the handler (its
+/// crate-private `deserializer::deserialize`): serde_path_to_error over a slice deserializer,
+/// into the handler's payload type, `shared::lambda::Payload`.
+fn runtime_payload(bytes: &[u8]) -> shared::lambda::Payload {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).expect("the sample is JSON")
+}
+
+/// request body → the runtime's payload (`RawValue`) → typed event (`IncomingEvent`, as
+/// `shared::pipeline::respond` does) → gate (classify) → mode → plan → render + finding comment.
+/// `cluster` is what DescribeCluster returned: I/O, so made before the clock starts.
+pub fn decide(
+    bytes: &[u8],
+    owns: &[Trait],
+    cluster: &ClusterState,
+) -> (Message, Option<FindingRecord>) {
+    let payload = runtime_payload(bytes);
+    let event = payload.parse().expect("the sample parses");
+    let exposure = actionable(&event, owns);
     let mode = decide_mode(Mode::Propose, &cluster.tags, false);
-    let report = plan(&exposure, &cluster, &mode);
+    let report = plan(&exposure, cluster, &mode);
     let record = record_for(&report);
     (render(&report), record)
 }
 
-fn actionable(event: &ExposureEvent) -> Exposure {
-    match gate(event, &Trait::ALL).expect("the sample passes the gate") {
+/// The live cluster of a sample event's finding.
+fn cluster_of(bytes: &[u8]) -> ClusterState {
+    let payload = runtime_payload(bytes);
+    let event = payload.parse().expect("the sample parses");
+    live_cluster(&actionable(&event, &Trait::ALL).cluster.name)
+}
+
+fn actionable(event: &ExposureEvent<'_>, owns: &[Trait]) -> Exposure {
+    match gate(event, owns).expect("the sample passes the gate") {
         Gate::Actionable(e) => e,
         Gate::Skip(_, reason) => panic!("the sample is skipped: {}", reason.describe()),
     }
 }
 
-/// The decision of the multi-trait finding, one stage at a time: what dominates.
+/// The all-traits decision of the multi-trait finding, one stage at a time: what dominates.
 fn stages(c: &mut Criterion) {
     let bytes = read_event("eks-multi-trait.json");
-    let value: Value = serde_json::from_slice(&bytes).unwrap();
-    let event = event_from_value(value.clone()).unwrap();
-    let exposure = actionable(&event);
+    let payload = runtime_payload(&bytes);
+    let event = payload.parse().unwrap();
+    let exposure = actionable(&event, &Trait::ALL);
     let cluster = live_cluster(&exposure.cluster.name);
     let mode = decide_mode(Mode::Propose, &cluster.tags, false);
     let report = plan(&exposure, &cluster, &mode);
@@ -292,15 +316,11 @@ fn stages(c: &mut Criterion) {
     let mut g = c.benchmark_group("stages");
     g.warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
-    g.bench_function("1-json-value", |b| {
-        b.iter(|| serde_json::from_slice::<Value>(black_box(&bytes)).unwrap())
+    g.bench_function("1-runtime-payload", |b| {
+        b.iter(|| runtime_payload(black_box(&bytes)))
     });
     g.bench_function("2-typed-event", |b| {
-        b.iter_batched(
-            || value.clone(),
-            |v| event_from_value(v).unwrap(),
-            BatchSize::SmallInput,
-        )
+        b.iter(|| black_box(&payload).parse().unwrap())
     });
     g.bench_function("3-gate-classify", |b| {
         b.iter(|| gate(black_box(&event), &Trait::ALL).unwrap())
@@ -320,47 +340,78 @@ fn stages(c: &mut Criterion) {
     g.bench_function("5b-render-json-report", |b| {
         b.iter(|| serde_json::to_string(black_box(&report)).unwrap())
     });
-    g.bench_function("6-sns-body", |b| {
+    let json = message.json_report();
+    g.bench_function("6-sns-body-two-pass", |b| {
+        b.iter(|| structured_body(black_box(&message.email_text), black_box(&json)))
+    });
+    // For comparison: the parse this replaced, bytes → `serde_json::Value` (the runtime's
+    // payload type before) → typed event with the path tracked.
+    g.bench_function("alt-json-value-then-typed", |b| {
         b.iter(|| {
-            let m = black_box(&message);
-            structured_body(&m.email_text, &m.json)
+            let value: Value = serde_json::from_slice(black_box(&bytes)).unwrap();
+            event_from_value(value).unwrap()
         })
     });
-    // For comparison: bytes straight to the typed event, with and without path tracking.
-    g.bench_function("alt-parse-event-bytes", |b| {
-        b.iter(|| parse_event(black_box(&bytes)).unwrap())
-    });
-    g.bench_function("alt-serde-json-typed-no-path", |b| {
-        b.iter(|| serde_json::from_slice::<ExposureEvent>(black_box(&bytes)).unwrap())
+    g.bench_function("alt-typed-without-payload", |b| {
+        b.iter(|| serde_json::from_slice::<ExposureEvent<'_>>(black_box(&bytes)).unwrap())
     });
     g.finish();
 }
+
+/// The traits each function owns (its `Remediation::OWNS`; EventBridge routes a finding to
+/// every function whose trait is on it, and each plans only its own).
+const FUNCTIONS: [(&str, &[Trait]); 4] = [
+    ("endpoint-access", &[Trait::PublicEndpoint]),
+    ("kubernetes-version", &[Trait::UnsupportedVersion]),
+    ("secrets-encryption", &[Trait::UnencryptedSecrets]),
+    (
+        "container-vulnerabilities",
+        &[Trait::ExploitableVulnerability, Trait::Vulnerability],
+    ),
+];
 
 fn decision(c: &mut Criterion) {
     let mut g = c.benchmark_group("decision");
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .throughput(Throughput::Elements(1));
-    for (id, file) in [
-        ("small", "eks-public-access.json"),
-        ("multi-trait", "eks-multi-trait.json"),
-    ] {
-        let bytes = read_event(file);
-        let (message, _) = decide(&bytes);
-        assert!(message.subject.starts_with("[PROPOSED]"));
-        g.bench_function(id, |b| b.iter(|| decide(black_box(&bytes))));
+    let small = read_event("eks-public-access.json");
+    let cluster = cluster_of(&small);
+    let (message, _) = decide(&small, FUNCTIONS[0].1, &cluster);
+    assert!(message.subject.starts_with("[PROPOSED]"));
+    g.bench_function("small", |b| {
+        b.iter(|| decide(black_box(&small), FUNCTIONS[0].1, &cluster))
+    });
+    // The multi-trait finding as each function decides it, and as one decision over every
+    // trait (no function does that; the sum of the work, for reference).
+    let multi = read_event("eks-multi-trait.json");
+    let cluster = cluster_of(&multi);
+    for (function, owns) in FUNCTIONS
+        .iter()
+        .copied()
+        .chain([("all-traits", &Trait::ALL[..])])
+    {
+        let (message, _) = decide(&multi, owns, &cluster);
+        assert!(message.subject.starts_with("[PROPOSED]"), "{function}");
+        g.bench_with_input(
+            BenchmarkId::new("multi-trait", function),
+            &multi,
+            |b, bytes| b.iter(|| decide(black_box(bytes), owns, &cluster)),
+        );
     }
+    let cves = FUNCTIONS[3].1;
     for n in [10usize, 100, 1000] {
         let bytes = cve_event(n);
-        let (message, _) = decide(&bytes);
+        let cluster = cluster_of(&bytes);
+        let (message, _) = decide(&bytes, cves, &cluster);
         assert!(
             message
-                .json
+                .json_report()
                 .contains(&format!("CVE-2024-{:05}", 10000 + n - 1))
         );
         // One element per finding: elements/s is findings/s for every size.
         g.bench_with_input(BenchmarkId::new("cves", n), &bytes, |b, bytes| {
-            b.iter(|| decide(black_box(bytes)));
+            b.iter(|| decide(black_box(bytes), cves, &cluster));
         });
     }
     g.finish();
