@@ -3,14 +3,28 @@
 
 /// Quote `s` for a POSIX shell; plain words stay readable.
 pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_quoted(&mut out, s);
+    out
+}
+
+/// `quote(s)` appended to `out`.
+pub fn push_quoted(out: &mut String, s: &str) {
     let plain = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-./:=,@%+".contains(&b));
     if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+        out.push_str(s);
+        return;
     }
+    out.push('\'');
+    for (i, part) in s.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str(r"'\''");
+        }
+        out.push_str(part);
+    }
+    out.push('\'');
 }
 
 /// `aws <service> <command> --flag value …`, each value quoted.
@@ -30,7 +44,7 @@ impl Cli {
         self.line.push(' ');
         self.line.push_str(flag);
         self.line.push(' ');
-        self.line.push_str(&quote(value));
+        push_quoted(&mut self.line, value);
         self
     }
 

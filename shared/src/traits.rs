@@ -6,6 +6,7 @@
 //! enough.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::finding::{RelatedEvent, owned_text};
@@ -123,8 +124,9 @@ pub struct Signal {
     pub uid: Option<String>,
     pub title: Option<String>,
     pub product_uid: Option<String>,
-    /// Trait values (GA `traits[].values`, preview `tags[].values`), e.g. `Exploit Available`.
-    pub values: Vec<String>,
+    /// Trait values (GA `traits[].values`, preview `tags[].values`), e.g. `Exploit Available`;
+    /// the values Security Hub is known to write are static text (`value_text`).
+    pub values: Vec<Cow<'static, str>>,
     /// Resource UIDs of the contributing finding (for CVEs, usually the container image).
     pub resources: Vec<String>,
     pub class: TraitClass,
@@ -142,6 +144,26 @@ impl Signal {
 /// Trait values that mark a vulnerability as network-exploitable with a high likelihood of
 /// exploitation (trait 4) rather than an ordinary one (trait 5).
 const HIGH_PRIORITY_VALUES: [&str; 2] = ["EPSS Level >= High", "Exploit Available"];
+
+/// The trait values of the documented samples (reference `exposure-findings.md`). A finding
+/// repeats them for every vulnerability; kept as static text, classifying copies none of them.
+const KNOWN_VALUES: [&str; 7] = [
+    "Attack Vector Network",
+    "EPSS Level >= High",
+    "EPSS Level >= Medium",
+    "Exploit Available",
+    "No Privileges Required",
+    "No User Interaction Required",
+    "Vulnerable",
+];
+
+/// A trait value as the signal keeps it: the static text when it is a known value, verbatim.
+fn value_text(v: &str) -> Cow<'static, str> {
+    KNOWN_VALUES
+        .iter()
+        .find(|k| **k == v)
+        .map_or_else(|| Cow::Owned(v.to_owned()), |k| Cow::Borrowed(*k))
+}
 
 fn eq_ci(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b)
@@ -170,12 +192,12 @@ fn is_inspector(ev: &RelatedEvent<'_>) -> bool {
 pub fn classify(ev: &RelatedEvent<'_>) -> Signal {
     let count = ev.traits.iter().map(|t| t.values.len()).sum::<usize>()
         + ev.tags.iter().map(|t| t.values.len()).sum::<usize>();
-    let mut values: Vec<String> = Vec::with_capacity(count);
+    let mut values: Vec<Cow<'static, str>> = Vec::with_capacity(count);
     for v in ev.traits.iter().flat_map(|t| &t.values) {
-        values.push(v.to_string());
+        values.push(value_text(v));
     }
     for v in ev.tags.iter().flat_map(|t| &t.values) {
-        values.push(v.to_string());
+        values.push(value_text(v));
     }
     let class = classify_parts(ev, &values);
     let first_trait = ev.traits.first();
@@ -204,7 +226,7 @@ pub fn classify(ev: &RelatedEvent<'_>) -> Signal {
     }
 }
 
-fn classify_parts(ev: &RelatedEvent<'_>, values: &[String]) -> Option<Trait> {
+fn classify_parts(ev: &RelatedEvent<'_>, values: &[Cow<'static, str>]) -> Option<Trait> {
     // GA trait names; categories are GA trait categories and preview tag names.
     let mut names = ev.traits.iter().filter_map(|t| t.name.as_deref());
     let mut categories = ev

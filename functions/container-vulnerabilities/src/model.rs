@@ -1,6 +1,8 @@
 //! Plain data about one vulnerability: what the exposure carries about it (the signal) and what
 //! `GetFindingsV2` added (the enrichment). No SDK types.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use shared::Trait;
 use shared::traits::Signal;
@@ -184,7 +186,7 @@ pub struct Vuln {
     #[serde(rename = "trait")]
     pub trait_id: Trait,
     /// Trait values from the exposure (`Exploit Available`, `EPSS Level >= High`, …).
-    pub values: Vec<String>,
+    pub values: Vec<Cow<'static, str>>,
     pub exploit_available: Option<bool>,
     pub epss: Option<f64>,
     pub cvss: Option<Cvss>,
@@ -209,8 +211,10 @@ pub fn clip(s: &str) -> String {
     out
 }
 
-fn has_value(values: &[String], v: &str) -> bool {
-    values.iter().any(|x| x.trim().eq_ignore_ascii_case(v))
+fn has_value<S: AsRef<str>>(values: &[S], v: &str) -> bool {
+    values
+        .iter()
+        .any(|x| x.as_ref().trim().eq_ignore_ascii_case(v))
 }
 
 /// Split a contributing finding title `CVE-2023-44487 - golang.org/x/net, google.golang.org/grpc`.
