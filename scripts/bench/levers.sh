@@ -13,7 +13,7 @@
 #   s-off   opt-level "s", lto = false
 # Each builds with `cargo lambda build --release --arm64` into target/bench-levers/<variant>
 # and prints bootstrap and zip sizes and the build time; with BENCH_LEVERS_DECISION=1 it also
-# runs the decision benchmark (multi-trait) at that opt-level on the host.
+# runs the decision benchmark (multi-trait, endpoint-access) at that opt-level on the host.
 # Results: .bench/levers/<function>.md
 set -euo pipefail
 
@@ -27,7 +27,7 @@ variants=("$@")
 out="$root/.bench/levers"
 mkdir -p "$out"
 table="$out/$function.md"
-printf '| variant | opt-level | lto | bootstrap bytes | zip bytes | build s | multi-trait decision |\n|---|---|---|---|---|---|---|\n' >"$table"
+printf '| variant | opt-level | lto | bootstrap bytes | zip bytes | build s | multi-trait decision (endpoint-access) |\n|---|---|---|---|---|---|---|\n' >"$table"
 
 for v in "${variants[@]}"; do
   case $v in
@@ -67,9 +67,9 @@ EOF
   decision="-"
   if [ "${BENCH_LEVERS_DECISION:-0}" = 1 ]; then
     CARGO_TARGET_DIR="$dir-host" CARGO_PROFILE_BENCH_OPT_LEVEL=$opt CARGO_PROFILE_BENCH_LTO=$lto \
-      CARGO_PROFILE_BENCH_STRIP=none cargo bench -q -p eks-exposure-shared --bench decision -- 'decision/multi-trait$' \
+      CARGO_PROFILE_BENCH_STRIP=none cargo bench -q -p eks-exposure-shared --bench decision -- 'decision/multi-trait/endpoint-access$' \
       >"$out/$v-decision.log" 2>&1 || true
-    decision=$(grep -A1 '^decision/multi-trait' "$out/$v-decision.log" | grep -o 'time: *\[[^]]*\]' | head -n 1 || echo "-")
+    decision=$(grep -A1 '^decision/multi-trait/endpoint-access' "$out/$v-decision.log" | grep -o 'time: *\[[^]]*\]' | head -n 1 || echo "-")
   fi
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$v" "$opt" "$lto" "$b" "$z" "$secs" "$decision" >>"$table"
   echo "   bootstrap $b B, zip $z B, built in ${secs}s, decision $decision"

@@ -9,7 +9,9 @@ use crate::traits::{Signal, Trait, classify};
 
 /// The EventBridge envelope of a `Findings Imported V2` event: the fields the gate reads.
 /// `source` and `detail-type` are required (EventBridge always sets them); `time`, `resources`
-/// and the rest are not read, so they are skipped, not parsed.
+/// and the rest are not read, so they are skipped, not parsed. (Not `aws_lambda_events`'
+/// `EventBridgeEvent`: it requires an owned detail, so the finding could not borrow from the
+/// payload, and it parses `time` with chrono.)
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ExposureEvent<'a> {
