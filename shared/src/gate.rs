@@ -143,12 +143,6 @@ impl IncomingEvent for Box<serde_json::value::RawValue> {
     }
 }
 
-impl IncomingEvent for &[u8] {
-    fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding> {
-        parse_event(self)
-    }
-}
-
 impl IncomingEvent for serde_json::Value {
     fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding> {
         serde_path_to_error::deserialize(self).map_err(map_serde)

@@ -77,6 +77,8 @@ fn check_report(
 /// Returns the number of plan steps each function produced.
 async fn through_every_function(event: Value) -> Result<Vec<usize>, String> {
     async fn one<R: Remediation>(fix: &R, event: Value) -> Result<usize, String> {
+        // As the runtime hands it over: the event's JSON text.
+        let event = serde_json::value::to_raw_value(&event).map_err(|e| e.to_string())?;
         let mut cluster = ClusterFixture::new("payments-prod");
         cluster.version = "1.24".into();
         // Propose: the whole decision and message path runs; no mutating call is mocked.
@@ -217,15 +219,18 @@ fn a_256_kib_event_with_10000_signals_is_handled() {
 
 #[test]
 fn deeply_nested_json_is_rejected_not_overflowed() {
-    // 100,000 levels: the runtime's JSON parse stops at serde_json's recursion limit, and the
-    // typed parser refuses the first level that has the wrong type; neither overflows the stack.
+    // 100,000 levels: the runtime's payload step skips over the text without recursing (it only
+    // checks that it is JSON), and the typed parser refuses the first level that has the wrong
+    // type; neither overflows the stack.
     let deep = format!(
         r#"{{"source":"aws.securityhub","detail-type":"Findings Imported V2","detail":{{"findings":{}{}}}}}"#,
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
-    let runtime = serde_json::from_str::<Value>(&deep).expect_err("too deep for the runtime");
-    assert!(runtime.to_string().contains("recursion limit"), "{runtime}");
+    let payload = serde_json::from_str::<shared::lambda::Payload>(&deep)
+        .expect("the runtime hands well-formed JSON over as text");
+    let err = shared::gate::IncomingEvent::parse(&payload).expect_err("too deep");
+    assert!(err.path().starts_with("$.detail.findings"), "{err}");
     let err = shared::gate::parse_event(deep.as_bytes()).expect_err("too deep");
     assert!(err.path().starts_with("$.detail.findings"), "{err}");
     let mut nested = json!(1);

@@ -88,8 +88,9 @@ async fn ten_thousand_events_nothing_lost_memory_flat() {
         *want
             .entry(EXPECTED[i % samples.len()].1.to_string())
             .or_default() += 1;
-        // The runtime hands over parsed JSON; bytes that are not JSON are rejected the same way.
-        let result = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        // The runtime hands over the event's JSON text (`Payload`); bytes that are not JSON are
+        // rejected the same way.
+        let result = match serde_json::from_slice::<shared::lambda::Payload>(bytes) {
             Ok(v) => respond(&fix, &deps, v, None)
                 .await
                 .map(|r| r.outcome.id().to_string()),
