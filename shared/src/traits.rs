@@ -166,7 +166,9 @@ fn value_text(v: &str) -> Cow<'static, str> {
 }
 
 fn eq_ci(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b)
+    let a = a.trim();
+    // Security Hub writes the canonical wording: an exact match is the common, cheap case.
+    a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
 }
 
 /// The control id in a CSPM control finding uid: `…:security-control/EKS.1/finding/<uuid>`.
