@@ -14,7 +14,7 @@ use std::ops::Deref;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A string of the event: borrowed from the JSON text when it has no escapes, owned otherwise
-/// (and always owned when parsed from a `serde_json::Value`).
+/// (and when the event is parsed from an owned `serde_json::Value`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Text<'a>(pub Cow<'a, str>);

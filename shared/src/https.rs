@@ -3,7 +3,8 @@
 //!
 //! * **One root load.** The SDK builds a TLS connector, and so parses every trusted root, each
 //!   time a client is created (to load the roots at init rather than on the first request).
-//!   A function creates three to five clients; `OneRootLoad` lets the first one do it.
+//!   A function creates two or three clients at init and one more per cluster session;
+//!   `OneRootLoad` lets the first one do it.
 //! * **One bundle file.** By default the roots are the platform's bundle file *and* every file
 //!   of its certificate directory (rustls-native-certs via openssl-probe): on Debian 147 more
 //!   files, the same certificates again. `platform_roots` reads the bundle file only, in
