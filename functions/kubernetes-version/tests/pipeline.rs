@@ -281,6 +281,30 @@ async fn run(mode: Mode, rules: &[&Rule]) -> (Report, Captures) {
     (report, captures)
 }
 
+/// Most cases: the sample's cluster on 1.24 with these node groups, insights and version
+/// catalogue, plus the case's own rules (the update and what follows it).
+async fn run_on_124(
+    mode: Mode,
+    groups: &[(&str, &str, NodegroupStatus)],
+    insights: Vec<InsightRow>,
+    versions: &Rule,
+    more: &[&Rule],
+) -> (Report, Captures) {
+    let describe = cluster("1.24").describe_rule();
+    let (list_ng, describe_ng) = nodegroup_rules(groups);
+    let (list_ins, describe_ins, _) = insight_rules(insights);
+    let mut rules: Vec<&Rule> = vec![
+        &describe,
+        versions,
+        &list_ng,
+        &describe_ng,
+        &list_ins,
+        &describe_ins,
+    ];
+    rules.extend_from_slice(more);
+    run(mode, &rules).await
+}
+
 fn assert_recorded_in_progress(captures: &Captures, needles: &[&str]) {
     let recorded = captures.recorded();
     assert_eq!(recorded.len(), 1, "one BatchUpdateFindingsV2");
@@ -679,21 +703,13 @@ async fn several_minors_behind_lists_the_path_to_standard_support() {
 
 #[tokio::test]
 async fn a_node_group_update_in_progress_defers() {
-    let fixture = cluster("1.24");
-    let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.24", NodegroupStatus::Updating)]);
-    let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
     let update = forbidden_update();
-    let (report, captures) = run(
+    let (report, captures) = run_on_124(
         Mode::Apply,
-        &[
-            &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 25)),
-            &list_ng,
-            &describe_ng,
-            &list_ins,
-            &describe_ins,
-            &update,
-        ],
+        &[("ng-a", "1.24", NodegroupStatus::Updating)],
+        no_insight_rows(),
+        &versions_rule(catalogue(25, 25)),
+        &[&update],
     )
     .await;
     assert_eq!(report.outcome, Outcome::Deferred);
@@ -735,25 +751,17 @@ async fn a_cluster_being_updated_defers_before_any_version_read() {
 
 #[tokio::test]
 async fn an_update_refused_as_in_use_defers() {
-    let fixture = cluster("1.24");
-    let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.24", NodegroupStatus::Active)]);
-    let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
     let update = mock!(aws_sdk_eks::Client::update_cluster_version)
         .sequence()
         .http_status(409, wire_error("ResourceInUseException"))
         .repeatedly()
         .build();
-    let (report, captures) = run(
+    let (report, captures) = run_on_124(
         Mode::Apply,
-        &[
-            &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 25)),
-            &list_ng,
-            &describe_ng,
-            &list_ins,
-            &describe_ins,
-            &update,
-        ],
+        &[("ng-a", "1.24", NodegroupStatus::Active)],
+        no_insight_rows(),
+        &versions_rule(catalogue(25, 25)),
+        &[&update],
     )
     .await;
     assert_eq!(report.outcome, Outcome::Deferred);
@@ -764,25 +772,17 @@ async fn an_update_refused_as_in_use_defers() {
 
 #[tokio::test]
 async fn eks_readiness_refusal_is_reported_not_forced() {
-    let fixture = cluster("1.24");
-    let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.24", NodegroupStatus::Active)]);
-    let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
     let update = mock!(aws_sdk_eks::Client::update_cluster_version)
         .sequence()
         .http_status(400, wire_error("InvalidStateException"))
         .repeatedly()
         .build();
-    let (report, captures) = run(
+    let (report, captures) = run_on_124(
         Mode::Apply,
-        &[
-            &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 25)),
-            &list_ng,
-            &describe_ng,
-            &list_ins,
-            &describe_ins,
-            &update,
-        ],
+        &[("ng-a", "1.24", NodegroupStatus::Active)],
+        no_insight_rows(),
+        &versions_rule(catalogue(25, 25)),
+        &[&update],
     )
     .await;
     assert_eq!(report.outcome, Outcome::Failed);
