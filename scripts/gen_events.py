@@ -2,7 +2,7 @@
 """Generate the sample-event corpus in events/ (deterministic; no network, no randomness).
 
     python3 scripts/gen_events.py          # (re)write the generated files in events/
-    python3 scripts/gen_events.py --check  # verify events/ against events/README.md, write nothing
+    python3 scripts/gen_events.py --check  # verify events/ against events/manifest.toml, write nothing
 
 The three files copied from the handout (../shared/events/) are NOT generated; they are read
 (eks-public-access.json is the base for the derived invalid files) and checked, never rewritten.
@@ -655,32 +655,31 @@ def classify(ev):
     return "unknown"
 
 
-def parse_table(readme):
-    rows, header = [], None
-    for line in readme.splitlines():
-        if not line.startswith("|"):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if header is None:
-            header = cells
-            continue
-        if set("".join(cells)) <= set("-: "):
-            continue
-        rows.append(dict(zip(header, cells)))
-    return header, rows
+def manifest_rows():
+    """events/manifest.toml as rows of the README table's columns (`-` for none)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import event_manifest
+
+    def cell(values):
+        return ", ".join(values) if values else "-"
+
+    return [
+        {
+            "file": e.file, "expect": e.expect, "traits": cell(e.traits),
+            "cluster": e.cluster or "-", "account": e.account or "-", "region": e.region or "-",
+            "routes to": cell([fn for fn in FUNCTIONS if fn in e.routes_to] + sorted(e.routes_to - set(FUNCTIONS))),
+        }
+        for e in event_manifest.load()
+    ]
 
 
 def check():
     errors = []
-    readme = (EVENTS / "README.md").read_text()
-    header, rows = parse_table(readme)
-    want = ["file", "expect", "traits", "cluster", "account", "region", "routes to", "purpose"]
-    if header != want:
-        errors.append(f"README table header {header} != {want}")
+    rows = manifest_rows()
     files = sorted(p.name for p in EVENTS.glob("*.json"))
     listed = [r["file"].strip("`") for r in rows]
     if sorted(listed) != files or len(set(listed)) != len(listed):
-        errors.append(f"README rows {sorted(listed)} != files {files}")
+        errors.append(f"manifest entries {sorted(listed)} != files {files}")
 
     for r in rows:
         name = r["file"].strip("`")
@@ -809,7 +808,7 @@ def main():
             print("FAIL", e)
         if errs:
             sys.exit(1)
-        print(f"ok: {len(list(EVENTS.glob('*.json')))} events consistent with events/README.md")
+        print(f"ok: {len(list(EVENTS.glob('*.json')))} events consistent with events/manifest.toml")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 #   test_lint.py     sam validate --lint and cfn-lint on template.yaml and member-role.yaml,
 #                    offline and without AWS credentials; samconfig.toml settings
 #   test_routing.py  each rule's pattern, read from template.yaml, against every events/*.json
-#                    with the quamina matcher, compared with events/README.md's `routes to`
+#                    with the quamina matcher, compared with events/manifest.toml's `routes_to`
 #   test_iam.py      each function's policy against the AWS operations its Rust code calls
 #                    (shared/src + functions/<fn>/src), the member role, parameter switches
 # Extra arguments go to pytest, e.g. scripts/template_test.sh -k routing

@@ -53,7 +53,7 @@ TOPIC = "eks-exposure-responder-bench"
 API = "/2018-06-01/runtime"
 
 # The sample event each function answers in the first-event run (`propose` mode). A function
-# not listed here gets the first actionable event events/README.md routes to it.
+# not listed here gets the first actionable event events/manifest.toml routes to it.
 FIRST_EVENT = {
     "endpoint-access": "eks-public-access.json",
     "kubernetes-version": "eks-unsupported-kubernetes-version.json",
@@ -62,7 +62,7 @@ FIRST_EVENT = {
     "bench-empty": "eks-public-access.json",  # the empty function echoes it
 }
 
-# moto clusters for the sample events (events/README.md), in the live state the demo uses.
+# moto clusters for the sample events (events/manifest.toml), in the live state the demo uses.
 KEY_ALIAS = "alias/eks-exposure-responder-bench"
 
 
@@ -96,31 +96,20 @@ def cluster_specs(key_arn: str) -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------------------------------------
-# events/README.md
+# events/manifest.toml
 
 
-def readme_rows() -> list[dict[str, str]]:
-    rows, header = [], None
-    for line in (EVENTS / "README.md").read_text().splitlines():
-        if not line.startswith("|"):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[:2] == ["file", "expect"]:
-            header = cells
-            continue
-        if header and not cells[0].startswith("---") and len(cells) == len(header):
-            rows.append(dict(zip(header, cells)))
-    return rows
+def manifest() -> list:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import event_manifest
+
+    return event_manifest.load()
 
 
 def events_for(function: str) -> list[str]:
     """Actionable sample events routed to `function` whose cluster lives in the bench account."""
-    out = []
-    for r in readme_rows():
-        routes = [x.strip() for x in r.get("routes to", "").split(",")]
-        if r.get("expect") == "actionable" and function in routes and r.get("account") == ACCOUNT:
-            out.append(r["file"])
-    return out
+    return [e.file for e in manifest()
+            if e.actionable and function in e.routes_to and e.account == ACCOUNT]
 
 
 def first_event_for(function: str) -> str | None:
@@ -221,8 +210,8 @@ def cmd_setup(args) -> None:
 def cmd_add_clusters(args) -> None:
     env = json.loads((Path(args.state) / "env.json").read_text())
     session, _ = account_session()
-    names = sorted({cluster_of(f) for r in readme_rows() for f in [r["file"]]
-                    if r.get("expect") == "actionable" and r.get("account") == ACCOUNT})
+    names = sorted({cluster_of(e.file) for e in manifest()
+                    if e.actionable and e.account == ACCOUNT})
     made = create_clusters(session, names, env["SECRETS_KMS_KEY_ARN"])
     if made:
         print(f"  moto: clusters {', '.join(made)}")

@@ -1,5 +1,5 @@
 """template.yaml's EventBridge rules route each sample event in events/ exactly as
-events/README.md's `routes to` column says.
+events/manifest.toml's `routes_to` says (and events/README.md's table is generated from it).
 
 Matcher: the `quamina` crate (0.7.0), a Rust port of Tim Bray's quamina, an EventBridge-style
 pattern matcher maintained outside this project, run through tests/template/matcher. It
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,11 @@ import pytest
 import cfn
 from cfn import ROOT
 
+sys.path.insert(0, str(ROOT / "scripts"))
+import event_manifest  # noqa: E402
+
 EVENTS = ROOT / "events"
 MATCHER = Path(__file__).parent / "matcher"
-TABLE_HEADER = ["file", "expect", "traits", "cluster", "account", "region", "routes to", "purpose"]
 
 TEMPLATE = cfn.load(cfn.TEMPLATE)
 RULES = cfn.rules_by_function(TEMPLATE)  # function -> [(rule id, pattern)]
@@ -64,20 +67,8 @@ def merge(a: dict, b: dict) -> dict:
 
 
 def routing_table() -> dict[str, set[str]]:
-    """file -> functions from events/README.md's table (`-` means none)."""
-    readme = EVENTS / "README.md"
-    rows = [line for line in readme.read_text().splitlines() if line.startswith("|")]
-    cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows]
-    header_at = [i for i, c in enumerate(cells) if c == TABLE_HEADER]
-    assert header_at, f"{readme}: no table with the columns {' | '.join(TABLE_HEADER)}"
-    body = cells[header_at[0] + 2:]
-    col = TABLE_HEADER.index("routes to")
-    table = {}
-    for row in body:
-        assert len(row) == len(TABLE_HEADER), f"{readme}: malformed row {row}"
-        routes = {r.strip() for r in row[col].split(",")} - {"-", ""}
-        table[row[0]] = routes
-    return table
+    """file -> the functions whose rules must deliver it, from events/manifest.toml."""
+    return {e.file: set(e.routes_to) for e in event_manifest.load()}
 
 
 TABLE = routing_table()
@@ -130,9 +121,16 @@ def test_every_function_has_exactly_one_rule():
 
 
 def test_the_table_lists_every_sample_event_and_only_existing_files():
-    assert set(TABLE) == set(load_events()), "events/README.md table vs events/*.json"
+    assert set(TABLE) == set(load_events()), "events/manifest.toml vs events/*.json"
     unknown = {f: r - set(RULES) for f, r in TABLE.items() if r - set(RULES)}
-    assert not unknown, f"`routes to` names functions template.yaml does not have: {unknown}"
+    assert not unknown, f"`routes_to` names functions template.yaml does not have: {unknown}"
+
+
+def test_the_events_readme_table_is_generated_from_the_manifest():
+    readme = event_manifest.README.read_text()
+    assert readme == event_manifest.readme_with_table(readme, event_manifest.load()), (
+        "events/README.md's table differs from events/manifest.toml: "
+        "run python3 scripts/event_manifest.py --write")
 
 
 @pytest.mark.parametrize("event_file", sorted(TABLE))
