@@ -26,8 +26,11 @@ struct Row {
 }
 
 fn table() -> Vec<Row> {
-    let text = std::fs::read_to_string(events_dir().join("manifest.toml")).expect("events/manifest.toml");
-    toml::from_str::<Manifest>(&text).expect("events/manifest.toml parses").event
+    let text =
+        std::fs::read_to_string(events_dir().join("manifest.toml")).expect("events/manifest.toml");
+    toml::from_str::<Manifest>(&text)
+        .expect("events/manifest.toml parses")
+        .event
 }
 
 fn trait_ids(g: &shared::Exposure) -> Vec<String> {
@@ -73,9 +76,21 @@ fn every_event_file_behaves_as_its_manifest_entry_says() {
                     _ => assert_eq!((row.expect.as_str(), skip), ("actionable", None), "{ctx}"),
                 }
                 assert_eq!(trait_ids(&exposure), row.traits, "{ctx}: traits");
-                assert_eq!(Some(&exposure.cluster.name), row.cluster.as_ref(), "{ctx}: cluster");
-                assert_eq!(Some(&exposure.cluster.account), row.account.as_ref(), "{ctx}: account");
-                assert_eq!(Some(&exposure.cluster.region), row.region.as_ref(), "{ctx}: region");
+                assert_eq!(
+                    Some(&exposure.cluster.name),
+                    row.cluster.as_ref(),
+                    "{ctx}: cluster"
+                );
+                assert_eq!(
+                    Some(&exposure.cluster.account),
+                    row.account.as_ref(),
+                    "{ctx}: account"
+                );
+                assert_eq!(
+                    Some(&exposure.cluster.region),
+                    row.region.as_ref(),
+                    "{ctx}: region"
+                );
             }
         }
     }
