@@ -24,10 +24,10 @@ help:
 venv:
 	@scripts/venv.sh
 
-# Re-resolve requirements-{dev,bench}.txt from scratch in a scratch venv and pin every
-# package they pull in into constraints-{dev,bench}.txt (header comments are kept).
+# Re-resolve requirements-{dev,bench,checkov}.txt from scratch in a scratch venv and pin every
+# package they pull in into constraints-{dev,bench,checkov}.txt (header comments are kept).
 constraints:
-	@for set in dev bench; do \
+	@for set in dev bench checkov; do \
 		rm -rf .venv-freeze; python3 -m venv .venv-freeze; \
 		.venv-freeze/bin/python -m pip install --quiet -r requirements-$$set.txt; \
 		{ grep '^#' constraints-$$set.txt || true; .venv-freeze/bin/python -m pip freeze | grep -v '^-e'; } \
@@ -109,4 +109,4 @@ clean:
 	rm -rf .aws-sam .moto .demo .bench
 
 distclean: clean
-	rm -rf .venv .venv-bench .venv-freeze .venv.lock .venv-bench.lock
+	rm -rf .venv .venv-bench .venv-checkov .venv-freeze .venv.lock .venv-bench.lock .venv-checkov.lock

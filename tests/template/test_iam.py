@@ -208,9 +208,25 @@ def actions(statements: list[dict]) -> set[str]:
     return {a for st in statements for a in cfn.actions_of(st)}
 
 
+NOTIFICATION_KEY = {"Fn::GetAtt": ["NotificationKey", "Arn"]}
+
+
+def beyond_notification_key(statements: list[dict]) -> list[dict]:
+    """The statements but the one granting the topic's own key, through SNS (every function)."""
+    return [st for st in statements if st["Resource"] != NOTIFICATION_KEY]
+
+
+def test_every_function_may_use_the_topic_key_only_through_sns():
+    for function, statements in effective({}).items():
+        (key_use,) = [st for st in statements if st["Resource"] == NOTIFICATION_KEY]
+        assert cfn.actions_of(key_use) == {"kms:GenerateDataKey*", "kms:Decrypt"}, function
+        assert key_use["Condition"] == {"StringEquals": {
+            "kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.${AWS::URLSuffix}"}}}, function
+
+
 def test_defaults_grant_nothing_that_changes_a_cluster_or_leaves_the_account():
     for function, statements in effective({}).items():
-        granted = actions(statements)
+        granted = actions(beyond_notification_key(statements))
         assert not granted & MUTATING, function
         assert not {a for a in granted if a.startswith(("sts:", "kms:"))}, function
         assert "securityhub:BatchUpdateFindings" in granted, function
@@ -236,7 +252,8 @@ def test_apply_mode_grants_each_function_its_own_remediation_only():
 
 
 def test_secrets_encryption_cannot_apply_without_a_key():
-    granted = actions(effective({"SecretsEncryptionMode": "apply"})["secrets-encryption"])
+    granted = actions(beyond_notification_key(
+        effective({"SecretsEncryptionMode": "apply"})["secrets-encryption"]))
     assert not granted & MUTATING
     assert not {a for a in granted if a.startswith("kms:")}
 

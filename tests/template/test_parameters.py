@@ -55,10 +55,23 @@ def test_parameter_patterns(name):
     assert check(parameter, str(parameter.get("Default", "")))
 
 
-def test_every_string_parameter_is_constrained():
+def test_every_parameter_is_constrained():
     for template in (TEMPLATE, MEMBER):
         for name, parameter in template["Parameters"].items():
-            assert "AllowedValues" in parameter or "AllowedPattern" in parameter, name
+            bounded = parameter["Type"] == "Number" and {"MinValue", "MaxValue"} <= set(parameter)
+            assert bounded or "AllowedValues" in parameter or "AllowedPattern" in parameter, name
+
+
+def test_every_function_has_a_reserved_concurrency_with_a_safe_default():
+    for logical_id in cfn.functions(TEMPLATE):
+        name = logical_id.removesuffix("Function") + "ReservedConcurrency"
+        parameter = TEMPLATE["Parameters"][name]
+        assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 5, 0)
+        condition = logical_id.removesuffix("Function") + "ReservesConcurrency"
+        assert TEMPLATE["Resources"][logical_id]["Properties"]["ReservedConcurrentExecutions"] == {
+            "Fn::If": [condition, {"Ref": name}, {"Ref": "AWS::NoValue"}]}
+        for value, reserves in (("5", True), ("1", True), ("0", False)):
+            assert cfn.Evaluator(TEMPLATE, {name: value}).condition(condition) is reserves
 
 
 @pytest.mark.parametrize("name", ["EndpointAccessMode", "KubernetesVersionMode", "SecretsEncryptionMode"])
