@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,11 @@ import pytest
 import cfn
 from cfn import ROOT
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from event_routes import routing_table  # noqa: E402  (shared with scripts/check_deployment.py)
+
 EVENTS = ROOT / "events"
 MATCHER = Path(__file__).parent / "matcher"
-TABLE_HEADER = ["file", "expect", "traits", "cluster", "account", "region", "routes to", "purpose"]
 
 TEMPLATE = cfn.load(cfn.TEMPLATE)
 RULES = cfn.rules_by_function(TEMPLATE)  # function -> [(rule id, pattern)]
@@ -63,24 +66,7 @@ def merge(a: dict, b: dict) -> dict:
     return out
 
 
-def routing_table() -> dict[str, set[str]]:
-    """file -> functions from events/README.md's table (`-` means none)."""
-    readme = EVENTS / "README.md"
-    rows = [line for line in readme.read_text().splitlines() if line.startswith("|")]
-    cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in rows]
-    header_at = [i for i, c in enumerate(cells) if c == TABLE_HEADER]
-    assert header_at, f"{readme}: no table with the columns {' | '.join(TABLE_HEADER)}"
-    body = cells[header_at[0] + 2:]
-    col = TABLE_HEADER.index("routes to")
-    table = {}
-    for row in body:
-        assert len(row) == len(TABLE_HEADER), f"{readme}: malformed row {row}"
-        routes = {r.strip() for r in row[col].split(",")} - {"-", ""}
-        table[row[0]] = routes
-    return table
-
-
-TABLE = routing_table()
+TABLE = routing_table(EVENTS / "README.md")
 
 
 @pytest.fixture(scope="session")
