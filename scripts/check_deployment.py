@@ -3,9 +3,10 @@
     .venv/bin/python scripts/check_deployment.py [--stack NAME] [--region REGION]
 
 1. Reads the stack's EventBridge rules and the function each one targets.
-2. Runs EventBridge TestEventPattern for every rule against every events/*.json, and compares
-   the functions each event reaches with the `routes to` column of events/README.md.
-3. Invokes each function once with events/eks-closed.json, a finding whose exposure is closed:
+2. Runs EventBridge TestEventPattern for every rule against every events/*.json (as emitted in
+   the stack's account, which the rules require), and compares the functions each event reaches
+   with the `routes to` column of events/README.md.
+3. Invokes each function once with events/eks-closed.json (emitted in the same account), a finding whose exposure is closed:
    the function starts with its deployed configuration, parses the event and returns its
    report (outcome `skipped`, reason `closed`) without any other AWS call, message or change.
 4. Prints a pass/fail table; the exit status is 1 when any row fails.
@@ -68,14 +69,17 @@ def deployed_rules(cloudformation: Any, events: Any, stack: str) -> tuple[dict[s
         if resource["ResourceType"] != "AWS::Events::Rule":
             continue
         rule = resource["PhysicalResourceId"]
-        pattern = events.describe_rule(Name=rule)["EventPattern"]
+        described = events.describe_rule(Name=rule)
+        pattern = described["EventPattern"]
+        account = described["Arn"].split(":")[4]
         for target in events.list_targets_by_rule(Rule=rule)["Targets"]:
             physical = target["Arn"].split(":function:")[-1].split(":")[0]
             name = functions.get(physical)
             if name is None:
                 rules.setdefault(f"(not in the stack) {target['Arn']}", []).append({"rule": rule})
                 continue
-            rules[name].append({"rule": rule, "pattern": pattern, "function": physical})
+            rules[name].append({"rule": rule, "pattern": pattern, "function": physical,
+                                "account": account})
     rows = [Row("rule", name, "one rule of the stack targets it",
                 ", ".join(r["rule"] for r in found) or "no rule", len(found) == 1)
             for name, found in sorted(rules.items())]
@@ -88,16 +92,16 @@ def routes(events: Any, rules: dict[str, dict], table: dict[str, set[str]],
     rows = []
     for path in sorted(event_dir.glob("*.json")):
         expected = table.get(path.name)
-        text = path.read_text()
         try:
-            json.loads(text)
+            event = json.loads(path.read_text())
         except json.JSONDecodeError:
             reached, problems = set(), []  # EventBridge never delivers text that is not JSON
         else:
             reached, problems = set(), []
             for name, rule in sorted(rules.items()):
                 try:
-                    answer = events.test_event_pattern(EventPattern=rule["pattern"], Event=text)
+                    answer = events.test_event_pattern(EventPattern=rule["pattern"],
+                                                       Event=as_emitted_in(event, rule["account"]))
                 except Exception as error:  # noqa: BLE001 - reported in the row
                     problems.append(f"{name}: {error}")
                     continue
@@ -114,6 +118,12 @@ def routes(events: Any, rules: dict[str, dict], table: dict[str, set[str]],
     return rows
 
 
+def as_emitted_in(event: dict, account: str) -> str:
+    """The sample as Security Hub would emit it in the stack's account: the rules accept only
+    events emitted there (the samples carry an example account in the envelope)."""
+    return json.dumps({**event, "account": account}) if isinstance(event, dict) else json.dumps(event)
+
+
 def show(functions: set[str]) -> str:
     return ", ".join(sorted(functions)) or "-"
 
@@ -122,9 +132,10 @@ def invoke(lambda_client: Any, rules: dict[str, dict], sample: Path) -> list[Row
     """A row per function: invoked once with the sample, it must return its own report of a
     skipped, closed exposure."""
     rows = []
-    payload = sample.read_bytes()
+    event = json.loads(sample.read_text())
     for name, rule in sorted(rules.items()):
         expected = f"report of {name}: skipped (closed)"
+        payload = as_emitted_in(event, rule["account"]).encode()
         try:
             answer = lambda_client.invoke(FunctionName=rule["function"],
                                           InvocationType="RequestResponse", Payload=payload)

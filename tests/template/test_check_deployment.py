@@ -26,7 +26,7 @@ import requests
 import cfn
 import stack
 from cfn import ROOT
-from test_routing import EVENTS, expand_or, match, matcher  # noqa: F401  (matcher: a fixture)
+from test_routing import EVENTS, deployed_in, expand_or, match, matcher  # noqa: F401  (matcher: a fixture)
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import check_deployment  # noqa: E402
@@ -35,6 +35,7 @@ from event_routes import routing_table  # noqa: E402
 TEMPLATE = cfn.load(cfn.TEMPLATE)
 FUNCTIONS = cfn.functions(TEMPLATE)  # logical id -> name
 TABLE = routing_table(EVENTS / "README.md")
+ACCOUNT = "123456789012"  # the fake stack's account, unlike the samples' envelope
 
 def is_json(path: Path) -> bool:
     try:
@@ -82,11 +83,12 @@ class FakeEvents:
             (target,) = rule["Properties"]["Targets"]
             function = target["Arn"]["Fn::GetAtt"][0]
             self.rules[f"stack-{rule_id}-X1"] = (
-                json.dumps(rule["Properties"]["EventPattern"]),
+                json.dumps(deployed_in(rule["Properties"]["EventPattern"], ACCOUNT)),
                 f"arn:aws:lambda:us-east-1:123456789012:function:stack-{function}-X1")
 
     def describe_rule(self, Name):  # noqa: N803
-        return {"Name": Name, "EventPattern": self.rules[Name][0]}
+        return {"Name": Name, "EventPattern": self.rules[Name][0],
+                "Arn": f"arn:aws:events:us-east-1:{ACCOUNT}:rule/{Name}"}
 
     def list_targets_by_rule(self, Rule):  # noqa: N803
         return {"Targets": [{"Id": "t", "Arn": self.rules[Rule][1]}]}
@@ -104,7 +106,8 @@ class FakeLambda:
 
     def invoke(self, FunctionName, InvocationType, Payload):  # noqa: N803
         assert InvocationType == "RequestResponse"
-        assert json.loads(Payload) == json.loads((EVENTS / "eks-closed.json").read_text())
+        closed = json.loads((EVENTS / "eks-closed.json").read_text())
+        assert json.loads(Payload) == {**closed, "account": ACCOUNT}  # as the rule delivers it
         self.invoked.append(FunctionName)
         name = FUNCTIONS[FunctionName.removeprefix("stack-").removesuffix("-X1")]
         out = dict(self.answer(name, Payload))
@@ -141,8 +144,10 @@ def test_a_correct_deployment_passes_every_row(eventbridge_like):
     assert set(rows_by(rows, "rule")) == set(FUNCTIONS.values())
     assert set(rows_by(rows, "route")) == set(ALL_EVENTS)
     assert set(rows_by(rows, "invoke")) == set(FUNCTIONS.values())
-    # every rule asked about every JSON event, once; never about a file that is not JSON
+    # every rule asked about every JSON event, once, as emitted in the stack's account; never
+    # about a file that is not JSON
     assert len(events.asked) == len(FUNCTIONS) * len(JSON_EVENTS)
+    assert {json.loads(event)["account"] for _, event in events.asked} == {ACCOUNT}
     assert sorted(lam.invoked) == sorted(f"stack-{f}-X1" for f in FUNCTIONS)
     assert check_deployment.render(rows).splitlines()[-1] == f"{len(rows)} passed, 0 failed"
 
@@ -206,7 +211,8 @@ def test_a_missing_rule_fails_and_its_function_is_not_invoked(eventbridge_like):
 ])
 def test_invocation_must_return_the_functions_own_report_of_a_closed_exposure(answer, actual):
     rows = check_deployment.invoke(FakeLambda(answer),
-                                   {"secrets-encryption": {"function": "stack-SecretsEncryptionFunction-X1"}},
+                                   {"secrets-encryption": {"function": "stack-SecretsEncryptionFunction-X1",
+                                                           "account": ACCOUNT}},
                                    EVENTS / "eks-closed.json")
     (row,) = rows
     assert row.ok is (actual is None), row

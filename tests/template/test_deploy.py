@@ -195,7 +195,7 @@ def expected_environment(function: str, values: dict[str, str], topic_arn: str) 
         "MODE": values[MODE_PARAMETER[function]] if function in MODE_PARAMETER else "propose",
         "SNS_TOPIC_ARN": topic_arn,
         "ALLOWED_ACCOUNTS": values["AllowedAccounts"],
-        "MEMBER_ROLE_NAME": values["MemberRoleName"],
+        "MEMBER_ROLE_NAME": f"{values['MemberRoleName']}-{function}" if values["MemberRoleName"] else "",
         "APPLY_TO_IAC_MANAGED": values["ApplyToIacManaged"],
         "UPDATE_FINDINGS": values["UpdateFindings"],
     }
@@ -232,6 +232,7 @@ def test_deployed_function_rule_permission_and_role(parameter_set, logical_id):
     rule_id = logical_id.removesuffix("Function") + "Rule"
     rule = events.describe_rule(Name=ids[rule_id])
     assert rule["State"] == "ENABLED"
+    assert json.loads(rule["EventPattern"])["account"] == [stack.ACCOUNT]  # the stack's own
     (target,) = events.list_targets_by_rule(Rule=ids[rule_id])["Targets"]
     queue_id = logical_id.removesuffix("Function") + "DeadLetterQueue"
     queue_arn = stack.client("sqs").get_queue_attributes(
@@ -261,7 +262,15 @@ def test_deployed_function_rule_permission_and_role(parameter_set, logical_id):
     if function == "secrets-encryption" and not key_set:
         expected_writes = set()
     assert granted & ALL_MUTATING == expected_writes
-    assert ("sts:AssumeRole" in granted) == (values["MemberRoleName"] != "")
+    assume = [st for st in statements if "sts:AssumeRole" in actions(st)]
+    if values["MemberRoleName"]:
+        (st,) = assume
+        assert st["Resource"] == f"arn:aws:iam::*:role/{values['MemberRoleName']}-{function}"
+        allowed = values["AllowedAccounts"].split(",") if values["AllowedAccounts"] else None
+        assert st["Condition"] == ({"StringEquals": {"aws:ResourceAccount": allowed}} if allowed
+                                   else {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}})
+    else:
+        assert assume == []
     assert ("securityhub:BatchUpdateFindings" in granted) == (values["UpdateFindings"] == "true")
     key_arn = key_arn_of(ids["NotificationKey"])
     (key_use,) = [st for st in statements if actions(st) & {"kms:GenerateDataKey*", "kms:Decrypt"}]
@@ -328,44 +337,52 @@ def test_translated_resources_moto_lacks(parameter_set):
 # member-role.yaml
 # ------------------------------------------------------------------------------------------
 
-RESPONDER_ROLES = ",".join(f"arn:aws:iam::111122223333:role/responder-{fn}" for fn in FUNCTIONS)
+RESPONDER_ROLES = {fn.removesuffix("Function") + "RoleArn":
+                   f"arn:aws:iam::111122223333:role/responder-{name}" for fn, name in FUNCTIONS.items()}
+ALLOW_APPLY = {"endpoint-access": "EndpointAccessAllowApply",
+               "kubernetes-version": "KubernetesVersionAllowApply",
+               "secrets-encryption": "SecretsEncryptionAllowApply"}
+KEYS = {"none": "", "key": stack.KEY_ARN, "alias": stack.ALIAS_ARN}
+# every key variant with nothing, everything, and each function alone allowed to apply
 MEMBER_VARIANTS = {
-    f"{apply}-{key}": {"AllowApply": apply,
-                       "SecretsKmsKeyArn": {"none": "", "key": stack.KEY_ARN, "alias": stack.ALIAS_ARN}[key]}
-    for apply in ("false", "true") for key in ("none", "key", "alias")
+    f"{allowed}-{key}": {"SecretsKmsKeyArn": KEYS[key],
+                         **{p: str(allowed in ("all", f)).lower() for f, p in ALLOW_APPLY.items()}}
+    for key in KEYS for allowed in ("none", "all", *ALLOW_APPLY)
 }
 
 
 @pytest.mark.parametrize("variant", sorted(MEMBER_VARIANTS))
-def test_member_role_deploys_with_only_the_writes_allow_apply_grants(variant):
-    role_name = f"EksExposureResponderMember-{variant}"
-    values = {"RoleName": role_name, "ResponderAccountId": "111122223333",
-              "ResponderRoleArns": RESPONDER_ROLES, **MEMBER_VARIANTS[variant]}
+def test_member_roles_deploy_each_trusting_one_function_with_only_its_allowed_writes(variant):
+    prefix = f"Member-{variant}"[:38]
+    values = {"RoleNamePrefix": prefix, "ResponderAccountId": "111122223333",
+              **RESPONDER_ROLES, **MEMBER_VARIANTS[variant]}
     description = stack.deploy(f"member-{variant}", MEMBER, values)
     assert (description["StackStatus"], description.get("StackStatusReason")) == (
         "CREATE_COMPLETE", None)
     assert cycles.describe(MEMBER) == []
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
     iam = stack.client("iam")
-    role = iam.get_role(RoleName=role_name)["Role"]
-    (outputs,) = [o["OutputValue"] for o in description["Outputs"] if o["OutputKey"] == "MemberRoleArn"]
-    assert outputs == role["Arn"]
-    trust = role["AssumeRolePolicyDocument"]
-    trust = json.loads(trust) if isinstance(trust, str) else trust
-    (statement,) = trust["Statement"]
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
-    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": RESPONDER_ROLES.split(",")}}
-    statements = [st for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-                  for st in policy_statements(
-                      iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])]
-    granted = set().union(*(actions(st) for st in statements))
-    apply = values["AllowApply"] == "true"
     key = values["SecretsKmsKeyArn"]
-    expected = {"eks:UpdateClusterConfig", "eks:UpdateClusterVersion",
-                "eks:AssociateEncryptionConfig"} if apply else set()
-    if apply and key:
-        expected.add("kms:CreateGrant")
-    assert granted & ALL_MUTATING == expected
-    assert ("kms:DescribeKey" in granted) == (key != "")
-    for st in statements:
-        if "eks:UpdateClusterConfig" in actions(st):
-            assert st["Resource"] == f"arn:aws:eks:*:{stack.ACCOUNT}:cluster/*"
+    for logical_id, function in FUNCTIONS.items():
+        role_name = f"{prefix}-{function}"
+        role = iam.get_role(RoleName=role_name)["Role"]
+        assert outputs[f"{logical_id.removesuffix('Function')}MemberRoleArn"] == role["Arn"]
+        trust = role["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        (statement,) = trust["Statement"]
+        assert statement["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+        assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": RESPONDER_ROLES[
+            logical_id.removesuffix("Function") + "RoleArn"]}}
+        statements = [st for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+                      for st in policy_statements(
+                          iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])]
+        granted = set().union(*(actions(st) for st in statements))
+        allowed = values.get(ALLOW_APPLY.get(function, ""), "false") == "true"
+        expected = MUTATING[function] if allowed else set()
+        if function == "secrets-encryption" and not key:
+            expected = set()
+        assert granted & ALL_MUTATING == expected, function
+        assert ("kms:DescribeKey" in granted) == (function == "secrets-encryption" and key != ""), function
+        for st in statements:
+            if actions(st) & ALL_MUTATING - {"kms:CreateGrant"}:
+                assert st["Resource"] == f"arn:aws:eks:*:{stack.ACCOUNT}:cluster/*"

@@ -27,7 +27,7 @@ CASES = {
     "AllowedAccounts": (["", "111122223333", "111122223333,444455556666"],
                         ["1111", "111122223333, 444455556666", "111122223333,", "all"]),
     "MemberRoleName": (["", "EksExposureResponderMember", "team+ops@x.y-z_1"],
-                       ["arn:aws:iam::111122223333:role/x", "has space", "a" * 65]),
+                       ["arn:aws:iam::111122223333:role/x", "has space", "a" * 39]),
     "AllowedPublicCidrs": (["", "203.0.113.0/24", "203.0.113.0/24,198.51.100.7/32", "2001:db8::/32"],
                            ["203.0.113.0", "203.0.113.0/24 ,198.51.100.7/32", "any", "10.0.0.0/8,"]),
     "SecretsKmsKeyArn": ([
@@ -83,10 +83,17 @@ def test_modes_default_to_propose(name):
 
 def test_member_role_parameters():
     p = MEMBER["Parameters"]
-    assert check(p["ResponderRoleArns"], "arn:aws:iam::111122223333:role/a,arn:aws:iam::111122223333:role/b")
-    assert not check(p["ResponderRoleArns"], "arn:aws:iam::111122223333:role/a, arn:aws:iam::1:role/b")
-    assert p["RoleName"]["Default"] == "EksExposureResponderMember"
-    assert p["AllowApply"]["Default"] == "false"
+    for logical_id in cfn.functions(TEMPLATE):
+        arn = p[logical_id.removesuffix("Function") + "RoleArn"]
+        assert check(arn, "arn:aws:iam::111122223333:role/eks-exposure-responder-EndpointAccessFunc-1A")
+        assert not check(arn, "arn:aws:iam::111122223333:role/a,arn:aws:iam::111122223333:role/b")
+    for name in ("EndpointAccessAllowApply", "KubernetesVersionAllowApply", "SecretsEncryptionAllowApply"):
+        assert p[name]["Default"] == "false"
+    assert p["RoleNamePrefix"]["Default"] == "EksExposureResponderMember"
+    # the longest role name, <prefix>-container-vulnerabilities, fits IAM's 64 characters
+    assert check(p["RoleNamePrefix"], "a" * 38) and not check(p["RoleNamePrefix"], "a" * 39)
+    assert p["RoleNamePrefix"]["AllowedPattern"] == TEMPLATE["Parameters"]["MemberRoleName"][
+        "AllowedPattern"].removeprefix("^$|")
 
 
 @pytest.mark.parametrize("function", sorted(ENV))
@@ -97,6 +104,10 @@ def test_function_environment(function):
     assert set(variables) == ENV[function]
     if function == "container-vulnerabilities":
         assert variables["MODE"] == "propose"  # its only output is a proposal / hand-off
+    # each function assumes its own member role, <MemberRoleName>-<function>, or none
+    member = cfn.Evaluator(TEMPLATE, {"MemberRoleName": "Member"})
+    assert member.value(variables["MEMBER_ROLE_NAME"]) == f"Member-{function}"
+    assert cfn.Evaluator(TEMPLATE).value(variables["MEMBER_ROLE_NAME"]) == ""
     # every variable is a name the code reads (a typo here would silently fall back to a default)
     sources = "".join(p.read_text() for p in iam_scan.rust_files(
         ROOT / "shared" / "src", ROOT / "functions" / function / "src"))
