@@ -15,11 +15,11 @@ from typing import Any, Iterator
 SUB_PLACEHOLDER = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
-def references(node: Any, resources: set[str], local: frozenset[str] = frozenset()) -> Iterator[str]:
-    """Every resource a template fragment refers to (`local`: Fn::Sub variables in scope)."""
+def references(node: Any, resources: set[str]) -> Iterator[str]:
+    """Every resource a template fragment refers to."""
     if isinstance(node, list):
         for item in node:
-            yield from references(item, resources, local)
+            yield from references(item, resources)
         return
     if not isinstance(node, dict):
         return
@@ -34,18 +34,18 @@ def references(node: Any, resources: set[str], local: frozenset[str] = frozenset
             if name in resources:
                 yield name
             if isinstance(arg, list):  # the attribute name may itself be a Ref
-                yield from references(arg[1:], resources, local)
+                yield from references(arg[1:], resources)
             return
         if fn == "Fn::Sub":
             text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-            yield from references(variables, resources, local)
+            yield from references(variables, resources)
             for placeholder in SUB_PLACEHOLDER.findall(text):
                 name = placeholder.split(".", 1)[0].strip()
                 if name in resources and name not in variables:
                     yield name
             return
     for value in node.values():
-        yield from references(value, resources, local)
+        yield from references(value, resources)
 
 
 def dependencies(template: dict) -> dict[str, set[str]]:
