@@ -10,12 +10,13 @@ VENV_BIN := $(CURDIR)/.venv/bin
 WITH_VENV := PATH="$(VENV_BIN):$$PATH" SAM_CLI_TELEMETRY=0
 
 .PHONY: arm64-target help venv constraints moto-start moto-stop fmt fmt-check lint test template-test \
-	build deploy demo demo-check bench fuzz clean distclean
+	build deploy check-deployment demo demo-check bench fuzz clean distclean
 
 help:
 	@echo "make demo           run every function against moto_server (no AWS account needed)"
 	@echo "make test           fmt-check, lint, cargo test against a fresh moto_server, template tests"
 	@echo "make build | deploy sam build | sam deploy --guided"
+	@echo "make check-deployment  after a deploy: routes every sample event, invokes each function once"
 	@echo "make bench | fuzz   benchmarks | fuzzing"
 	@echo "make venv           install the pinned Python tools into .venv (constraints: re-pin them)"
 	@echo "make moto-start     start a moto_server for manual runs (URL: scripts/moto.sh url)"
@@ -24,10 +25,10 @@ help:
 venv:
 	@scripts/venv.sh
 
-# Re-resolve requirements-{dev,bench}.txt from scratch in a scratch venv and pin every
-# package they pull in into constraints-{dev,bench}.txt (header comments are kept).
+# Re-resolve requirements-{dev,bench,checkov}.txt from scratch in a scratch venv and pin every
+# package they pull in into constraints-{dev,bench,checkov}.txt (header comments are kept).
 constraints:
-	@for set in dev bench; do \
+	@for set in dev bench checkov; do \
 		rm -rf .venv-freeze; python3 -m venv .venv-freeze; \
 		.venv-freeze/bin/python -m pip install --quiet -r requirements-$$set.txt; \
 		{ grep '^#' constraints-$$set.txt || true; .venv-freeze/bin/python -m pip freeze | grep -v '^-e'; } \
@@ -77,6 +78,13 @@ build: venv arm64-target
 deploy: build
 	$(WITH_VENV) sam deploy --guided
 
+# Reads the deployed stack (samconfig.toml's name, or STACK=...; REGION=... or the AWS
+# settings), runs TestEventPattern for each rule against events/*.json, compares with
+# events/README.md, invokes each function once with events/eks-closed.json. Changes nothing.
+check-deployment: venv
+	@$(WITH_VENV) .venv/bin/python scripts/check_deployment.py \
+		$(if $(STACK),--stack $(STACK)) $(if $(REGION),--region $(REGION))
+
 demo:
 	@scripts/demo.sh
 
@@ -109,4 +117,4 @@ clean:
 	rm -rf .aws-sam .moto .demo .bench
 
 distclean: clean
-	rm -rf .venv .venv-bench .venv-freeze .venv.lock .venv-bench.lock
+	rm -rf .venv .venv-bench .venv-checkov .venv-freeze .venv.lock .venv-bench.lock .venv-checkov.lock

@@ -4,7 +4,8 @@
     python3 scripts/event_manifest.py --check   # events/README.md's table matches the manifest
     python3 scripts/event_manifest.py --write   # regenerate that table
 
-Other tools import it: `load()` returns one `Event` per file in events/. Standard library only.
+Other tools import it: `load()` returns one `Event` per file in events/, `routing_table()` which
+functions each must reach (the template tests and scripts/check_deployment.py). Standard library only.
 """
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ def load(path: Path = MANIFEST) -> list[Event]:
     if len(set(files)) != len(files):
         raise ValueError(f"{path}: a file is listed twice")
     return events
+
+
+def routing_table(path: Path = MANIFEST) -> dict[str, set[str]]:
+    """file -> the functions whose deployed rules must deliver it."""
+    return {e.file: set(e.routes_to) for e in load(path)}
 
 
 def table(events: list[Event]) -> str:

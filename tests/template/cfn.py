@@ -180,6 +180,17 @@ def function_policies(template: dict, function_id: str) -> list[Any]:
     return docs
 
 
-def member_role_policies(template: dict) -> list[Any]:
-    (role,) = resources_of_type(template, "AWS::IAM::Role").values()
+def member_roles(template: dict) -> dict[str, str]:
+    """Function name -> logical id of its role in member-role.yaml (<Function>MemberRole)."""
+    names = {logical_id.removesuffix("Function"): name
+             for logical_id, name in functions(load(TEMPLATE)).items()}
+    roles = resources_of_type(template, "AWS::IAM::Role")
+    unknown = {r for r in roles if r.removesuffix("MemberRole") not in names}
+    if unknown:
+        raise AssertionError(f"member roles of no function: {sorted(unknown)}")
+    return {names[r.removesuffix("MemberRole")]: r for r in roles}
+
+
+def member_role_policies(template: dict, logical_id: str) -> list[Any]:
+    role = template["Resources"][logical_id]
     return [p["PolicyDocument"] for p in role["Properties"]["Policies"]]

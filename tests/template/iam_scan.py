@@ -47,13 +47,15 @@ INDIRECT = {
     # AssociateEncryptionConfig requires kms:CreateGrant (and DescribeKey) of its caller on the
     # key: EKS User Guide, "Encrypt Kubernetes secrets with KMS on existing clusters".
     "kms:CreateGrant": "eks:AssociateEncryptionConfig",
+    # Publishing to the KMS-encrypted notification topic needs its key (SNS Developer Guide,
+    # "Setting up topic encryption": the publisher needs GenerateDataKey* and Decrypt).
+    "kms:GenerateDataKey*": "sns:Publish",
+    "kms:Decrypt": "sns:Publish",
 }
 # Besides INDIRECT, SAM adds to every role (checked by test_iam.py, not listed in Policies):
 # logs:CreateLogGroup/CreateLogStream/PutLogEvents via AWSLambdaBasicExecutionRole, and
 # sqs:SendMessage on the function's own dead-letter queue for the EventInvokeConfig
-# on-failure destination. Publishing to the KMS-encrypted topic also needs
-# kms:GenerateDataKey*/kms:Decrypt on its key: template.yaml grants that in the key policy
-# (via SNS only), not in the roles.
+# on-failure destination.
 
 CALL = re.compile(r"\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)")
 ASSUME_ROLE_PROVIDER = re.compile(r"\bAssumeRoleProvider\b")

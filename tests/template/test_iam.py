@@ -132,63 +132,37 @@ def test_function_policy_grants_exactly_what_its_code_calls(function, operations
         f"an indirect need in iam_scan.INDIRECT):\n{describe(unused)}")
 
 
-def member_role_check(operations):
-    """(code's EKS/KMS actions, member role's actions, functions not yet implemented)."""
-    code, pending = set(), []
-    for function in sorted(FUNCTION_IDS):
-        if placeholder(function, operations):
-            pending.append(function)
-        code |= {a for a in code_scan(function, operations).actions
-                 if a.split(":")[0] in ("eks", "kms")}
-    granted = cfn.allowed_actions(cfn.member_role_policies(cfn.load(cfn.MEMBER_ROLE)))
-    return code, granted, pending
+MEMBER = cfn.load(cfn.MEMBER_ROLE)
+MEMBER_ROLES = cfn.member_roles(MEMBER)  # function name -> logical id of its member role
 
 
-def test_member_role_grants_every_cluster_action_the_code_calls(operations):
-    code, granted, _ = member_role_check(operations)
-    missing, _ = iam_scan.compare(code, granted)
-    assert not missing, f"member-role.yaml lacks:\n{describe(missing)}"
+def test_member_role_yaml_has_one_role_per_function():
+    assert set(MEMBER_ROLES) == set(FUNCTION_IDS)
 
 
-def test_member_role_grants_no_cluster_action_the_code_does_not_call(operations):
-    code, granted, pending = member_role_check(operations)
-    if pending:
-        pytest.skip(f"not implemented yet: {', '.join(pending)}")
-    _, unused = iam_scan.compare(code, granted)
-    assert not unused, f"member-role.yaml grants actions no function calls:\n{describe(unused)}"
-
-
-@pytest.fixture(scope="module")
-def transformed(tmp_path_factory):
-    """template.yaml after the SAM transform (offline: placeholder code locations)."""
-    template = json.loads(json.dumps(TEMPLATE))
-    for logical_id in FUNCTIONS:
-        template["Resources"][logical_id]["Properties"]["CodeUri"] = "s3://bucket/key"
-
-    class NoManagedPolicies:
-        def load(self):
-            return {}
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        return transform(template, {}, NoManagedPolicies())
+def member_role_check(function: str, operations) -> tuple[set[str], set[str]]:
+    """(the EKS/KMS actions the function's code calls, its member role's actions)."""
+    code = {a for a in code_scan(function, operations).actions
+            if a.split(":")[0] in ("eks", "kms")}
+    granted = cfn.allowed_actions(cfn.member_role_policies(MEMBER, MEMBER_ROLES[function]))
+    return code, granted
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTION_IDS))
-def test_sam_adds_only_logs_and_the_own_dead_letter_queue(function, transformed):
-    logical_id = FUNCTION_IDS[function]
-    role = transformed["Resources"][f"{logical_id}Role"]["Properties"]
-    assert role["ManagedPolicyArns"] == [BASIC_EXECUTION_ROLE]
-    own = TEMPLATE["Resources"][logical_id]["Properties"]
-    destination = own["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]
-    extra = [p["PolicyDocument"] for p in role["Policies"]
-             if p["PolicyName"] != f"{logical_id}RolePolicy0"]
-    statements = [st for doc in extra for st in doc["Statement"]]
-    assert statements == [{"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": destination}]
-    # ... and that queue is this function's own dead-letter queue, the one its rule uses.
-    rules = [r for r in cfn.resources_of_type(TEMPLATE, "AWS::Events::Rule").values()
-             if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
-    assert [r["Properties"]["Targets"][0]["DeadLetterConfig"]["Arn"] for r in rules] == [destination]
+def test_member_role_grants_every_cluster_action_its_function_calls(function, operations):
+    code, granted = member_role_check(function, operations)
+    missing, _ = iam_scan.compare(code, granted)
+    assert not missing, f"member-role.yaml's role for {function} lacks:\n{describe(missing)}"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTION_IDS))
+def test_member_role_grants_no_cluster_action_its_function_does_not_call(function, operations):
+    if placeholder(function, operations):
+        pytest.skip(f"functions/{function}/src calls no AWS API yet")
+    code, granted = member_role_check(function, operations)
+    _, unused = iam_scan.compare(code, granted)
+    assert not unused, (f"member-role.yaml's role for {function} grants actions it never "
+                        f"calls:\n{describe(unused)}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -208,9 +182,25 @@ def actions(statements: list[dict]) -> set[str]:
     return {a for st in statements for a in cfn.actions_of(st)}
 
 
+NOTIFICATION_KEY = {"Fn::GetAtt": ["NotificationKey", "Arn"]}
+
+
+def beyond_notification_key(statements: list[dict]) -> list[dict]:
+    """The statements but the one granting the topic's own key, through SNS (every function)."""
+    return [st for st in statements if st["Resource"] != NOTIFICATION_KEY]
+
+
+def test_every_function_may_use_the_topic_key_only_through_sns():
+    for function, statements in effective({}).items():
+        (key_use,) = [st for st in statements if st["Resource"] == NOTIFICATION_KEY]
+        assert cfn.actions_of(key_use) == {"kms:GenerateDataKey*", "kms:Decrypt"}, function
+        assert key_use["Condition"] == {"StringEquals": {
+            "kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.${AWS::URLSuffix}"}}}, function
+
+
 def test_defaults_grant_nothing_that_changes_a_cluster_or_leaves_the_account():
     for function, statements in effective({}).items():
-        granted = actions(statements)
+        granted = actions(beyond_notification_key(statements))
         assert not granted & MUTATING, function
         assert not {a for a in granted if a.startswith(("sts:", "kms:"))}, function
         assert "securityhub:BatchUpdateFindings" in granted, function
@@ -230,13 +220,14 @@ def test_apply_mode_grants_each_function_its_own_remediation_only():
     for function, sts in statements.items():
         assume = [st for st in sts if "sts:AssumeRole" in cfn.actions_of(st)]
         assert [st["Resource"] for st in assume] == [
-            {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}], function
+            {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::*:role/${{MemberRoleName}}-{function}"}], function
     kms = [st for st in statements["secrets-encryption"] if st["Sid"] == "KeyByArn"]
     assert [st["Resource"] for st in kms] == [{"Ref": "SecretsKmsKeyArn"}]
 
 
 def test_secrets_encryption_cannot_apply_without_a_key():
-    granted = actions(effective({"SecretsEncryptionMode": "apply"})["secrets-encryption"])
+    granted = actions(beyond_notification_key(
+        effective({"SecretsEncryptionMode": "apply"})["secrets-encryption"]))
     assert not granted & MUTATING
     assert not {a for a in granted if a.startswith("kms:")}
 
@@ -273,21 +264,58 @@ def test_wildcard_resources_only_where_the_service_has_no_resource_types():
                 assert cfn.actions_of(st) <= STAR_RESOURCE_ONLY, (function, st)
 
 
-def test_member_role_trusts_only_the_listed_function_roles_and_is_read_only_by_default():
-    member = cfn.load(cfn.MEMBER_ROLE)
-    (role,) = cfn.resources_of_type(member, "AWS::IAM::Role").values()
-    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+def test_assume_role_only_in_the_allowed_accounts_or_else_the_organization():
+    def assume(overrides):
+        return {function: [st for st in sts if "sts:AssumeRole" in cfn.actions_of(st)]
+                for function, sts in effective({"MemberRoleName": "Member", **overrides}).items()}
+
+    ev = cfn.Evaluator(TEMPLATE, {"AllowedAccounts": "111122223333,444455556666"})
+    for function, (st,) in assume({"AllowedAccounts": "111122223333,444455556666"}).items():
+        accounts = st["Condition"]["StringEquals"]["aws:ResourceAccount"]
+        assert ev.value(accounts) == ["111122223333", "444455556666"], function
+    for function, (st,) in assume({}).items():
+        # the policy variable: the role must be in the function's own Organization
+        assert st["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}
+
+
+MEMBER_VALUES = {"ResponderAccountId": "111122223333",
+                 **{f"{logical_id.removesuffix('Function')}RoleArn":
+                    f"arn:aws:iam::111122223333:role/responder-{name}"
+                    for logical_id, name in FUNCTIONS.items()}}
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTION_IDS))
+def test_each_member_role_trusts_exactly_its_own_function_role(function):
+    role = MEMBER["Resources"][MEMBER_ROLES[function]]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ResponderAccountId}:root"}}
-    assert trust["Condition"] == {"ArnEquals": {"aws:PrincipalArn": {
-        "Fn::Split": [",", {"Ref": "ResponderRoleArns"}]}}}
+    parameter = FUNCTION_IDS[function].removesuffix("Function") + "RoleArn"
+    assert trust["Condition"] == {"ArnEquals": {"aws:PrincipalArn": {"Ref": parameter}}}
+    assert cfn.Evaluator(MEMBER, MEMBER_VALUES).value(role["RoleName"]) == (
+        f"EksExposureResponderMember-{function}")
 
-    def granted(overrides):
-        ev = cfn.Evaluator(member, {"ResponderAccountId": "111122223333",
-                                    "ResponderRoleArns": "arn:aws:iam::111122223333:role/r",
-                                    **overrides})
-        return actions([st for doc in ev.resolve_ifs(cfn.member_role_policies(member))
-                        for st in doc["Statement"]])
 
+def member_grants(overrides: dict[str, str]) -> dict[str, set[str]]:
+    ev = cfn.Evaluator(MEMBER, {**MEMBER_VALUES, **overrides})
+    return {function: actions([st for doc in ev.resolve_ifs(cfn.member_role_policies(MEMBER, role))
+                               for st in doc["Statement"]])
+            for function, role in MEMBER_ROLES.items()}
+
+
+def test_member_roles_write_only_for_their_own_function_and_only_where_allowed():
     key = "arn:aws:kms:us-east-1:111122223333:key/k"
-    assert not granted({"SecretsKmsKeyArn": key}) & MUTATING
-    assert granted({"SecretsKmsKeyArn": key, "AllowApply": "true"}) & MUTATING == MUTATING
+    assert {f: g & MUTATING for f, g in member_grants({"SecretsKmsKeyArn": key}).items()} == {
+        f: set() for f in FUNCTION_IDS}
+    own_writes = {"endpoint-access": {"eks:UpdateClusterConfig"},
+                  "kubernetes-version": {"eks:UpdateClusterVersion"},
+                  "secrets-encryption": {"eks:AssociateEncryptionConfig", "kms:CreateGrant"},
+                  "container-vulnerabilities": set()}
+    for function, parameter in (("endpoint-access", "EndpointAccessAllowApply"),
+                                ("kubernetes-version", "KubernetesVersionAllowApply"),
+                                ("secrets-encryption", "SecretsEncryptionAllowApply")):
+        grants = member_grants({"SecretsKmsKeyArn": key, parameter: "true"})
+        assert {f: g & MUTATING for f, g in grants.items()} == {
+            f: (own_writes[f] if f == function else set()) for f in FUNCTION_IDS}, parameter
+    # no key, no irreversible encryption, even where allowed
+    grants = member_grants({"SecretsEncryptionAllowApply": "true"})
+    assert grants["secrets-encryption"] & MUTATING == set()

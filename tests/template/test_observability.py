@@ -75,9 +75,20 @@ def test_topic_is_encrypted_with_a_key_cloudwatch_may_use():
     key_policy = RESOURCES["NotificationKey"]["Properties"]["KeyPolicy"]["Statement"]
     assert any(st["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
                and set(st["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"} for st in key_policy)
-    (publishers,) = [st for st in key_policy if st["Sid"] == "ResponderFunctionsPublishThroughSns"]
-    assert publishers["Principal"]["AWS"] == [
-        {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]} for logical_id in FUNCTIONS]
+    # No function role in the key policy (key -> role -> topic -> key would be a cycle): each
+    # role grants itself the key, through SNS only.
+    assert [st["Principal"] for st in key_policy] == [
+        {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+        {"Service": "cloudwatch.amazonaws.com"}]
+    for logical_id in FUNCTIONS:
+        (key_use,) = [st for doc in cfn.function_policies(TEMPLATE, logical_id)
+                      for st in doc["Statement"] if st.get("Sid") == "NotificationKeyThroughSns"]
+        assert key_use == {
+            "Sid": "NotificationKeyThroughSns", "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+            "Resource": {"Fn::GetAtt": ["NotificationKey", "Arn"]},
+            "Condition": {"StringEquals": {
+                "kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.${AWS::URLSuffix}"}}}}, logical_id
 
 
 def rendered_dashboard() -> dict:

@@ -27,7 +27,7 @@ CASES = {
     "AllowedAccounts": (["", "111122223333", "111122223333,444455556666"],
                         ["1111", "111122223333, 444455556666", "111122223333,", "all"]),
     "MemberRoleName": (["", "EksExposureResponderMember", "team+ops@x.y-z_1"],
-                       ["arn:aws:iam::111122223333:role/x", "has space", "a" * 65]),
+                       ["arn:aws:iam::111122223333:role/x", "has space", "a" * 39]),
     "AllowedPublicCidrs": (["", "203.0.113.0/24", "203.0.113.0/24,198.51.100.7/32", "2001:db8::/32"],
                            ["203.0.113.0", "203.0.113.0/24 ,198.51.100.7/32", "any", "10.0.0.0/8,"]),
     "SecretsKmsKeyArn": ([
@@ -55,10 +55,23 @@ def test_parameter_patterns(name):
     assert check(parameter, str(parameter.get("Default", "")))
 
 
-def test_every_string_parameter_is_constrained():
+def test_every_parameter_is_constrained():
     for template in (TEMPLATE, MEMBER):
         for name, parameter in template["Parameters"].items():
-            assert "AllowedValues" in parameter or "AllowedPattern" in parameter, name
+            bounded = parameter["Type"] == "Number" and {"MinValue", "MaxValue"} <= set(parameter)
+            assert bounded or "AllowedValues" in parameter or "AllowedPattern" in parameter, name
+
+
+def test_every_function_has_a_reserved_concurrency_with_a_safe_default():
+    for logical_id in cfn.functions(TEMPLATE):
+        name = logical_id.removesuffix("Function") + "ReservedConcurrency"
+        parameter = TEMPLATE["Parameters"][name]
+        assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 5, 0)
+        condition = logical_id.removesuffix("Function") + "ReservesConcurrency"
+        assert TEMPLATE["Resources"][logical_id]["Properties"]["ReservedConcurrentExecutions"] == {
+            "Fn::If": [condition, {"Ref": name}, {"Ref": "AWS::NoValue"}]}
+        for value, reserves in (("5", True), ("1", True), ("0", False)):
+            assert cfn.Evaluator(TEMPLATE, {name: value}).condition(condition) is reserves
 
 
 @pytest.mark.parametrize("name", ["EndpointAccessMode", "KubernetesVersionMode", "SecretsEncryptionMode"])
@@ -70,10 +83,17 @@ def test_modes_default_to_propose(name):
 
 def test_member_role_parameters():
     p = MEMBER["Parameters"]
-    assert check(p["ResponderRoleArns"], "arn:aws:iam::111122223333:role/a,arn:aws:iam::111122223333:role/b")
-    assert not check(p["ResponderRoleArns"], "arn:aws:iam::111122223333:role/a, arn:aws:iam::1:role/b")
-    assert p["RoleName"]["Default"] == "EksExposureResponderMember"
-    assert p["AllowApply"]["Default"] == "false"
+    for logical_id in cfn.functions(TEMPLATE):
+        arn = p[logical_id.removesuffix("Function") + "RoleArn"]
+        assert check(arn, "arn:aws:iam::111122223333:role/eks-exposure-responder-EndpointAccessFunc-1A")
+        assert not check(arn, "arn:aws:iam::111122223333:role/a,arn:aws:iam::111122223333:role/b")
+    for name in ("EndpointAccessAllowApply", "KubernetesVersionAllowApply", "SecretsEncryptionAllowApply"):
+        assert p[name]["Default"] == "false"
+    assert p["RoleNamePrefix"]["Default"] == "EksExposureResponderMember"
+    # the longest role name, <prefix>-container-vulnerabilities, fits IAM's 64 characters
+    assert check(p["RoleNamePrefix"], "a" * 38) and not check(p["RoleNamePrefix"], "a" * 39)
+    assert p["RoleNamePrefix"]["AllowedPattern"] == TEMPLATE["Parameters"]["MemberRoleName"][
+        "AllowedPattern"].removeprefix("^$|")
 
 
 @pytest.mark.parametrize("function", sorted(ENV))
@@ -84,6 +104,10 @@ def test_function_environment(function):
     assert set(variables) == ENV[function]
     if function == "container-vulnerabilities":
         assert variables["MODE"] == "propose"  # its only output is a proposal / hand-off
+    # each function assumes its own member role, <MemberRoleName>-<function>, or none
+    member = cfn.Evaluator(TEMPLATE, {"MemberRoleName": "Member"})
+    assert member.value(variables["MEMBER_ROLE_NAME"]) == f"Member-{function}"
+    assert cfn.Evaluator(TEMPLATE).value(variables["MEMBER_ROLE_NAME"]) == ""
     # every variable is a name the code reads (a typo here would silently fall back to a default)
     sources = "".join(p.read_text() for p in iam_scan.rust_files(
         ROOT / "shared" / "src", ROOT / "functions" / function / "src"))

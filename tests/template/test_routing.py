@@ -32,12 +32,33 @@ from cfn import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import event_manifest  # noqa: E402
+from event_manifest import routing_table  # noqa: E402  (shared with scripts/check_deployment.py)
 
 EVENTS = ROOT / "events"
 MATCHER = Path(__file__).parent / "matcher"
 
 TEMPLATE = cfn.load(cfn.TEMPLATE)
-RULES = cfn.rules_by_function(TEMPLATE)  # function -> [(rule id, pattern)]
+# The rules pin `account` (where Security Hub emitted the event: the aggregating account, the
+# stack's own) to AWS::AccountId. Every sample was emitted in SAMPLE_ACCOUNT, so the rules are
+# read as deployed there.
+SAMPLE_ACCOUNT = "444455556666"
+OWN_ACCOUNT = {"Ref": "AWS::AccountId"}
+
+
+def deployed_in(node, account: str):
+    """The pattern with AWS::AccountId resolved to `account`."""
+    if node == OWN_ACCOUNT:
+        return account
+    if isinstance(node, dict):
+        return {k: deployed_in(v, account) for k, v in node.items()}
+    if isinstance(node, list):
+        return [deployed_in(v, account) for v in node]
+    return node
+
+
+RAW_RULES = cfn.rules_by_function(TEMPLATE)
+RULES = {function: [(rule_id, deployed_in(pattern, SAMPLE_ACCOUNT)) for rule_id, pattern in rules]
+         for function, rules in RAW_RULES.items()}  # function -> [(rule id, pattern)]
 
 
 def expand_or(pattern: dict) -> list[dict]:
@@ -64,11 +85,6 @@ def merge(a: dict, b: dict) -> dict:
         else:
             out[key] = value
     return out
-
-
-def routing_table() -> dict[str, set[str]]:
-    """file -> the functions whose rules must deliver it, from events/manifest.toml."""
-    return {e.file: set(e.routes_to) for e in event_manifest.load()}
 
 
 TABLE = routing_table()
@@ -212,3 +228,23 @@ def test_the_matcher_behaves_like_eventbridge_on_the_operators_used(matcher):
         "e1": ["anything-but", "number", "prefix", "suffix", "wildcard"],  # not same-element
         "e2": ["prefix", "same-element"],
     }
+
+
+def test_every_rule_accepts_only_events_emitted_in_the_stacks_own_account():
+    for function, rules in RAW_RULES.items():
+        for _, pattern in rules:
+            assert pattern["account"] == [OWN_ACCOUNT], function
+
+
+def test_every_sample_was_emitted_in_the_sample_account():
+    envelopes = {name: event["account"] for name, event in load_events().items() if event}
+    assert set(envelopes.values()) == {SAMPLE_ACCOUNT}
+
+
+def test_an_event_emitted_in_another_account_reaches_no_function(matcher):
+    patterns = [(function, alt) for function, rules in RULES.items()
+                for _, pattern in rules for alt in expand_or(pattern)]
+    events = {name: {**event, "account": "999988887777"}
+              for name, event in load_events().items() if event}
+    result = match(matcher, patterns, events)
+    assert {name: routes for name, routes in result.items() if routes} == {}
