@@ -89,7 +89,8 @@ demo:
 
 # The demo harness's AWS side alone (setup, SNS -> SQS, draining), without the functions.
 demo-check: venv
-	@scripts/with_moto.sh bash -c 'export AWS_ENDPOINT_URL="$$MOTO_ENDPOINT"; \
+	@scripts/with_moto.sh bash -c 'export AWS_ENDPOINT_URL="$$MOTO_ENDPOINT" \
+		AWS_ENDPOINT_URL_EKS="$$STANDIN_ENDPOINT" AWS_ENDPOINT_URL_SECURITYHUB="$$STANDIN_ENDPOINT"; \
 		d=$$(mktemp -d); trap "rm -rf $$d" EXIT; \
 		.venv/bin/python scripts/demo_aws.py setup "$$d" && \
 		.venv/bin/python scripts/demo_aws.py show-cluster "$$d" events/eks-public-access.json && \
