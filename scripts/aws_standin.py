@@ -185,7 +185,8 @@ class Standin:
                   target: str | None = None, body: dict | None = None) -> tuple[int, dict]:
         """A call to moto on behalf of the request's caller (moto reads the account from the
         access key in Authorization and does not check signatures)."""
-        headers = {k: v for k, v in req.headers.items() if k.lower() in ("authorization", "x-amz-security-token", "x-amz-date")}
+        # Header names as sent (the Rust SDK sends them in lower case): compare case-insensitively.
+        headers = {k.title(): v for k, v in req.headers.items() if k.lower() in ("authorization", "x-amz-security-token", "x-amz-date")}
         if service:
             headers["Authorization"] = CREDENTIAL_SCOPE.sub(
                 lambda m: m[0].replace(f"/{m[1]}/{m[2]}/", f"/{m[1]}/{service}/"), headers.get("Authorization", ""))

@@ -118,11 +118,14 @@ def setup(state_dir: str) -> None:
     }
     iam.create_role(RoleName=MEMBER_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
     kms = client(member, "kms")
+    # Usage and spec explicit: moto reports no KeyUsage for a key created without it, and the
+    # pre-flight of secrets-encryption refuses a key whose usage it cannot see.
+    symmetric = {"KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT"}
     key_arn = kms.create_key(
-        Description="eks-exposure-responder demo: secrets envelope key"
+        Description="eks-exposure-responder demo: secrets envelope key", **symmetric
     )["KeyMetadata"]["Arn"]
     # A key someone disabled: EKS cannot use it, and the pre-flight must say so.
-    disabled = kms.create_key(Description="eks-exposure-responder demo: a disabled key")["KeyMetadata"]
+    disabled = kms.create_key(Description="eks-exposure-responder demo: a disabled key", **symmetric)["KeyMetadata"]
     kms.disable_key(KeyId=disabled["KeyId"])
 
     rows = []

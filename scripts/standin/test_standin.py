@@ -6,6 +6,7 @@ Uses the moto_server at MOTO_ENDPOINT, or starts one when it is not set.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -280,6 +281,25 @@ def test_associating_a_usable_key_encrypts_the_cluster_after_the_update(url):
     with pytest.raises(ClientError) as e:
         eks.associate_encryption_config(clusterName=name, encryptionConfig=secrets(other))
     assert code(e) == "InvalidRequestException"
+
+
+def test_lower_case_header_names_still_act_as_the_caller(url):
+    """The Rust SDK sends header names in lower case; the key check must still reach moto's KMS
+    in the caller's account."""
+    key = client(url, "kms").create_key()["KeyMetadata"]["Arn"]
+    name = new_cluster(client(url, "eks"), "1.31")
+    body = json.dumps({"encryptionConfig": secrets(key)}).encode()
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", f"/clusters/{name}/encryption-config/associate", skip_accept_encoding=True)
+    conn.putheader("authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/eks/aws4_request, "
+                                    "SignedHeaders=host, Signature=0")
+    conn.putheader("content-type", "application/json")
+    conn.putheader("content-length", str(len(body)))
+    conn.endheaders(body)
+    answer = conn.getresponse()
+    assert answer.status == 200, answer.read()
+    assert json.loads(answer.read())["update"]["type"] == "AssociateEncryptionConfig"
 
 
 @pytest.mark.parametrize("unusable", ["disabled", "asymmetric", "missing"])
