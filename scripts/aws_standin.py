@@ -79,6 +79,14 @@ class ApiError(Exception):
         self.code, self.status, self.message = code, status, message
 
 
+class MotoAnswer(Exception):
+    """moto's own answer (an error), passed to the caller as it is."""
+
+    def __init__(self, status: int, headers: list, body: bytes):
+        super().__init__(status)
+        self.status, self.headers, self.body = status, headers, body
+
+
 def not_implemented(what: str) -> ApiError:
     return ApiError("NotImplemented", 501, f"{what} is not implemented by the local AWS stand-in (scripts/aws_standin.py) nor by moto")
 
@@ -182,7 +190,7 @@ class Standin:
             conn.close()
 
     def moto_json(self, req: "Request", method: str, path: str, service: str | None = None,
-                  target: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+                  target: str | None = None, body: dict | None = None) -> tuple[int, dict, list, bytes]:
         """A call to moto on behalf of the request's caller (moto reads the account from the
         access key in Authorization and does not check signatures)."""
         # Header names as sent (the Rust SDK sends them in lower case): compare case-insensitively.
@@ -194,18 +202,17 @@ class Standin:
             headers["X-Amz-Target"] = target
             headers["Content-Type"] = "application/x-amz-json-1.1"
         raw = json.dumps(body).encode() if body is not None else b""
-        status, _, data = self.moto(method, path, headers, raw)
+        status, answer_headers, data = self.moto(method, path, headers, raw)
         try:
-            return status, json.loads(data or b"{}")
+            return status, json.loads(data or b"{}"), answer_headers, data
         except ValueError:
-            return status, {"message": data.decode(errors="replace")}
+            return status, {"message": data.decode(errors="replace")}, answer_headers, data
 
     def cluster(self, req: "Request", name: str) -> dict:
         """The cluster as DescribeCluster answers it (moto + overlay); moto's error otherwise."""
-        status, body = self.moto_json(req, "GET", f"/clusters/{urllib.parse.quote(name, safe='')}")
+        status, body, headers, raw = self.moto_json(req, "GET", f"/clusters/{urllib.parse.quote(name, safe='')}")
         if status != 200:
-            raise ApiError(body.get("__type") or "ResourceNotFoundException", status,
-                           body.get("message") or body.get("Message") or f"No cluster found for name: {name}.")
+            raise MotoAnswer(status, headers, raw)
         return self.lay_over(body["cluster"])
 
     # -- EKS updates ---------------------------------------------------------------------------
@@ -390,7 +397,7 @@ class Standin:
 
     def check_key(self, req: "Request", key: str) -> None:
         """EKS accepts only an enabled symmetric encryption key the caller can describe."""
-        status, body = self.moto_json(req, "POST", "/", service="kms", target="TrentService.DescribeKey", body={"KeyId": key})
+        status, body, _, _ = self.moto_json(req, "POST", "/", service="kms", target="TrentService.DescribeKey", body={"KeyId": key})
         if status != 200:
             raise ApiError("InvalidParameterException", 400,
                            f"KMS key {key} could not be described: {body.get('message') or body.get('__type') or status}")
@@ -689,8 +696,11 @@ def make_handler(standin: Standin):
                         return self.reply_json(200, result)
                     if op not in standin.moto_ops[service]:
                         raise not_implemented(f"{service}:{op}")
-                status, headers, body = standin.moto(req.method, req.raw_path, dict(req.headers.items()), req.body)
+                passed_on = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
+                status, headers, body = standin.moto(req.method, req.raw_path, passed_on, req.body)
                 self.reply(status, headers, body)
+            except MotoAnswer as e:
+                self.reply(e.status, e.headers, e.body)
             except ApiError as e:
                 self.reply_json(e.status, {"__type": e.code, "message": e.message}, error=e.code)
             except Exception as e:  # noqa: BLE001 - answer, and say what broke, rather than drop the connection

@@ -436,6 +436,28 @@ def test_a_security_hub_call_neither_implements_fails_loudly_with_its_name(url):
     assert "DateFilters" in e.value.response["Error"]["Message"]
 
 
+def test_a_chunked_request_is_passed_on_whole(url):
+    name = f"c-{uuid.uuid4().hex[:10]}"
+    body = json.dumps({"name": name, "version": "1.31", "roleArn": ROLE,
+                       "resourcesVpcConfig": {"subnetIds": ["subnet-1"]}}).encode()
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/clusters", body=iter([body[:10], body[10:]]), encode_chunked=True, headers={
+        "Content-Type": "application/json", "Transfer-Encoding": "chunked",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/eks/aws4_request, "
+                         "SignedHeaders=host, Signature=0"})
+    answer = conn.getresponse()
+    assert answer.status == 200, answer.read()
+    assert client(url, "eks").describe_cluster(name=name)["cluster"]["version"] == "1.31"
+
+
+def test_moto_errors_reach_the_caller_as_moto_gave_them(url):
+    with pytest.raises(ClientError) as e:
+        client(url, "eks").describe_cluster(name="no-such-cluster")
+    assert code(e) == "ResourceNotFoundException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
 def test_what_moto_implements_is_passed_on(url):
     eks, hub = client(url, "eks"), client(url, "securityhub")
     name = new_cluster(eks)
