@@ -187,11 +187,15 @@ def setup(state_dir: str) -> None:
     print(f"disabled KMS key   {disabled['Arn']}")
     print(f"EKS clusters in {CLUSTER_ACCOUNT}/{REGION}:")
     print("\n".join(rows))
+    # The Inspector finding behind the CVE signal of eks-high-priority-vulnerability.json.
+    standin("POST", "/_standin/findings",
+            json.loads((Path(__file__).resolve().parent / "standin" / "inspector-finding.json").read_text()))
     set_insights("batch-legacy", PASSING_INSIGHTS)
     set_insights("reports-legacy", [BLOCKING_INSIGHT, *PASSING_INSIGHTS[1:]])
     print(f"AWS stand-in       {endpoint_for('eks')} (EKS and Security Hub calls moto lacks)")
     print("  upgrade insights for 1.25: batch-legacy all PASSING; reports-legacy ERROR "
           f"'{BLOCKING_INSIGHT['name']}'")
+    print("  Security Hub holds the Inspector finding for CVE-2023-44487 in payments-api")
 
 
 def load_state(state_dir: str) -> dict:
