@@ -643,6 +643,9 @@ class Request:
 def make_handler(standin: Standin):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes: without TCP_NODELAY each answer on a kept-alive
+        # connection waits for the client's delayed ACK (about 40 ms).
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args) -> None:
             sys.stderr.write("aws_standin: " + (fmt % args) + "\n")
