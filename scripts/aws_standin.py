@@ -23,6 +23,8 @@ What it answers itself (request and response shapes of botocore's service models
         DescribeCluster          moto's answer with the stand-in's changes laid over it: moto has no
                                  API to change a cluster's version or encryptionConfig, so the
                                  stand-in keeps them and patches the response
+        UpdateClusterConfig, DeleteCluster
+                                 moto's, refused while an update runs / forgetting the overlay
   Security Hub  GetFindingsV2, BatchUpdateFindingsV2
                                  the findings loaded with POST /_standin/findings; string, number
                                  and boolean filters (nested, AND/OR); status, severity and comment
@@ -80,7 +82,7 @@ class ApiError(Exception):
 
 
 class MotoAnswer(Exception):
-    """moto's own answer (an error), passed to the caller as it is."""
+    """moto's own answer, passed to the caller as it is."""
 
     def __init__(self, status: int, headers: list, body: bytes):
         super().__init__(status)
@@ -174,6 +176,7 @@ class Standin:
             ("eks", "DescribeUpdate"): self.describe_update,
             ("eks", "DescribeCluster"): self.describe_cluster,
             ("eks", "UpdateClusterConfig"): self.update_cluster_config,
+            ("eks", "DeleteCluster"): self.delete_cluster,
             ("securityhub", "GetFindingsV2"): self.get_findings_v2,
             ("securityhub", "BatchUpdateFindingsV2"): self.batch_update_findings_v2,
         }
@@ -425,6 +428,21 @@ class Standin:
         if self.in_progress(cluster["arn"]):
             raise ApiError("ResourceInUseException", 409, f"Cluster {cluster['name']} has an update in progress; wait for it to finish")
         return FORWARD
+
+    def delete_cluster(self, req: "Request", labels: dict):
+        """moto deletes the cluster; the stand-in forgets what it laid over it, so a new cluster of
+        the same name (and ARN) starts from what moto holds."""
+        arn = self.cluster(req, labels["name"])["arn"]
+        passed_on = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
+        status, headers, body = self.moto(req.method, req.raw_path, passed_on, req.body)
+        if status == 200:
+            with self.lock:
+                self.overlays.pop(arn, None)
+                self.insights.pop(labels["name"], None)
+                for update in self.updates.values():
+                    if update["_cluster_arn"] == arn:
+                        update["_cluster_arn"] = f"{arn} (deleted)"
+        raise MotoAnswer(status, headers, body)
 
     # -- Security Hub --------------------------------------------------------------------------
 

@@ -240,6 +240,20 @@ def test_an_error_insight_blocks_the_upgrade_unless_forced(url):
     assert forced["status"] == "InProgress"
 
 
+def test_a_cluster_created_again_under_a_deleted_name_starts_afresh(url):
+    eks = client(url, "eks")
+    name = new_cluster(eks, "1.24")
+    control(url, "PUT", f"/_standin/insights/{name}", [{"name": "x", "status": "ERROR", "kubernetesVersion": "1.25"}])
+    eks.update_cluster_version(name=name, version="1.25", force=True)
+    control(url, "POST", "/_standin/updates/settle")
+    assert eks.describe_cluster(name=name)["cluster"]["version"] == "1.25"
+    eks.delete_cluster(name=name)
+    eks.create_cluster(name=name, version="1.24", roleArn=ROLE, resourcesVpcConfig={"subnetIds": ["subnet-1"]})
+    again = eks.describe_cluster(name=name)["cluster"]
+    assert (again["status"], again["version"]) == ("ACTIVE", "1.24")
+    assert eks.list_insights(clusterName=name)["insights"] == []
+
+
 def test_updates_are_per_account(url):
     """Two accounts may hold a cluster of the same name; an update changes one of them."""
     sts = client(url, "sts")
