@@ -110,10 +110,10 @@ class Operations:
     """Maps a REST request (method, path) of one service to its operation name."""
 
     def __init__(self, service: str):
-        self.model = botocore.session.get_session().get_service_model(service)
+        model = botocore.session.get_session().get_service_model(service)
         self.routes = []
-        for name in self.model.operation_names:
-            http = self.model.operation_model(name).http
+        for name in model.operation_names:
+            http = model.operation_model(name).http
             path = http["requestUri"].split("?", 1)[0]
             literal = len(re.sub(r"\{[^}]+\}", "", path))
             pattern = re.sub(
@@ -130,12 +130,6 @@ class Operations:
             if m == method and hit:
                 return name, {k: urllib.parse.unquote(v) for k, v in hit.groupdict().items()}
         return None
-
-    def error_status(self, code: str) -> int:
-        try:
-            return self.model.shape_for(code).metadata.get("error", {}).get("httpStatusCode", 400)
-        except Exception:  # noqa: BLE001 - a code outside the model (NotImplemented)
-            return 400
 
 
 def moto_operations(service: str) -> set[str]:
