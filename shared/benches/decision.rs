@@ -248,9 +248,9 @@ pub fn plan(exposure: &Exposure, cluster: &ClusterState, mode: &ModeDecision) ->
             list.push(json!({ "image": w.image, "exploitable": w.exploitable, "cves": cves }));
         }
         r.priority = Some(if ranked[0].exploitable > 0 {
-            "urgent"
+            shared::Priority::Urgent
         } else {
-            "routine"
+            shared::Priority::Routine
         });
         r.facts.push(format!("{} images to rebuild", ranked.len()));
         r.details = Some(json!({ "images": list }));
@@ -258,7 +258,7 @@ pub fn plan(exposure: &Exposure, cluster: &ClusterState, mode: &ModeDecision) ->
     let summary = format!("{} step(s) planned", r.plan.len());
     r.with_outcome(
         Outcome::Proposed,
-        "mode_propose",
+        shared::DecisionCode::ModePropose,
         format!("{summary} — not applied: the function runs in propose mode (MODE=propose)"),
     )
 }

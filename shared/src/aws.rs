@@ -114,6 +114,17 @@ impl AwsError {
     }
 }
 
+/// What an operator can do about a failed call of this kind, where one sentence fits every call.
+pub fn advice(kind: FaultKind, operation: &str) -> Option<String> {
+    match kind {
+        FaultKind::AccessDenied => Some(format!(
+            "Grant the function's role (or the member role) permission for {operation}."
+        )),
+        FaultKind::NotImplemented => Some("The endpoint does not implement this call.".to_string()),
+        _ => None,
+    }
+}
+
 fn classify(code: Option<&str>, status: Option<u16>, transport: bool) -> FaultKind {
     let code = code.unwrap_or("");
     let c = code.to_ascii_lowercase();

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ArnError, ClusterRef, is_account_id, is_cluster_name};
 use crate::finding::{FindingsDetail, OcsfFinding, Resource, Text, owned_text};
+use crate::report::DecisionCode;
 use crate::traits::{Signal, Trait, classify};
 
 /// The EventBridge envelope of a `Findings Imported V2` event: the fields the gate reads.
@@ -168,14 +169,14 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> DecisionCode {
         match self {
-            SkipReason::Closed => "closed",
-            SkipReason::NotNew { .. } => "not_new",
-            SkipReason::NoHandledTraits { .. } => "no_handled_traits",
-            SkipReason::AccountNotAllowed { .. } => "account_not_allowed",
-            SkipReason::IgnoredByTag => "ignored_by_tag",
-            SkipReason::ClusterNotFound => "cluster_not_found",
+            SkipReason::Closed => DecisionCode::Closed,
+            SkipReason::NotNew { .. } => DecisionCode::NotNew,
+            SkipReason::NoHandledTraits { .. } => DecisionCode::NoHandledTraits,
+            SkipReason::AccountNotAllowed { .. } => DecisionCode::AccountNotAllowed,
+            SkipReason::IgnoredByTag => DecisionCode::IgnoredByTag,
+            SkipReason::ClusterNotFound => DecisionCode::ClusterNotFound,
         }
     }
 

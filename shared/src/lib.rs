@@ -24,6 +24,12 @@ pub mod traits;
 pub use cluster::ClusterRef;
 pub use config::{CommonConfig, Mode};
 pub use gate::{Exposure, Gate, InvalidFinding, SkipReason};
-pub use pipeline::{Applied, Assessment, Context, Deps, Plan, Remediation, ResponderError};
-pub use report::{Blocker, Outcome, PlanStep, Report, Revert, Stage};
+pub use pipeline::{
+    Applied, Assessment, Deps, HandOff, Plan, Remediation, RemediationError, ResponderError,
+    Situation, Verdict,
+};
+pub use report::{
+    Blocker, BlockerCode, DecisionCode, Outcome, PlanStep, Priority, ReasonCode, Report, Revert,
+    Stage,
+};
 pub use traits::Trait;

@@ -7,10 +7,11 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use serde::Serialize;
 
 use crate::aws::AwsError;
-use crate::report::{Outcome, Report};
+use crate::report::{DecisionCode, Outcome, Priority, ReasonCode, Report};
 
-/// SNS rejects subjects over 100 characters, non-ASCII or with line breaks.
-pub const SUBJECT_MAX: usize = 100;
+/// SNS takes subjects of printable ASCII on one line, "less than 100 characters" (a subject of
+/// exactly 100 is refused).
+pub const SUBJECT_MAX: usize = 99;
 /// SNS accepts 256 KiB for message plus attributes; keep room for the attributes and envelope.
 pub const MESSAGE_BUDGET: usize = 240 * 1024;
 /// The email text gets at most this much of the budget; the JSON report the rest.
@@ -134,7 +135,7 @@ impl serde_json::ser::Formatter for InJsonString {
     }
 }
 
-/// Make any text a valid SNS subject: printable ASCII, one line, at most 100 characters.
+/// Make any text a valid SNS subject: printable ASCII, one line, fewer than 100 characters.
 pub fn subject_safe(raw: &str) -> String {
     let mut s = String::with_capacity(raw.len().min(SUBJECT_MAX + 8));
     // One pass: whitespace runs become one space (none at either end), other non-printable
@@ -208,7 +209,7 @@ pub fn push_clean(out: &mut String, s: &str) {
 
 pub fn subject(report: &Report) -> String {
     let label = report.lead_trait().map_or("EKS exposure", |t| t.label());
-    let urgent = if report.priority == Some("urgent") {
+    let urgent = if report.priority == Some(Priority::Urgent) {
         "[URGENT]"
     } else {
         ""
@@ -230,7 +231,7 @@ fn what_to_do(report: &Report) -> &'static str {
         Outcome::Applied => {
             "Nothing, unless the change breaks something: the revert command is below."
         }
-        Outcome::Proposed if report.reason_code == "hand_off" => {
+        Outcome::Proposed if report.reason_code == ReasonCode::Decision(DecisionCode::HandOff) => {
             "Rebuild and redeploy the images below (or let the subscribed CI pipeline do it); nothing on the cluster was changed."
         }
         Outcome::Proposed => {
@@ -569,17 +570,21 @@ mod tests {
         };
         Report::new("endpoint-access", &e, Mode::Propose, Mode::Propose).with_outcome(
             Outcome::Proposed,
-            "mode_propose",
+            DecisionCode::ModePropose,
             "x",
         )
     }
 
     #[test]
-    fn subjects_are_one_printable_ascii_line_of_at_most_100() {
+    fn subjects_are_one_printable_ascii_line_of_fewer_than_100() {
         assert_eq!(subject_safe("a\nb\tc  d"), "a b c d");
         assert_eq!(subject_safe("café ☕"), "caf? ?");
+        assert_eq!(subject_safe(&"x".repeat(99)), "x".repeat(99));
+        let long = subject_safe(&"x".repeat(100));
+        assert_eq!(long.len(), 99);
+        assert!(long.ends_with("..."));
         let long = subject_safe(&"x".repeat(300));
-        assert_eq!(long.len(), 100);
+        assert_eq!(long.len(), 99);
         assert!(long.ends_with("..."));
         assert_eq!(subject_safe("\u{7}"), "?");
         assert_eq!(subject_safe(""), "eks-exposure-responder");
@@ -625,7 +630,7 @@ mod tests {
 
     #[test]
     fn a_hand_off_says_nothing_was_changed() {
-        let r = report().with_outcome(Outcome::Proposed, "hand_off", "rebuild");
+        let r = report().with_outcome(Outcome::Proposed, DecisionCode::HandOff, "rebuild");
         assert!(email_text(&r).contains("nothing on the cluster was changed"));
         assert!(email_text(&report()).contains("run the commands below"));
     }

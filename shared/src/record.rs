@@ -88,7 +88,8 @@ impl FindingRecorder {
         let out = req
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("securityhub:BatchUpdateFindingsV2", e))?;
+            // `BatchUpdateFindingsV2`, labelled with the IAM action that authorises it.
+            .map_err(|e| AwsError::from_sdk("securityhub:BatchUpdateFindings", e))?;
         if let Some(u) = out.unprocessed_findings().first() {
             let code = u.error_code().map(|c| c.as_str().to_string());
             let kind = match code.as_deref() {
@@ -98,7 +99,7 @@ impl FindingRecorder {
                 _ => FaultKind::Invalid,
             };
             return Err(AwsError {
-                operation: "securityhub:BatchUpdateFindingsV2",
+                operation: "securityhub:BatchUpdateFindings",
                 kind,
                 code,
                 message: u

@@ -108,7 +108,7 @@ mod tests {
             Mode::Propose,
             Mode::Propose,
         )
-        .with_outcome(Outcome::Proposed, "hand_off", "x");
+        .with_outcome(Outcome::Proposed, crate::report::DecisionCode::HandOff, "x");
         r.notification = Some(Effect::failed("down"));
         let lines = metric_lines(&r, 1_700_000_000_000);
         assert_eq!(lines.len(), 2);

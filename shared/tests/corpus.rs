@@ -92,7 +92,7 @@ fn every_event_file_behaves_as_its_readme_row_says() {
             (split, Ok(g)) => {
                 let (exposure, skip) = match g {
                     Gate::Actionable(e) => (e, None),
-                    Gate::Skip(e, r) => (e, Some(r.code())),
+                    Gate::Skip(e, r) => (e, Some(r.code().as_str())),
                 };
                 match split {
                     Some(("skip", code)) => assert_eq!(skip, Some(code), "{ctx}"),

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use shared::ClusterRef;
 use shared::Trait;
-use shared::pipeline::{Assessment, Plan};
+use shared::pipeline::{Assessment, HandOff, Plan, Verdict};
 use shared::report::PlanStep;
+use shared::report::Priority;
 use shared::shell::Cli;
 
 use crate::model::{EnrichState, Fix, Image, Vuln};
@@ -663,15 +664,20 @@ fn score_summary(v: &Vuln) -> String {
 }
 
 /// The whole assessment: always a hand-off plan (outcome `proposed`).
-pub fn assess(ranked: &[Vuln], ctx: &Context<'_>) -> Assessment {
+pub fn assess(ranked: &[Vuln], ctx: &Context<'_>) -> Assessment<HandOff> {
     let groups = group_by_image(ranked);
     let all = counts(ranked.iter());
-    let priority = if ctx.urgent { "urgent" } else { "routine" };
+    let priority = if ctx.urgent {
+        Priority::Urgent
+    } else {
+        Priority::Routine
+    };
     if ranked.is_empty() {
         return Assessment {
             priority: Some(priority),
-            compliant_reason: "the finding carries no vulnerability signal this function handles"
-                .to_string(),
+            verdict: Verdict::Compliant(
+                "the finding carries no vulnerability signal this function handles".to_string(),
+            ),
             ..Assessment::default()
         };
     }
@@ -825,14 +831,12 @@ pub fn assess(ranked: &[Vuln], ctx: &Context<'_>) -> Assessment {
         details: Some(details(ranked, &groups, ctx)),
         details_text: details_text(ranked),
         priority: Some(priority),
-        plan: Some(Plan {
+        verdict: Verdict::HandOff(Plan {
             summary,
             steps,
             follow_ups,
-            applicable: false,
             ..Plan::default()
         }),
-        compliant_reason: String::new(),
     }
 }
 
@@ -969,9 +973,10 @@ mod tests {
             vec![pkg("golang.org/x/net", "0.7.0", Some("0.17.0"))],
         )];
         let a = assess(&vs, &ctx(&c));
-        let plan = a.plan.expect("plan");
-        assert!(!plan.applicable);
-        assert_eq!(a.priority, Some("urgent"));
+        let Verdict::HandOff(plan) = a.verdict else {
+            panic!("a hand-off expected")
+        };
+        assert_eq!(a.priority, Some(Priority::Urgent));
         assert_eq!(plan.steps.len(), 1);
         let s = &plan.steps[0];
         assert_eq!(s.api_call, HAND_OFF);

@@ -60,9 +60,9 @@ impl Call {
     fn operation(self) -> &'static str {
         match self {
             Call::DescribeCluster => "eks:DescribeCluster",
-            Call::GetFindingsV2 => "securityhub:GetFindingsV2",
+            Call::GetFindingsV2 => "securityhub:GetFindings",
             Call::Publish => "sns:Publish",
-            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindingsV2",
+            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindings",
         }
     }
 }
@@ -111,12 +111,12 @@ fn expected(call: Call, fault: Fault) -> Expect {
             "Security Hub was still throttling or failing after the SDK's retries (no error code: the call timed out)",
         ),
         (GetFindingsV2, AccessDenied) => Expect::HandOffMissing(
-            "Security Hub denied securityhub:GetFindingsV2 (AccessDeniedException: not authorized); grant the function's role securityhub:GetFindings",
+            "Security Hub denied securityhub:GetFindings (AccessDeniedException: not authorized); grant the function's role securityhub:GetFindings",
         ),
         // A named not-found error is the service's answer, reported as such (a bare 404 is an
         // endpoint without the operation: tests/pipeline.rs).
         (GetFindingsV2, NotFound) => Expect::HandOffMissing(
-            "securityhub:GetFindingsV2 failed (ResourceNotFoundException: not found)",
+            "securityhub:GetFindings failed (ResourceNotFoundException: not found)",
         ),
         // The live cluster is read by the shared pipeline for every function.
         (DescribeCluster, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
@@ -290,7 +290,7 @@ fn assert_hand_off(r: &Report, ctx: &str) {
         "{ctx}: {}",
         r.reason
     );
-    assert_eq!(r.priority, Some("urgent"), "{ctx}");
+    assert_eq!(r.priority, Some(shared::Priority::Urgent), "{ctx}");
     assert_eq!(r.update_id, None, "{ctx}");
     assert!(!r.plan.is_empty(), "{ctx}: a step per image");
     assert!(

@@ -294,7 +294,7 @@ async fn trait_4_is_an_urgent_enriched_hand_off() {
     assert_eq!(report.outcome, Outcome::Proposed);
     assert_eq!(report.reason_code, "hand_off");
     assert_eq!(report.traits, [Trait::ExploitableVulnerability]);
-    assert_eq!(report.priority, Some("urgent"));
+    assert_eq!(report.priority, Some(shared::Priority::Urgent));
     assert!(report.not_checked.is_empty(), "{:?}", report.not_checked);
 
     // One call for the one signal, for its uid.
@@ -406,7 +406,7 @@ async fn trait_5_is_routine_ranked_by_epss_then_cvss_with_missing_epss_and_no_fi
     let (report, captures) = run_file(&fix, LOW).await;
 
     assert_eq!(report.outcome, Outcome::Proposed);
-    assert_eq!(report.priority, Some("routine"));
+    assert_eq!(report.priority, Some(shared::Priority::Routine));
     // Three signals, one batched call.
     assert_eq!(rule.num_calls(), 1);
     assert_eq!(requests.lock().expect("lock")[0].len(), 3);
@@ -499,7 +499,7 @@ async fn a_multi_trait_exposure_handles_both_vulnerability_traits_only() {
         report.traits,
         [Trait::ExploitableVulnerability, Trait::Vulnerability]
     );
-    assert_eq!(report.priority, Some("urgent"));
+    assert_eq!(report.priority, Some(shared::Priority::Urgent));
     let d = captures.json()["details"].clone();
     assert_eq!(cve_ids(&d), ["CVE-2021-44228", "CVE-2023-7104"]);
     assert_eq!(d["cves"][0]["trait"], "exploitable_vulnerability");
@@ -549,12 +549,12 @@ async fn access_denied_still_yields_a_useful_proposal_naming_what_is_missing() {
     let (report, captures) = run_file(&fix, HIGH).await;
 
     assert_eq!(report.outcome, Outcome::Proposed);
-    assert_eq!(report.priority, Some("urgent"));
+    assert_eq!(report.priority, Some(shared::Priority::Urgent));
     assert_eq!(denied.num_calls(), 1);
     assert_eq!(
         report.not_checked,
         [
-            "CVSS score and vector, EPSS score, exploit and fix availability, installed and fixed package versions, package manager, image tags and in-use count for 1 vulnerability (CVE-2023-44487): Security Hub denied securityhub:GetFindingsV2 (AccessDeniedException: User is not authorized to perform: securityhub:GetFindings); grant the function's role securityhub:GetFindings. Ranked on what the exposure carries (trait values, title, image)."
+            "CVSS score and vector, EPSS score, exploit and fix availability, installed and fixed package versions, package manager, image tags and in-use count for 1 vulnerability (CVE-2023-44487): Security Hub denied securityhub:GetFindings (AccessDeniedException: User is not authorized to perform: securityhub:GetFindings); grant the function's role securityhub:GetFindings. Ranked on what the exposure carries (trait values, title, image)."
         ]
     );
     // Still a plan per image, from what the exposure carries.
@@ -618,7 +618,7 @@ async fn throttling_after_retries_degrades_and_stops_further_calls() {
     assert!(report.not_checked[1].contains("for 25 vulnerabilities"));
     assert!(
         report.not_checked[1]
-            .contains("not requested after the previous call failed (securityhub:GetFindingsV2 failed (ThrottlingException)")
+            .contains("not requested after the previous call failed (securityhub:GetFindings failed (ThrottlingException)")
     );
     assert_eq!(captures.published().len(), 1);
     assert!(!report.plan.is_empty());
@@ -650,7 +650,7 @@ async fn an_endpoint_without_get_findings_v2_is_said_so() {
         assert_eq!(report.outcome, Outcome::Proposed, "{status}");
         assert_eq!(report.not_checked.len(), 1, "{status}");
         let expected = format!(
-            "for 3 vulnerabilities (CVE-2022-40897, CVE-2023-29383, CVE-2024-0727): the Security Hub endpoint does not implement securityhub:GetFindingsV2 ({code}; local emulators such as moto lack it)"
+            "for 3 vulnerabilities (CVE-2022-40897, CVE-2023-29383, CVE-2024-0727): the Security Hub endpoint does not implement securityhub:GetFindings ({code}; local emulators such as moto lack it)"
         );
         assert!(
             report.not_checked[0].contains(&expected),

@@ -15,12 +15,12 @@ use shared::testing::{ClusterFixture, config, deps as mocked, deps_with, eks_cli
 
 use super::*;
 
-fn fix() -> EndpointAccessFix {
-    EndpointAccessFix::new(Settings::default())
+fn fix() -> EndpointAccess {
+    EndpointAccess::new(Settings::default())
 }
 
-fn with_allowlist(cidrs: &[&str]) -> EndpointAccessFix {
-    EndpointAccessFix::new(Settings {
+fn with_allowlist(cidrs: &[&str]) -> EndpointAccess {
+    EndpointAccess::new(Settings {
         allowed_public_cidrs: cidrs
             .iter()
             .map(|c| Cidr::parse(c).expect("cidr"))
@@ -123,7 +123,7 @@ fn allowlist_rules() {
     };
     assert_eq!(
         desired,
-        EndpointAccess {
+        EndpointConfig {
             public: true,
             private: true,
             public_cidrs: Some(vec!["203.0.113.0/24".into()])

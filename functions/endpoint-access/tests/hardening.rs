@@ -13,7 +13,7 @@ use aws_sdk_eks::operation::update_cluster_config::{
 use aws_sdk_eks::types::error::ResourceInUseException;
 use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus};
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
-use endpoint_access::{EndpointAccessFix, Settings};
+use endpoint_access::{EndpointAccess, Settings};
 use shared::config::Mode;
 use shared::faulty_rule;
 use shared::pipeline::{ResponderError, respond};
@@ -23,8 +23,8 @@ use shared::testing::{
     eks_client_at, event, fast_retry, json_fault, recorder_for_cell, scripted_server, sns_for_cell,
 };
 
-fn fix() -> EndpointAccessFix {
-    EndpointAccessFix::new(Settings::default())
+fn fix() -> EndpointAccess {
+    EndpointAccess::new(Settings::default())
 }
 
 /// A fake EKS control plane with the semantics that matter here: an accepted update makes the

@@ -91,7 +91,7 @@ impl Call {
             Call::UpdateClusterVersion => "eks:UpdateClusterVersion",
             Call::DescribeUpdate => "eks:DescribeUpdate",
             Call::Publish => "sns:Publish",
-            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindingsV2",
+            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindings",
         }
     }
 }

@@ -407,7 +407,7 @@ async fn extended_support_is_proposed_as_routine_and_not_applied() {
     .await;
     assert_eq!(report.outcome, Outcome::Proposed);
     assert_eq!(report.reason_code, "extended_support_routine");
-    assert_eq!(report.priority, Some("routine"));
+    assert_eq!(report.priority, Some(shared::Priority::Routine));
     assert_eq!(update.num_calls(), 0);
     assert_eq!(report.plan.len(), 1);
     assert_eq!(report.plan[0].parameters["version"], "1.30");

@@ -742,34 +742,21 @@ async fn apply_refuses_outside_apply_mode_even_if_called() {
     };
     let state = shared::eks::ClusterState::from_sdk(&fixture.cluster());
     let mode = shared::guardrails::decide_mode(Mode::Propose, &state.tags, false);
-    let ctx = Context {
+    let situation = Situation {
         exposure: &exposure,
         cluster: &state,
         session: &access.session,
         mode: &mode,
     };
-    let plan = Plan {
-        steps: vec![
-            plan::remediation(&plan::Inputs {
-                cluster: &exposure.cluster,
-                state: &state,
-                key: &KeyStatus::Described {
-                    configured: KmsKeyArn::parse(KEY).expect("arn"),
-                    facts: KeyFacts::from_sdk(&good_metadata()),
-                },
-                cluster_role: Ok(ROLE.into()),
-                managed_by: None,
-                token: &|k| k.to_string(),
-            })
-            .plan
-            .expect("plan")
-            .steps[0]
-                .clone(),
-        ],
-        ..Plan::default()
-    };
+    let action = Some(AssociateKey {
+        key: KEY.to_string(),
+        token: "token".to_string(),
+    });
     let fix = SecretsEncryption::with_kms(settings(Some(KEY)), kms(&[&forbidden_describe_key()]));
-    let err = fix.apply(&ctx, &plan).await.expect_err("refused");
-    assert!(err.message.starts_with("not called:"), "{err}");
+    let err = fix.apply(&situation, &action).await.expect_err("refused");
+    assert!(
+        matches!(&err, RemediationError::NotCalled { why, .. } if why.contains("not apply")),
+        "{err}"
+    );
     assert_eq!(associate.num_calls(), 0);
 }
