@@ -3,17 +3,17 @@
 
 use serde::Serialize;
 
+use crate::aws::eks::{ClusterState, describe_cluster};
 use crate::aws::{AwsError, ClusterAccess, ClusterSession, FaultKind};
 use crate::config::{CommonConfig, Mode};
-use crate::eks::{ClusterState, describe_cluster};
-use crate::gate::{Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, gate};
+use crate::event::exposure::Trait;
+use crate::event::gate::{Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, gate};
 use crate::guardrails::{ModeDecision, decide_mode};
-use crate::notify::{SnsNotifier, render};
-use crate::record::{FindingRecorder, record_for};
-use crate::report::{
+use crate::output::notify::{SnsNotifier, render};
+use crate::output::record::{FindingRecorder, record_for};
+use crate::output::report::{
     Blocker, DecisionCode, Effect, Outcome, PlanStep, Priority, ReasonCode, Report, Revert, Stage,
 };
-use crate::traits::Trait;
 
 /// What a function knows about the live cluster, and its verdict.
 #[derive(Clone, Debug, PartialEq)]
@@ -482,9 +482,9 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, Respond
     } else {
         report.notification = Some(Effect::not_attempted("no message for a skipped finding"));
     }
-    crate::telemetry::log_decision(&report);
+    crate::output::telemetry::log_decision(&report);
     if deps.emit_metrics {
-        crate::telemetry::emit_metrics(&report);
+        crate::output::telemetry::emit_metrics(&report);
     }
     Ok(report)
 }

@@ -12,11 +12,11 @@ use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
 use crate::aws::{AccessError, ClusterAccess, ClusterSession};
-use crate::cluster::ClusterRef;
 use crate::config::{CommonConfig, Mode};
-use crate::notify::SnsNotifier;
+use crate::event::cluster::ClusterRef;
+use crate::output::notify::SnsNotifier;
+use crate::output::record::FindingRecorder;
 use crate::pipeline::Deps;
-use crate::record::FindingRecorder;
 
 pub use aws_smithy_mocks;
 
@@ -218,7 +218,10 @@ pub fn capturing_clients() -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client,
 }
 
 /// Dependencies with a mocked EKS client and capturing SNS/Security Hub clients.
-pub fn deps(config: CommonConfig, eks: aws_sdk_eks::Client) -> (Deps<StaticAccess>, Captures) {
+pub fn mocked_deps(
+    config: CommonConfig,
+    eks: aws_sdk_eks::Client,
+) -> (Deps<StaticAccess>, Captures) {
     let (sns, securityhub, captures) = capturing_clients();
     (
         Deps {
@@ -233,7 +236,7 @@ pub fn deps(config: CommonConfig, eks: aws_sdk_eks::Client) -> (Deps<StaticAcces
 }
 
 /// Dependencies whose SNS and Security Hub clients are the given ones.
-pub fn deps_with(
+pub fn mocked_deps_with(
     config: CommonConfig,
     eks: aws_sdk_eks::Client,
     sns: aws_sdk_sns::Client,
@@ -517,13 +520,13 @@ pub fn mocked_attempts(fault: Fault) -> usize {
 /// Assert a report's two side effects: the SNS notification and the finding update. A failed
 /// one under a timeout fault must say it timed out.
 pub fn assert_effects(
-    r: &crate::report::Report,
-    notified: crate::report::EffectStatus,
-    recorded: crate::report::EffectStatus,
+    r: &crate::output::report::Report,
+    notified: crate::output::report::EffectStatus,
+    recorded: crate::output::report::EffectStatus,
     fault: Fault,
     ctx: &str,
 ) {
-    use crate::report::EffectStatus;
+    use crate::output::report::EffectStatus;
     let n = r.notification.as_ref().expect("a notification effect");
     assert_eq!(n.status, notified, "{ctx}: notification: {}", n.detail);
     assert_eq!(
@@ -541,7 +544,7 @@ pub fn assert_effects(
 }
 
 /// Both side effects done.
-pub fn assert_effects_done(r: &crate::report::Report, ctx: &str) {
-    use crate::report::EffectStatus::Done;
+pub fn assert_effects_done(r: &crate::output::report::Report, ctx: &str) {
+    use crate::output::report::EffectStatus::Done;
     assert_effects(r, Done, Done, Fault::ThrottleThenOk, ctx);
 }

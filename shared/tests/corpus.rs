@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use shared::Trait;
-use shared::gate::{Gate, gate, parse_event};
+use shared::event::gate::{Gate, gate, parse_event};
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")

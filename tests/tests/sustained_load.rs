@@ -94,7 +94,7 @@ async fn ten_thousand_events_nothing_lost_memory_flat() {
             Ok(v) => respond(&fix, &deps, v, None)
                 .await
                 .map(|r| r.outcome.id().to_string()),
-            Err(_) => shared::gate::parse_event(bytes)
+            Err(_) => shared::event::gate::parse_event(bytes)
                 .map(|_| "parsed".to_string())
                 .map_err(shared::ResponderError::from),
         };

@@ -4,10 +4,10 @@
 //! CI pipelines subscribed to the topic. No cluster API fixes an image: the outcome is always
 //! `proposed`, and nothing on the cluster is changed.
 
-pub mod enrich;
+pub mod decide;
+pub mod live;
 pub mod model;
 pub mod ocsf;
-pub mod plan;
 pub mod rank;
 pub mod settings;
 
@@ -17,7 +17,7 @@ use shared::aws::{AwsError, FaultKind};
 use shared::pipeline::{Applied, Assessment, HandOff, Remediation, RemediationError, Situation};
 use shared::{Exposure, Trait};
 
-use crate::enrich::{Enricher, Fetched};
+use crate::live::{Enricher, Fetched};
 use crate::model::{EnrichState, Vuln};
 pub use crate::settings::Settings;
 
@@ -183,7 +183,7 @@ impl Remediation for ContainerVulnerabilities {
             .filter(|r| !r.is_empty())
             .or(situation.exposure.home_region.as_deref())
             .unwrap_or(&situation.exposure.cluster.region);
-        let pctx = plan::Context {
+        let pctx = decide::Context {
             cluster: &situation.exposure.cluster,
             cluster_status: &situation.cluster.status,
             kubernetes_version: situation.cluster.version.as_deref(),
@@ -192,7 +192,7 @@ impl Remediation for ContainerVulnerabilities {
             urgent,
             calls: fetched.calls,
         };
-        Ok(plan::assess(&vulns, &pctx))
+        Ok(decide::assess(&vulns, &pctx))
     }
 
     async fn apply(

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use shared::Trait;
-use shared::traits::Signal;
+use shared::event::exposure::Signal;
 
 /// A package of an image that carries the vulnerability.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -354,7 +354,7 @@ impl Vuln {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::traits::TraitClass;
+    use shared::event::exposure::TraitClass;
 
     const ECR: &str = "arn:aws:ecr:us-east-1:444455556666:repository/team/payments-api/sha256:9d975b9c9a48fa7f6ec9894a93f9417ff769741031462765f5d9dfdfddfb1f62";
 

@@ -25,11 +25,11 @@ use serde_json::Value;
 use container_vulnerabilities::{ContainerVulnerabilities, Settings};
 use shared::config::Mode;
 use shared::faulty_rule;
+use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
-use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, deps_with,
-    eks_client_at, event, fast_retry, json_fault, mocked_attempts, own_retry_quota,
+    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, eks_client_at,
+    event, fast_retry, json_fault, mocked_attempts, mocked_deps_with, own_retry_quota,
     recorder_for_cell, scripted_server, securityhub_client_at, sns_for_cell,
 };
 
@@ -274,7 +274,7 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
     faulted = faulted.or(publish_rule).or(record_rule);
 
     let fix = ContainerVulnerabilities::new(Settings::default(), enrichment);
-    let deps = deps_with(config(Mode::Apply), eks, sns, recorder);
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, recorder);
     let result = respond(&fix, &deps, event(EVENT), None).await;
     Cell {
         result,

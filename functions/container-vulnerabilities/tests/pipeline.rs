@@ -15,11 +15,11 @@ use aws_sdk_securityhub::types::{AllowedOperators, OcsfStringField, StringFilter
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::{Document, Number};
-use container_vulnerabilities::plan::SCHEMA;
+use container_vulnerabilities::decide::SCHEMA;
 use container_vulnerabilities::{ContainerVulnerabilities, Settings};
 use serde_json::{Value, json};
-use shared::report::Report;
-use shared::testing::{ClusterFixture, config, deps, eks_client, event};
+use shared::output::report::Report;
+use shared::testing::{ClusterFixture, config, eks_client, event, mocked_deps};
 use shared::{Mode, Outcome, Trait};
 
 const HIGH: &str = "eks-high-priority-vulnerability.json";
@@ -172,7 +172,7 @@ async fn run_mode(
 ) -> (Report, shared::testing::Captures) {
     let describe = ClusterFixture::new(cluster).describe_rule();
     let eks = eks_client(&[&describe]);
-    let (deps, captures) = deps(config(mode), eks);
+    let (deps, captures) = mocked_deps(config(mode), eks);
     let report = shared::pipeline::respond(fix, &deps, event, None)
         .await
         .expect("a report, never an error");

@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use shared::eks::ClusterState;
+use shared::aws::eks::ClusterState;
+use shared::output::report::{PlanStep, Revert, Stage};
+use shared::output::shell::Cli;
 use shared::pipeline::{Assessment, Plan, Verdict};
-use shared::report::{PlanStep, Revert, Stage};
-use shared::shell::Cli;
 use shared::{ClusterRef, Exposure};
 
 use crate::cidr::Cidr;

@@ -9,7 +9,7 @@ pub mod live;
 pub mod settings;
 
 use shared::Trait;
-use shared::eks::client_request_token;
+use shared::aws::eks::client_request_token;
 use shared::pipeline::{Applied, Assessment, Remediation, RemediationError, Situation};
 
 pub use cidr::Cidr;
@@ -61,6 +61,3 @@ impl Remediation for EndpointAccess {
         }))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -3,7 +3,7 @@
 use aws_sdk_eks::types::VpcConfigRequest;
 
 use shared::aws::AwsError;
-use shared::eks::{Confirmation, confirm_update};
+use shared::aws::eks::{Confirmation, confirm_update};
 
 use crate::decide::EndpointChange;
 

@@ -5,9 +5,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use shared::aws::{AwsError, FaultKind};
+use shared::output::report::{BlockerCode, Priority};
+use shared::output::shell::Cli;
 use shared::pipeline::Verdict;
-use shared::report::{BlockerCode, Priority};
-use shared::shell::Cli;
 use shared::{Assessment, Blocker, Plan, PlanStep, Revert};
 
 use crate::version::{
@@ -181,8 +181,8 @@ fn addon_step(i: &Inputs, v: Minor) -> PlanStep {
     PlanStep {
         description: format!(
             "Update every installed EKS add-on (aws eks list-addons --cluster-name {}) to a version compatible with {v}: pick it from the command below, then run aws eks update-addon --cluster-name {} --addon-name NAME --addon-version VERSION for each",
-            shared::shell::quote(&i.cluster),
-            shared::shell::quote(&i.cluster)
+            shared::output::shell::quote(&i.cluster),
+            shared::output::shell::quote(&i.cluster)
         ),
         api_call: "eks:DescribeAddonVersions, eks:UpdateAddon".to_string(),
         parameters: json!({ "clusterName": i.cluster, "kubernetesVersion": v.to_string() }),
@@ -478,7 +478,7 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                     BlockerCode::InsightsNotChecked,
                     format!(
                         "The upgrade insights for {next} could not be read, so readiness is unverified and the responder will not start the upgrade; review them with aws eks list-insights --cluster-name {} --filter categories=UPGRADE_READINESS",
-                        shared::shell::quote(&i.cluster)
+                        shared::output::shell::quote(&i.cluster)
                     ),
                 ),
                 until: format!("the upgrade insights for {next} have been reviewed"),
@@ -515,7 +515,7 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                     "{} node group(s) not described (at most {} DescribeNodegroup calls per evaluation): {}",
                     scan.not_described.len(),
                     crate::live::MAX_NODEGROUPS_DESCRIBED,
-                    shared::notify::bounded(&scan.not_described, 10).join(", ")
+                    shared::output::notify::bounded(&scan.not_described, 10).join(", ")
                 ));
                 unverified.extend(scan.not_described.iter().cloned());
             }
@@ -537,7 +537,7 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                         format!(
                             "The version of {} managed node group(s) could not be checked ({}); EKS refuses the upgrade unless every managed node group runs {current}",
                             unverified.len(),
-                            shared::notify::bounded(&unverified, 5).join(", ")
+                            shared::output::notify::bounded(&unverified, 5).join(", ")
                         ),
                     ),
                     until: format!("every managed node group is confirmed at {current}"),

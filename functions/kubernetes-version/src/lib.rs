@@ -15,9 +15,9 @@ pub mod version;
 
 use shared::Trait;
 use shared::aws::AwsError;
-use shared::eks::{Confirmation, client_request_token, confirm_update};
+use shared::aws::eks::{Confirmation, client_request_token, confirm_update};
+use shared::output::shell::Cli;
 use shared::pipeline::{Applied, Assessment, Remediation, RemediationError, Situation};
-use shared::shell::Cli;
 
 use crate::decide::{Inputs, evaluate, in_standard_support};
 use crate::version::Minor;

@@ -37,11 +37,11 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use kubernetes_version::KubernetesVersion;
 use shared::config::Mode;
 use shared::faulty_rule;
+use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
-use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, deps_with,
-    eks_client_at, event, fast_retry, json_fault, mocked_attempts, own_retry_quota,
+    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, eks_client_at,
+    event, fast_retry, json_fault, mocked_attempts, mocked_deps_with, own_retry_quota,
     recorder_for_cell, scripted_server, sns_for_cell,
 };
 
@@ -514,7 +514,7 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
         recorder_for_cell(call == Call::BatchUpdateFindingsV2, fault).await;
     faulted = faulted.or(publish_rule).or(record_rule);
 
-    let deps = deps_with(config(Mode::Apply), eks, sns, securityhub);
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, securityhub);
     let result = respond(&KubernetesVersion::new(), &deps, event(EVENT), None).await;
     Cell {
         result,

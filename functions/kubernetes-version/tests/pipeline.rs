@@ -23,7 +23,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use kubernetes_version::KubernetesVersion;
 use shared::config::Mode;
 use shared::pipeline::{ResponderError, respond};
-use shared::testing::{Captures, ClusterFixture, config, deps, eks_client, event};
+use shared::testing::{Captures, ClusterFixture, config, eks_client, event, mocked_deps};
 use shared::{Outcome, Remediation, Report};
 
 const EVENT: &str = "eks-unsupported-kubernetes-version.json";
@@ -274,7 +274,7 @@ fn cluster(version: &str) -> ClusterFixture {
 }
 
 async fn run(mode: Mode, rules: &[&Rule]) -> (Report, Captures) {
-    let (deps, captures) = deps(config(mode), eks_client(rules));
+    let (deps, captures) = mocked_deps(config(mode), eks_client(rules));
     let report = respond(&KubernetesVersion::new(), &deps, event(EVENT), None)
         .await
         .expect("a report");
@@ -477,8 +477,8 @@ async fn unsupported_with_a_clean_path_applies_the_next_minor() {
     assert_eq!(report.plan[0].parameters["clientRequestToken"], token);
     // Derived from the finding revision, the action and the target version, so a re-delivered
     // event sends the same token and cannot start a second update.
-    let exposure = match shared::gate::gate(
-        &shared::gate::event_from_value(event(EVENT)).expect("event"),
+    let exposure = match shared::event::gate::gate(
+        &shared::event::gate::event_from_value(event(EVENT)).expect("event"),
         KubernetesVersion::OWNS,
     ) {
         Ok(shared::Gate::Actionable(e)) => e,
@@ -486,7 +486,7 @@ async fn unsupported_with_a_clean_path_applies_the_next_minor() {
     };
     assert_eq!(
         token,
-        shared::eks::client_request_token(&exposure, "UpdateClusterVersion", "1.25")
+        shared::aws::eks::client_request_token(&exposure, "UpdateClusterVersion", "1.25")
     );
 
     assert_eq!(report.plan.len(), 1);
@@ -904,7 +904,7 @@ async fn throttling_is_returned_so_the_event_is_retried() {
         &[&fixture.describe_rule(), &versions],
         |c| c.retry_config(aws_sdk_eks::config::retry::RetryConfig::disabled())
     );
-    let (deps, captures) = deps(config(Mode::Apply), eks);
+    let (deps, captures) = mocked_deps(config(Mode::Apply), eks);
     let result = respond(&KubernetesVersion::new(), &deps, event(EVENT), None).await;
     match result {
         Err(ResponderError::Transient(e)) => {

@@ -5,28 +5,28 @@
 //! `kms:DescribeKey` pre-flight before any apply, and every message says the change cannot be
 //! undone and that losing the key breaks the cluster.
 //!
-//! Layout: [`settings`] validates `SECRETS_KMS_KEY_ARN`; [`kms`] is the KMS port; [`preflight`]
-//! and [`plan`] are the pure decision; this file wires them to the shared pipeline.
+//! Layout: [`settings`] validates `SECRETS_KMS_KEY_ARN`; [`live`] is the KMS port; [`preflight`]
+//! and [`decide`] are the pure decision; this file wires them to the shared pipeline.
 
-pub mod kms;
-pub mod plan;
+pub mod decide;
+pub mod live;
 pub mod preflight;
 pub mod settings;
 
 use aws_sdk_eks::types::{EncryptionConfig, Provider};
 
 use shared::Trait;
+use shared::aws::eks::{Confirmation, client_request_token, confirm_update};
 use shared::aws::{AwsError, FaultKind};
 use shared::config::Mode;
-use shared::eks::{Confirmation, client_request_token, confirm_update};
 use shared::pipeline::{Applied, Assessment, Remediation, RemediationError, Situation};
 
-pub use kms::{KeyFacts, KmsAccess};
+pub use live::{KeyFacts, KmsAccess};
 pub use preflight::KeyStatus;
 pub use settings::{KmsKeyArn, Settings};
 
-pub use plan::AssociateKey;
-use plan::{ACTION, Inputs};
+pub use decide::AssociateKey;
+use decide::{ACTION, Inputs};
 use preflight::configured_in_cluster_region;
 
 /// The secrets-encryption remediation.
@@ -124,7 +124,7 @@ impl Remediation for SecretsEncryption {
     ) -> Result<Assessment<Option<AssociateKey>>, RemediationError> {
         let cluster = &situation.exposure.cluster;
         if situation.cluster.secrets_key().is_some() {
-            return Ok(plan::compliant(
+            return Ok(decide::compliant(
                 situation.cluster,
                 self.settings.key.as_ref(),
             ));
@@ -132,7 +132,7 @@ impl Remediation for SecretsEncryption {
         let key = self.key_status(situation).await?;
         let cluster_role = Self::cluster_role(situation);
         let token = |k: &str| client_request_token(situation.exposure, ACTION, k);
-        let assessment = plan::remediation(&Inputs {
+        let assessment = decide::remediation(&Inputs {
             cluster,
             state: situation.cluster,
             key: &key,
@@ -227,6 +227,3 @@ impl Remediation for SecretsEncryption {
         }))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -3,9 +3,9 @@
 //! deletion, a customer-managed key whose policy you control).
 
 use shared::aws::{AwsError, FaultKind};
-use shared::report::{Blocker, BlockerCode};
+use shared::output::report::{Blocker, BlockerCode};
 
-use crate::kms::KeyFacts;
+use crate::live::KeyFacts;
 use crate::settings::KmsKeyArn;
 
 /// One pre-flight check.

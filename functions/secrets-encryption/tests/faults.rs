@@ -29,12 +29,12 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use secrets_encryption::{KmsAccess, KmsKeyArn, SecretsEncryption, Settings};
 use shared::config::Mode;
 use shared::faulty_rule;
+use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
-use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, deps_with,
-    eks_client_at, event, fast_retry, fast_timeouts, json_fault, mocked_attempts, own_retry_quota,
-    recorder_for_cell, scripted_server, sns_for_cell,
+    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, eks_client_at,
+    event, fast_retry, fast_timeouts, json_fault, mocked_attempts, mocked_deps_with,
+    own_retry_quota, recorder_for_cell, scripted_server, sns_for_cell,
 };
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
@@ -368,7 +368,7 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
         key: Some(KmsKeyArn::parse(KEY).expect("key ARN")),
     };
     let fix = SecretsEncryption::with_kms(settings, KmsAccess::fixed(kms));
-    let deps = deps_with(config(Mode::Apply), eks, sns, securityhub);
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, securityhub);
     let result = respond(&fix, &deps, event(EVENT), None).await;
     Cell {
         result,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::aws::{AwsError, FaultKind};
-use crate::gate::Exposure;
+use crate::event::gate::Exposure;
 
 /// The live cluster, as `DescribeCluster` reports it. The finding is a hint; this is the truth.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -264,7 +264,7 @@ impl Confirmation {
             Confirmation::UpdateUnread { update_id, error } => Applied {
                 verification: format!(
                     "EKS accepted update {update_id} but it could not be read back ({error}); check it with: aws eks describe-update --name {} --update-id {update_id}",
-                    crate::shell::quote(cluster)
+                    crate::output::shell::quote(cluster)
                 ),
                 update_id: Some(update_id),
                 failed: false,

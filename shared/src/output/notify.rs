@@ -7,7 +7,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use serde::Serialize;
 
 use crate::aws::AwsError;
-use crate::report::{DecisionCode, Outcome, Priority, ReasonCode, Report};
+use crate::output::report::{DecisionCode, Outcome, Priority, ReasonCode, Report};
 
 /// SNS takes subjects of printable ASCII on one line, "less than 100 characters" (a subject of
 /// exactly 100 is refused).
@@ -366,7 +366,7 @@ fn email_text_under(report: &Report, subject: &str) -> String {
         "Could not check:",
         report.not_checked.iter().map(String::as_str),
     );
-    let step_lines = |t: &mut String, title: &str, steps: &[crate::report::PlanStep]| {
+    let step_lines = |t: &mut String, title: &str, steps: &[crate::output::report::PlanStep]| {
         if steps.is_empty() {
             return;
         }
@@ -555,7 +555,7 @@ impl SnsNotifier {
 mod tests {
     use super::*;
     use crate::config::Mode;
-    use crate::report::Outcome;
+    use crate::output::report::Outcome;
 
     fn report() -> Report {
         let bytes = std::fs::read(
@@ -563,8 +563,9 @@ mod tests {
                 .join("../events/eks-public-access.json"),
         )
         .expect("event");
-        let event = crate::gate::parse_event(&bytes).expect("parse");
-        let Ok(crate::gate::Gate::Actionable(e)) = crate::gate::gate(&event, &crate::Trait::ALL)
+        let event = crate::event::gate::parse_event(&bytes).expect("parse");
+        let Ok(crate::event::gate::Gate::Actionable(e)) =
+            crate::event::gate::gate(&event, &crate::Trait::ALL)
         else {
             panic!("actionable");
         };

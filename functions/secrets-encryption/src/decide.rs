@@ -4,10 +4,10 @@
 use serde_json::{Value, json};
 
 use shared::ClusterRef;
-use shared::eks::ClusterState;
+use shared::aws::eks::ClusterState;
+use shared::output::report::{Blocker, BlockerCode, PlanStep, Revert};
+use shared::output::shell::Cli;
 use shared::pipeline::{Assessment, Plan, Verdict};
-use shared::report::{Blocker, BlockerCode, PlanStep, Revert};
-use shared::shell::Cli;
 
 use crate::preflight::{
     KeyStatus, blockers_for, other_region_blocker, run_checks, unreadable_blocker,
@@ -522,8 +522,8 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment<Option<AssociateKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kms::KeyFacts;
-    use shared::eks::EncryptionEntry;
+    use crate::live::KeyFacts;
+    use shared::aws::eks::EncryptionEntry;
 
     const KEY: &str = "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     const ROLE: &str = "arn:aws:iam::444455556666:role/orders-staging-cluster";

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use shared::ClusterRef;
 use shared::Trait;
+use shared::output::report::PlanStep;
+use shared::output::report::Priority;
+use shared::output::shell::Cli;
 use shared::pipeline::{Assessment, HandOff, Plan, Verdict};
-use shared::report::PlanStep;
-use shared::report::Priority;
-use shared::shell::Cli;
 
 use crate::model::{EnrichState, Fix, Image, Vuln};
 use crate::rank::compare_versions;
@@ -777,7 +777,7 @@ pub fn assess(ranked: &[Vuln], ctx: &Context<'_>) -> Assessment<HandOff> {
                     String::new()
                 }
             ),
-            api_call: crate::enrich::OPERATION.to_string(),
+            api_call: crate::live::OPERATION.to_string(),
             parameters: json!({"finding_info.uid": shown}),
             cli: get_findings_cli(ctx.home_region, &shown),
         });

@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use crate::aws::FaultKind;
-use crate::cluster::ClusterRef;
 use crate::config::Mode;
-use crate::gate::Exposure;
-use crate::traits::Trait;
+use crate::event::cluster::ClusterRef;
+use crate::event::exposure::Trait;
+use crate::event::gate::Exposure;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,13 +7,13 @@ use aws_sdk_eks::operation::update_cluster_config::{
 use aws_sdk_eks::types::error::{ResourceInUseException, ServerException};
 use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus, UpdateType};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use shared::aws::eks::ClusterState;
 use shared::config::Mode;
-use shared::eks::ClusterState;
+use shared::output::report::{EffectStatus, Outcome, Stage};
 use shared::pipeline::respond;
-use shared::report::{EffectStatus, Outcome, Stage};
-use shared::testing::{ClusterFixture, config, deps as mocked, deps_with, eks_client, event};
+use shared::testing::{ClusterFixture, config, eks_client, event, mocked_deps, mocked_deps_with};
 
-use super::*;
+use endpoint_access::*;
 
 fn fix() -> EndpointAccess {
     EndpointAccess::new(Settings::default())
@@ -159,7 +159,7 @@ async fn propose_mode_proposes_stage_one_and_records_it() {
     let cluster = ClusterFixture::new("payments-prod");
     let no_update = forbidden_update();
     let eks = eks_client(&[&cluster.describe_rule(), &no_update]);
-    let (deps, cap) = mocked(config(Mode::Propose), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Propose), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -265,7 +265,7 @@ async fn apply_stage_one_enables_private_access_and_keeps_the_finding_new() {
         &update,
         &describe_update_rule("upd-1"),
     ]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -321,7 +321,7 @@ async fn apply_stage_two_turns_public_access_off() {
         &update,
         &describe_update_rule("upd-2"),
     ]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -349,7 +349,7 @@ async fn already_private_cluster_is_compliant_and_nothing_is_recorded() {
     cluster.private = true;
     let no_update = forbidden_update();
     let eks = eks_client(&[&cluster.describe_rule(), &no_update]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access-stale.json"), None)
         .await
         .expect("report");
@@ -376,7 +376,7 @@ async fn allowlisted_cidrs_are_compliant_and_an_open_endpoint_is_restricted() {
     let mut cluster = ClusterFixture::new("payments-prod");
     cluster.cidrs = vec!["203.0.113.0/26".into()];
     let eks = eks_client(&[&cluster.describe_rule(), &forbidden_update()]);
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(
         &with_allowlist(&["203.0.113.0/24"]),
         &deps,
@@ -400,7 +400,7 @@ async fn allowlisted_cidrs_are_compliant_and_an_open_endpoint_is_restricted() {
                 .build()
         });
     let eks = eks_client(&[&open.describe_rule(), &update, &describe_update_rule("u3")]);
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(
         &with_allowlist(&["203.0.113.0/24"]),
         &deps,
@@ -420,7 +420,7 @@ async fn guardrails_lower_the_mode() {
     let mut tagged = ClusterFixture::new("payments-prod");
     tagged.tags = vec![("eks-exposure-responder/mode".into(), "propose".into())];
     let eks = eks_client(&[&tagged.describe_rule(), &forbidden_update()]);
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -432,7 +432,7 @@ async fn guardrails_lower_the_mode() {
     let mut ignored = ClusterFixture::new("payments-prod");
     ignored.tags = vec![("eks-exposure-responder/mode".into(), "ignore".into())];
     let eks = eks_client(&[&ignored.describe_rule(), &forbidden_update()]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -447,7 +447,7 @@ async fn guardrails_lower_the_mode() {
         "payments-eks".into(),
     )];
     let eks = eks_client(&[&iac.describe_rule(), &forbidden_update()]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -460,7 +460,7 @@ async fn busy_clusters_are_deferred_without_a_record() {
     let mut updating = ClusterFixture::new("payments-prod");
     updating.status = ClusterStatus::Updating;
     let eks = eks_client(&[&updating.describe_rule(), &forbidden_update()]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -479,7 +479,7 @@ async fn busy_clusters_are_deferred_without_a_record() {
         &ClusterFixture::new("payments-prod").describe_rule(),
         &in_use,
     ]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -502,7 +502,7 @@ async fn refused_changes_fail_with_an_actionable_reason() {
         &ClusterFixture::new("payments-prod").describe_rule(),
         &denied,
     ]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -528,7 +528,7 @@ async fn transient_faults_become_lambda_errors_so_eventbridge_retries() {
         .times(5)
         .build();
     let eks = mock_client!(aws_sdk_eks, RuleMode::Sequential, &[&throttled]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let err = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect_err("retryable");
@@ -552,7 +552,7 @@ async fn a_throttled_read_that_recovers_still_proposes() {
         })
         .build();
     let eks = mock_client!(aws_sdk_eks, RuleMode::Sequential, &[&flaky]);
-    let (deps, _cap) = mocked(config(Mode::Propose), eks);
+    let (deps, _cap) = mocked_deps(config(Mode::Propose), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -582,7 +582,7 @@ async fn failed_record_or_notification_never_undoes_the_remediation() {
         &update_rule("u9"),
         &describe_update_rule("u9"),
     ]);
-    let deps = deps_with(config(Mode::Apply), eks, sns, sh);
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, sh);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -606,7 +606,7 @@ async fn server_errors_from_the_update_are_retried_then_raised() {
         &ClusterFixture::new("payments-prod").describe_rule(),
         &broken,
     ]);
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let err = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect_err("retryable");
@@ -628,7 +628,7 @@ async fn skips_touch_nothing() {
             .then_output(|| {
                 aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput::builder().build()
             });
-        let (deps, cap) = mocked(config(Mode::Apply), eks_client(&[&never]));
+        let (deps, cap) = mocked_deps(config(Mode::Apply), eks_client(&[&never]));
         let r = respond(&fix(), &deps, event(file), None)
             .await
             .expect("report");
@@ -653,7 +653,7 @@ async fn accounts_outside_the_allowlist_are_skipped_before_any_aws_call() {
         });
     let mut cfg = config(Mode::Apply);
     cfg.allowed_accounts = vec!["999988887777".into()];
-    let (deps, cap) = mocked(cfg, eks_client(&[&never]));
+    let (deps, cap) = mocked_deps(cfg, eks_client(&[&never]));
     let r = respond(&fix(), &deps, event("eks-cross-account-uid-alt.json"), None)
         .await
         .expect("report");
@@ -678,7 +678,7 @@ async fn malformed_events_are_invalid_finding_errors() {
         "invalid-contradicting-account.json",
         "invalid-no-findings.json",
     ] {
-        let (deps, cap) = mocked(config(Mode::Apply), eks_client(&[&forbidden_update()]));
+        let (deps, cap) = mocked_deps(config(Mode::Apply), eks_client(&[&forbidden_update()]));
         let err = respond(&fix(), &deps, event(file), None)
             .await
             .expect_err(file);
@@ -707,7 +707,7 @@ async fn a_proposal_whose_message_cannot_be_sent_is_retried_not_lost() {
         &ClusterFixture::new("payments-prod").describe_rule(),
         &forbidden_update(),
     ]);
-    let deps = deps_with(config(Mode::Propose), eks, sns, sh);
+    let deps = mocked_deps_with(config(Mode::Propose), eks, sns, sh);
     let err = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect_err("retryable");
@@ -727,7 +727,7 @@ async fn a_proposal_whose_message_cannot_be_sent_is_retried_not_lost() {
         &ClusterFixture::new("payments-prod").describe_rule(),
         &forbidden_update(),
     ]);
-    let deps = deps_with(config(Mode::Propose), eks, sns, sh);
+    let deps = mocked_deps_with(config(Mode::Propose), eks, sns, sh);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");

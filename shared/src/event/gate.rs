@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{ArnError, ClusterRef, is_account_id, is_cluster_name};
-use crate::finding::{FindingsDetail, OcsfFinding, Resource, Text, owned_text};
-use crate::report::DecisionCode;
-use crate::traits::{Signal, Trait, classify};
+use crate::event::cluster::{ArnError, ClusterRef, is_account_id, is_cluster_name};
+use crate::event::exposure::{Signal, Trait, classify};
+use crate::event::finding::{FindingsDetail, OcsfFinding, Resource, Text, owned_text};
+use crate::output::report::DecisionCode;
 
 /// The EventBridge envelope of a `Findings Imported V2` event: the fields the gate reads.
 /// `source` and `detail-type` are required (EventBridge always sets them); `time`, `resources`
@@ -329,12 +329,12 @@ pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidF
     let unknown_traits = signals
         .iter()
         .filter_map(|s| match &s.class {
-            crate::traits::TraitClass::Unknown { category, name } => Some(format!(
+            crate::event::exposure::TraitClass::Unknown { category, name } => Some(format!(
                 "{}: {}",
                 category.as_deref().unwrap_or("(no category)"),
                 name.as_deref().unwrap_or("(no name)")
             )),
-            crate::traits::TraitClass::Known { .. } => None,
+            crate::event::exposure::TraitClass::Known { .. } => None,
         })
         .collect();
 

@@ -3,7 +3,7 @@
 //! traits are gone.
 
 use crate::aws::{AwsError, FaultKind};
-use crate::report::{Outcome, Report};
+use crate::output::report::{Outcome, Report};
 
 /// BatchUpdateFindingsV2 accepts 1–512 characters.
 pub const COMMENT_MAX: usize = 512;
@@ -47,7 +47,7 @@ pub fn record_for(report: &Report) -> Option<FindingRecord> {
         let _ = write!(comment, ", EKS update {id}");
     }
     comment.push_str(" - ");
-    crate::notify::push_clean(&mut comment, &report.reason);
+    crate::output::notify::push_clean(&mut comment, &report.reason);
     truncate_chars(&mut comment, COMMENT_MAX);
     Some(FindingRecord { comment, status_id })
 }

@@ -7,12 +7,14 @@ use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
 use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeySpec, KeyState, KeyUsageType};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use shared::config::Mode;
-use shared::gate::{Gate, event_from_value, gate};
+use shared::event::gate::{Gate, event_from_value, gate};
+use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::respond;
-use shared::report::{EffectStatus, Outcome, Report};
-use shared::testing::{Captures, ClusterFixture, config, deps, eks_client, event};
+use shared::testing::{Captures, ClusterFixture, config, eks_client, event, mocked_deps};
 
-use super::*;
+use secrets_encryption::*;
+use shared::aws::eks::client_request_token;
+use shared::pipeline::{Remediation, RemediationError, Situation};
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
 const CLUSTER: &str = "orders-staging";
@@ -124,7 +126,7 @@ fn expected_token(key: &str) -> String {
 }
 
 async fn run(fix: &SecretsEncryption, mode: Mode, eks_rules: &[&Rule]) -> (Report, Captures) {
-    let (deps, cap) = deps(config(mode), eks_client(eks_rules));
+    let (deps, cap) = mocked_deps(config(mode), eks_client(eks_rules));
     let report = respond(fix, &deps, event(EVENT), None)
         .await
         .expect("a report");
@@ -540,7 +542,7 @@ async fn a_transient_kms_fault_is_retried_not_decided() {
     let associate = forbidden_associate();
     let busy = describe_key_fault(500, "KMSInternalException", "internal error", 5);
     let fix = SecretsEncryption::with_kms(settings(Some(KEY)), kms(&[&busy]));
-    let (deps, cap) = deps(
+    let (deps, cap) = mocked_deps(
         config(Mode::Apply),
         eks_client(&[&cluster.describe_rule(), &associate]),
     );
@@ -740,7 +742,7 @@ async fn apply_refuses_outside_apply_mode_even_if_called() {
     let Ok(Gate::Actionable(exposure)) = gate(&parsed, SecretsEncryption::OWNS) else {
         panic!("actionable");
     };
-    let state = shared::eks::ClusterState::from_sdk(&fixture.cluster());
+    let state = shared::aws::eks::ClusterState::from_sdk(&fixture.cluster());
     let mode = shared::guardrails::decide_mode(Mode::Propose, &state.tags, false);
     let situation = Situation {
         exposure: &exposure,
