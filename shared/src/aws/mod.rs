@@ -4,7 +4,6 @@
 
 pub mod eks;
 mod error;
-pub mod https;
 mod session;
 
 pub use error::{AwsError, FaultKind, advice};
@@ -28,10 +27,11 @@ pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
-/// Load the SDK configuration once at cold start. Honours `AWS_ENDPOINT_URL[_<SERVICE>]`.
+/// Load the SDK configuration once at cold start, on the SDK's default HTTPS client (its
+/// trusted roots are the platform's, or `SSL_CERT_FILE`/`SSL_CERT_DIR` when set). Honours
+/// `AWS_ENDPOINT_URL[_<SERVICE>]`.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(behavior_version())
-        .http_client(crate::aws::https::https_client())
         .timeout_config(timeouts())
         .load()
         .await
