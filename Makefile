@@ -61,11 +61,7 @@ test: fmt-check lint venv
 	scripts/with_moto.sh bash -c 'cargo test --workspace && $(MAKE) template-test'
 
 template-test: venv
-	@if [ -f scripts/template_test.sh ]; then \
-		$(WITH_VENV) bash scripts/template_test.sh; \
-	else \
-		echo "template tests: none yet"; \
-	fi
+	$(WITH_VENV) bash scripts/template_test.sh
 
 # Lambda runs arm64 (Graviton): cargo-lambda cross-compiles with zig for this Rust target.
 arm64-target:
@@ -90,18 +86,10 @@ demo-check: venv
 
 bench: venv arm64-target
 	@VENV_DIR=.venv-bench scripts/venv.sh requirements-bench.txt
-	@if [ -f scripts/bench.sh ]; then \
-		$(WITH_VENV) bash scripts/bench.sh; \
-	else \
-		echo "bench: scripts/bench.sh not written yet"; \
-	fi
+	$(WITH_VENV) bash scripts/bench.sh
 
 fuzz:
-	@if [ -f scripts/fuzz.sh ]; then \
-		bash scripts/fuzz.sh; \
-	else \
-		echo "fuzz: scripts/fuzz.sh not written yet"; \
-	fi
+	bash scripts/fuzz.sh
 
 clean:
 	scripts/moto.sh stop

@@ -1,6 +1,5 @@
 use std::collections::HashMap;
 
-use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::operation::update_cluster_config::{
     UpdateClusterConfigError, UpdateClusterConfigOutput,
 };
@@ -11,7 +10,9 @@ use shared::aws::eks::ClusterState;
 use shared::config::Mode;
 use shared::output::report::{EffectStatus, Outcome, Stage};
 use shared::pipeline::respond;
-use shared::testing::{ClusterFixture, config, eks_client, event, mocked_deps, mocked_deps_with};
+use shared::testing::{
+    ClusterFixture, config, describe_update_rule, eks_client, event, mocked_deps, mocked_deps_with,
+};
 
 use endpoint_access::*;
 
@@ -50,26 +51,6 @@ fn update_rule(id: &'static str) -> Rule {
             )
             .build()
     })
-}
-
-fn describe_update_rule(id: &'static str) -> Rule {
-    mock!(aws_sdk_eks::Client::describe_update).then_output(move || {
-        DescribeUpdateOutput::builder()
-            .update(
-                Update::builder()
-                    .id(id)
-                    .status(UpdateStatus::InProgress)
-                    .build(),
-            )
-            .build()
-    })
-}
-
-/// A rule that fails the test if a mutating call is made.
-fn forbidden_update() -> Rule {
-    mock!(aws_sdk_eks::Client::update_cluster_config)
-        .match_requests(|_| panic!("UpdateClusterConfig must not be called here"))
-        .then_output(|| UpdateClusterConfigOutput::builder().build())
 }
 
 // ---- the pure decision ----
@@ -157,7 +138,10 @@ fn settings_validate_every_cidr() {
 #[tokio::test]
 async fn propose_mode_proposes_stage_one_and_records_it() {
     let cluster = ClusterFixture::new("payments-prod");
-    let no_update = forbidden_update();
+    let no_update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_config,
+        UpdateClusterConfigOutput
+    );
     let eks = eks_client(&[&cluster.describe_rule(), &no_update]);
     let (deps, cap) = mocked_deps(config(Mode::Propose), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
@@ -263,7 +247,7 @@ async fn apply_stage_one_enables_private_access_and_keeps_the_finding_new() {
     let eks = eks_client(&[
         &cluster.describe_rule(),
         &update,
-        &describe_update_rule("upd-1"),
+        &describe_update_rule("upd-1", UpdateType::EndpointAccessUpdate),
     ]);
     let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
@@ -319,7 +303,7 @@ async fn apply_stage_two_turns_public_access_off() {
     let eks = eks_client(&[
         &cluster.describe_rule(),
         &update,
-        &describe_update_rule("upd-2"),
+        &describe_update_rule("upd-2", UpdateType::EndpointAccessUpdate),
     ]);
     let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
@@ -347,7 +331,10 @@ async fn already_private_cluster_is_compliant_and_nothing_is_recorded() {
     let mut cluster = ClusterFixture::new("ledger-internal");
     cluster.public = false;
     cluster.private = true;
-    let no_update = forbidden_update();
+    let no_update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_config,
+        UpdateClusterConfigOutput
+    );
     let eks = eks_client(&[&cluster.describe_rule(), &no_update]);
     let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access-stale.json"), None)
@@ -375,7 +362,13 @@ async fn already_private_cluster_is_compliant_and_nothing_is_recorded() {
 async fn allowlisted_cidrs_are_compliant_and_an_open_endpoint_is_restricted() {
     let mut cluster = ClusterFixture::new("payments-prod");
     cluster.cidrs = vec!["203.0.113.0/26".into()];
-    let eks = eks_client(&[&cluster.describe_rule(), &forbidden_update()]);
+    let eks = eks_client(&[
+        &cluster.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
     let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(
         &with_allowlist(&["203.0.113.0/24"]),
@@ -399,7 +392,11 @@ async fn allowlisted_cidrs_are_compliant_and_an_open_endpoint_is_restricted() {
                 .update(Update::builder().id("u3").build())
                 .build()
         });
-    let eks = eks_client(&[&open.describe_rule(), &update, &describe_update_rule("u3")]);
+    let eks = eks_client(&[
+        &open.describe_rule(),
+        &update,
+        &describe_update_rule("u3", UpdateType::EndpointAccessUpdate),
+    ]);
     let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(
         &with_allowlist(&["203.0.113.0/24"]),
@@ -419,7 +416,13 @@ async fn guardrails_lower_the_mode() {
     // Tag propose under MODE=apply.
     let mut tagged = ClusterFixture::new("payments-prod");
     tagged.tags = vec![("eks-exposure-responder/mode".into(), "propose".into())];
-    let eks = eks_client(&[&tagged.describe_rule(), &forbidden_update()]);
+    let eks = eks_client(&[
+        &tagged.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
     let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
@@ -431,7 +434,13 @@ async fn guardrails_lower_the_mode() {
     // Tag ignore: skipped, nothing sent or recorded.
     let mut ignored = ClusterFixture::new("payments-prod");
     ignored.tags = vec![("eks-exposure-responder/mode".into(), "ignore".into())];
-    let eks = eks_client(&[&ignored.describe_rule(), &forbidden_update()]);
+    let eks = eks_client(&[
+        &ignored.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
     let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
@@ -446,7 +455,13 @@ async fn guardrails_lower_the_mode() {
         "aws:cloudformation:stack-name".into(),
         "payments-eks".into(),
     )];
-    let eks = eks_client(&[&iac.describe_rule(), &forbidden_update()]);
+    let eks = eks_client(&[
+        &iac.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
     let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
@@ -459,7 +474,13 @@ async fn guardrails_lower_the_mode() {
 async fn busy_clusters_are_deferred_without_a_record() {
     let mut updating = ClusterFixture::new("payments-prod");
     updating.status = ClusterStatus::Updating;
-    let eks = eks_client(&[&updating.describe_rule(), &forbidden_update()]);
+    let eks = eks_client(&[
+        &updating.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
     let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
@@ -580,7 +601,7 @@ async fn failed_record_or_notification_never_undoes_the_remediation() {
     let eks = eks_client(&[
         &ClusterFixture::new("payments-prod").describe_rule(),
         &update_rule("u9"),
-        &describe_update_rule("u9"),
+        &describe_update_rule("u9", UpdateType::EndpointAccessUpdate),
     ]);
     let deps = mocked_deps_with(config(Mode::Apply), eks, sns, sh);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
@@ -678,7 +699,13 @@ async fn malformed_events_are_invalid_finding_errors() {
         "invalid-contradicting-account.json",
         "invalid-no-findings.json",
     ] {
-        let (deps, cap) = mocked_deps(config(Mode::Apply), eks_client(&[&forbidden_update()]));
+        let (deps, cap) = mocked_deps(
+            config(Mode::Apply),
+            eks_client(&[&shared::forbidden_rule!(
+                aws_sdk_eks::Client::update_cluster_config,
+                UpdateClusterConfigOutput
+            )]),
+        );
         let err = respond(&fix(), &deps, event(file), None)
             .await
             .expect_err(file);
@@ -705,7 +732,10 @@ async fn a_proposal_whose_message_cannot_be_sent_is_retried_not_lost() {
     let (_, sh, _) = shared::testing::capturing_clients();
     let eks = eks_client(&[
         &ClusterFixture::new("payments-prod").describe_rule(),
-        &forbidden_update(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
     ]);
     let deps = mocked_deps_with(config(Mode::Propose), eks, sns, sh);
     let err = respond(&fix(), &deps, event("eks-public-access.json"), None)
@@ -725,7 +755,10 @@ async fn a_proposal_whose_message_cannot_be_sent_is_retried_not_lost() {
     let (_, sh, _) = shared::testing::capturing_clients();
     let eks = eks_client(&[
         &ClusterFixture::new("payments-prod").describe_rule(),
-        &forbidden_update(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
     ]);
     let deps = mocked_deps_with(config(Mode::Propose), eks, sns, sh);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)

@@ -1,4 +1,4 @@
-//! Fault matrix of secrets-encryption (issue 9, property 3): every AWS call the function makes,
+//! Fault matrix of secrets-encryption: every AWS call the function makes,
 //! under throttling (recovering and exhausted), 5xx, a real transport timeout, AccessDenied and
 //! not-found, ends as `expected` says — a report with a given outcome and reason code, a Lambda
 //! error EventBridge retries and dead-letters, or an association whose notification, finding
@@ -9,13 +9,8 @@
 //! encryptionConfig), MODE apply, `SECRETS_KMS_KEY_ARN` set to a key in the cluster's Region that
 //! passes every pre-flight check (enabled, symmetric, ENCRYPT_DECRYPT, customer managed).
 
-use std::marker::PhantomData;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_eks::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_eks::config::{ConfigBag, Intercept};
 use aws_sdk_eks::operation::associate_encryption_config::{
     AssociateEncryptionConfigInput, AssociateEncryptionConfigOutput,
 };
@@ -32,8 +27,8 @@ use shared::faulty_rule;
 use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, eks_client_at,
-    event, fast_retry, fast_timeouts, json_fault, mocked_attempts, mocked_deps_with,
+    ClusterFixture, Executions, FAULTS, Fault, assert_effects, assert_effects_done, config,
+    eks_client_at, event, fast_retry, fast_timeouts, json_fault, mocked_attempts, mocked_deps_with,
     own_retry_quota, recorder_for_cell, scripted_server, sns_for_cell,
 };
 
@@ -152,9 +147,7 @@ fn associations_requested(call: Call, fault: Fault) -> usize {
 // ---- the clean path ----
 
 fn describe_cluster_ok() -> DescribeClusterOutput {
-    DescribeClusterOutput::builder()
-        .cluster(ClusterFixture::new(CLUSTER).cluster())
-        .build()
+    ClusterFixture::new(CLUSTER).describe_output()
 }
 
 fn describe_key_ok() -> DescribeKeyOutput {
@@ -235,44 +228,6 @@ fn kms_client_at(url: &str) -> aws_sdk_kms::Client {
 }
 
 // ---- the cell ----
-
-/// Counts executions of one operation (by its input type) on any client, mocked or on a real
-/// socket: the SDK's retries of one call are one execution.
-#[derive(Clone)]
-struct Executions<I>(Arc<AtomicUsize>, PhantomData<fn() -> I>);
-
-impl<I> Executions<I> {
-    fn new() -> Self {
-        Executions(Arc::new(AtomicUsize::new(0)), PhantomData)
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl<I> std::fmt::Debug for Executions<I> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Executions({})", self.count())
-    }
-}
-
-impl<I: std::fmt::Debug + Send + Sync + 'static> Intercept for Executions<I> {
-    fn name(&self) -> &'static str {
-        "Executions"
-    }
-
-    fn read_before_execution(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if context.input().downcast_ref::<I>().is_some() {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-}
 
 /// A retry quota of its own per cell: the SDK's token bucket is process-wide per service, and
 /// cells of exhausted retries would drain it and change later cells' retries.

@@ -1,7 +1,6 @@
 //! The whole function through the shared pipeline, EKS and KMS mocked with aws-smithy-mocks.
 
 use aws_sdk_eks::operation::associate_encryption_config::AssociateEncryptionConfigOutput;
-use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::types::{Update, UpdateStatus, UpdateType};
 use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
 use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeySpec, KeyState, KeyUsageType};
@@ -10,7 +9,9 @@ use shared::config::Mode;
 use shared::event::gate::{Gate, event_from_value, gate};
 use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::respond;
-use shared::testing::{Captures, ClusterFixture, config, eks_client, event, mocked_deps};
+use shared::testing::{
+    Captures, ClusterFixture, config, describe_update_rule, eks_client, event, mocked_deps,
+};
 
 use secrets_encryption::*;
 use shared::aws::eks::client_request_token;
@@ -93,20 +94,6 @@ fn associate_fault(status: u16, code: &str, message: &str) -> Rule {
             Some(format!(r#"{{"__type":"{code}","message":"{message}"}}"#)),
         )
         .build()
-}
-
-fn describe_update_rule(id: &'static str) -> Rule {
-    mock!(aws_sdk_eks::Client::describe_update).then_output(move || {
-        DescribeUpdateOutput::builder()
-            .update(
-                Update::builder()
-                    .id(id)
-                    .status(UpdateStatus::InProgress)
-                    .r#type(UpdateType::AssociateEncryptionConfig)
-                    .build(),
-            )
-            .build()
-    })
 }
 
 /// DescribeCluster with the cluster role this crate's tests expect.
@@ -594,7 +581,7 @@ async fn apply_associates_the_checked_key_with_a_token_and_verifies() {
         &[
             &cluster.describe_rule(),
             &associate,
-            &describe_update_rule("upd-enc-1"),
+            &describe_update_rule("upd-enc-1", UpdateType::AssociateEncryptionConfig),
         ],
     )
     .await;

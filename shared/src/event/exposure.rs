@@ -1,6 +1,6 @@
 //! Trait classification: which remediation topic a contributing finding ("signal") belongs to.
 //!
-//! Security Hub's GA trait wording is not documented with certainty (reference §2.4), so a signal is
+//! Security Hub's GA trait wording is not documented with certainty, so a signal is
 //! classified from every independent clue it carries — trait name, trait values, preview tag values,
 //! the contributing finding's uid (control id or Inspector ARN) and its title — and any one clue is
 //! enough.

@@ -1,4 +1,4 @@
-//! The gate of SPEC §3: turn a raw EventBridge event into an exposure the responder may act on,
+//! The gate: turn a raw EventBridge event into an exposure the responder may act on,
 //! a typed reason to skip it, or an error naming the JSON path that was wrong.
 
 use serde::{Deserialize, Serialize};
@@ -260,7 +260,7 @@ fn expect_eq(path: &str, expected: &str, found: Option<&str>) -> Result<(), Inva
     })
 }
 
-/// Apply the gate of SPEC §3 for a function owning `owned` traits.
+/// Apply the gate for a function owning `owned` traits.
 pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
     expect_eq("$.source", SOURCE, Some(event.source.as_str()))?;
     expect_eq(
