@@ -122,7 +122,7 @@ impl Image {
 }
 
 /// Whether a fixed version exists (OCSF `is_fix_available` / `fix_coverage`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fix {
     /// Every affected package has a fixed version.

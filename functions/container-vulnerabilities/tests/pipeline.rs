@@ -847,3 +847,84 @@ async fn fat_findings_still_fit_with_fewer_entries_in_full() {
     assert_eq!(shown + d["omitted"]["count"].as_u64().unwrap_or(0), 500);
     assert_eq!(d["cves"][0]["exploitable"], true);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The published schema of `details`
+
+const SCHEMA_FILE: &str = "docs/schema/container-vulnerabilities-details-v1.json";
+
+fn schema_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(SCHEMA_FILE)
+}
+
+/// The checked-in schema is the one the types generate. `UPDATE_SCHEMA=1 cargo test -p
+/// container-vulnerabilities --test pipeline schema` writes it after a change to the types.
+#[test]
+fn the_published_schema_is_generated_from_the_details_types() {
+    let generated = container_vulnerabilities::decide::details_schema();
+    let text = serde_json::to_string_pretty(&generated).expect("schema JSON") + "\n";
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(schema_path(), &text).expect("write the schema");
+    }
+    let published = std::fs::read_to_string(schema_path()).expect("the published schema");
+    assert_eq!(
+        published, text,
+        "{SCHEMA_FILE} is stale: regenerate it with UPDATE_SCHEMA=1 cargo test -p container-vulnerabilities --test pipeline schema"
+    );
+}
+
+/// Every sample event this function handles produces `details` valid against the published
+/// schema, enriched or not, and so does a 500-CVE exposure cut down to fit SNS.
+#[tokio::test]
+async fn every_sample_output_validates_against_the_published_schema() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path()).expect("schema"))
+            .expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let mut validated = Vec::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("events/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.starts_with("eks-") && f.ends_with(".json"))
+        .collect();
+    files.sort();
+    for file in &files {
+        for enriched in [true, false] {
+            let (rule, _) = serving_fixtures();
+            let settings = Settings {
+                max_enriched_signals: if enriched { 50 } else { 0 },
+                ..Settings::default()
+            };
+            let fix = ContainerVulnerabilities::new(settings, hub(&[&rule]));
+            let (report, _) = run(&fix, event(file), cluster_of(file)).await;
+            let Some(details) = report.details else {
+                continue;
+            };
+            let errors: Vec<String> = validator
+                .iter_errors(&details)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{file} (enriched {enriched}): {errors:?}"
+            );
+            validated.push(file.clone());
+        }
+    }
+    for sample in [HIGH, LOW, MULTI] {
+        assert!(
+            validated.iter().any(|f| f == sample),
+            "{sample} gave no details"
+        );
+    }
+
+    let (rule, _) = serving(generated_finding);
+    let fix = ContainerVulnerabilities::new(Settings::default(), hub(&[&rule]));
+    let (report, _) = run(&fix, many_cves_event(500), "payments-prod").await;
+    let details = report.details.expect("details");
+    assert!(details["omitted"]["count"].as_u64().unwrap_or(0) > 0);
+    assert!(validator.is_valid(&details));
+}
