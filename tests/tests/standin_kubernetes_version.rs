@@ -10,8 +10,8 @@ mod standin;
 
 use common::{Inbox, config, create_cluster, event_for, unique};
 use kubernetes_version::KubernetesVersion;
+use shared::output::report::EffectStatus;
 use shared::pipeline::respond;
-use shared::report::EffectStatus;
 use shared::{Deps, Mode, Outcome};
 
 const EVENT: &str = "eks-unsupported-kubernetes-version.json";

@@ -9,8 +9,8 @@ mod standin;
 
 use common::{Inbox, config, create_cluster, event_for, unique};
 use secrets_encryption::{KmsKeyArn, SecretsEncryption, Settings};
+use shared::output::report::EffectStatus;
 use shared::pipeline::{Remediation, respond};
-use shared::report::EffectStatus;
 use shared::{Deps, Mode, Outcome};
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
