@@ -26,10 +26,83 @@ pub const POLICY_FILE: &str = "eks-secrets-key-policy.json";
 
 /// Said in every proposal and every apply.
 pub const IRREVERSIBLE: &str = "This change cannot be undone: once AssociateEncryptionConfig has run, EKS can neither remove secrets encryption from the cluster nor switch it to another KMS key.";
-pub const KEY_LOSS: &str = "Deleting or disabling the KMS key (or removing the cluster role's access to it) makes the cluster's Kubernetes secrets unreadable and the cluster degraded; a deleted key cannot be recovered, and neither can the secrets it encrypted.";
-pub const ALARM: &str = "Set up a key-deletion alarm: an EventBridge rule on the CloudTrail events ScheduleKeyDeletion and DisableKey for this key, targeting your alerts SNS topic (commands under 'After that'; it needs a CloudTrail trail logging management events in the key's Region). KMS waits 7 to 30 days before deleting a key, so the alarm leaves time for aws kms cancel-key-deletion; aws kms enable-key reverses DisableKey. Consider also denying kms:ScheduleKeyDeletion and kms:DisableKey in the key policy (or an SCP) to all but a break-glass role.";
-const IAC: &str = "If infrastructure code manages this cluster, add the key there too (eksctl secretsEncryption.keyARN, Terraform encryption_config, CloudFormation EncryptionConfig) so no later deployment tries to remove it: it cannot be removed, and tools that tried have planned to replace the whole cluster.";
-const REENCRYPT: &str = "EKS encrypts a secret with the key when the secret is written: secrets that exist before the association stay as they are until rewritten (step under 'After that').";
+/// What losing the key does, as the EKS envelope-encryption page and the cluster-health codes
+/// state it (https://docs.aws.amazon.com/eks/latest/userguide/envelope-encryption.html,
+/// https://docs.aws.amazon.com/eks/latest/userguide/troubleshooting.html#cluster-health-status).
+const KEY_LOSS_OUTCOMES: &str = "A disabled key degrades the cluster at once (the API server cannot start: KMS_KEY_DISABLED) until the key is re-enabled; re-enable it within 30 days, after which EKS may upgrade the cluster to the next version with no guarantee that it recovers. A deleted key (KMS_KEY_NOT_FOUND) or revoked EKS grants on it (KMS_GRANT_REVOKED) leave the cluster unrecoverable: it must be deleted and recreated.";
+/// The events the key alarm watches: deletion, disabling and the loss of the grants EKS uses.
+pub const ALARM_EVENTS: [&str; 4] = [
+    "ScheduleKeyDeletion",
+    "DisableKey",
+    "RevokeGrant",
+    "RetireGrant",
+];
+pub const ALARM: &str = "Set up a key-loss alarm: an EventBridge rule on the CloudTrail events ScheduleKeyDeletion, DisableKey, RevokeGrant and RetireGrant for this key, targeting your alerts SNS topic (commands under 'After that'; it needs a CloudTrail trail logging management events in the key's Region). KMS waits 7 to 30 days before deleting a key, so the alarm leaves time for aws kms cancel-key-deletion; aws kms enable-key reverses DisableKey; a revoked or retired EKS grant cannot be given back to the cluster (EKS itself may retire its grants when the cluster is deleted). Consider also denying kms:ScheduleKeyDeletion and kms:DisableKey in the key policy (or an SCP) to all but a break-glass role.";
+
+/// What losing the key breaks, for the cluster's Kubernetes version: on 1.28 and later the key
+/// protects all Kubernetes API data, not only secrets (envelope-encryption page: "that same key
+/// will be used as the KEK for envelope encryption of all Kubernetes API data types").
+pub fn key_loss(version: Option<&str>) -> String {
+    let scope = match default_envelope_encryption(version) {
+        Some(true) => {
+            "all of the cluster's Kubernetes API data (on 1.28 and later the key is the key-encryption key for every API object, not only secrets)"
+        }
+        Some(false) => {
+            "the cluster's Kubernetes secrets (and, once it runs 1.28 or later, all of its Kubernetes API data)"
+        }
+        None => {
+            "the cluster's Kubernetes secrets, and on 1.28 and later all of its Kubernetes API data"
+        }
+    };
+    format!("The key protects {scope}. {KEY_LOSS_OUTCOMES}")
+}
+
+/// Advice per infrastructure-as-code tool, from each tool's documentation: adding the key to the
+/// definition is safe in some tools and replaces the cluster in others.
+const IAC_CLOUDFORMATION: &str = "CloudFormation (and CDK, which deploys through it): do NOT add EncryptionConfig to the AWS::EKS::Cluster resource of this existing cluster. CloudFormation documents that property as 'Update requires: Replacement', so the next deployment would create a new cluster. Associate the key out of band (this plan, or the CLI) and leave EncryptionConfig out of the template; CloudFormation does not write the live value back into the template (it shows as drift).";
+const IAC_TERRAFORM: &str = "Terraform (AWS provider): after the association, add an encryption_config block with this key to aws_eks_cluster so the next plan is a no-op. The provider adds encryption_config in place (with AssociateEncryptionConfig), but removing the block later forces a new cluster.";
+const IAC_EKSCTL: &str = "eksctl: set secretsEncryption.keyARN in the ClusterConfig to this key; eksctl utils enable-secrets-encryption makes the same association in place and re-encrypts existing secrets itself (--encrypt-existing-secrets=false opts out). Do not edit the CloudFormation stacks eksctl created: EncryptionConfig there requires replacement.";
+const IAC_OTHER: &str = "Before adding the key to the tool's definition, check what the tool does when encryption is added to an existing cluster: some apply it in place, CloudFormation replaces the cluster.";
+
+/// The IaC advice for the tool that manages the cluster, or for every tool when none is known.
+pub fn iac_notes(managed_by: Option<&str>) -> Vec<String> {
+    let Some(owner) = managed_by else {
+        return vec![
+            "If infrastructure code manages this cluster, what to do depends on the tool:"
+                .to_string(),
+            IAC_CLOUDFORMATION.to_string(),
+            IAC_TERRAFORM.to_string(),
+            IAC_EKSCTL.to_string(),
+        ];
+    };
+    let lower = owner.to_ascii_lowercase();
+    let advice = if lower.contains("eksctl") {
+        IAC_EKSCTL
+    } else if lower.contains("cloudformation") || lower.contains("cdk") {
+        IAC_CLOUDFORMATION
+    } else if lower.contains("terraform") || lower.contains("opentofu") {
+        IAC_TERRAFORM
+    } else {
+        IAC_OTHER
+    };
+    vec![format!("The cluster is managed by {owner}. {advice}")]
+}
+
+/// Whether existing secrets need rewriting after the association: the EKS procedure that
+/// rewrites them is "deprecated and only applies to EKS clusters running Kubernetes version 1.27
+/// or lower" (https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html). On 1.28 and
+/// later EKS already envelope-encrypts all API data and documents no rewrite step, so none is
+/// planned; an unknown version gets the step (it is harmless).
+fn reencrypt_note(version: Option<&str>) -> &'static str {
+    match default_envelope_encryption(version) {
+        Some(true) => {
+            "On 1.28 and later EKS already envelope-encrypts all Kubernetes API data and the associated key becomes the key-encryption key for all of it; the EKS procedure that rewrites existing secrets is documented for 1.27 and lower only, so no rewrite step is planned."
+        }
+        _ => {
+            "On 1.27 and lower EKS encrypts a secret with the key when the secret is written: secrets that exist before the association must be rewritten (the EKS enable-kms procedure; step under 'After that'). eksctl utils enable-secrets-encryption does this itself."
+        }
+    }
+}
 
 /// What `assess` hands the decision.
 pub struct Inputs<'a> {
@@ -64,7 +137,7 @@ fn version_fact(state: &ClusterState) -> Option<String> {
             "Kubernetes {version} (1.28 or later): EKS already applies default envelope encryption to all Kubernetes API data, secrets included, with an AWS-owned key; the trait (Security Hub control EKS.3) asks for a customer-managed KMS key on secrets, one whose key policy, CloudTrail record of use and revocation you control"
         ),
         false => format!(
-            "Kubernetes {version} (before 1.28): no default envelope encryption; secrets are stored in etcd without KMS envelope encryption until a key is associated"
+            "Kubernetes {version} (before 1.28): no default envelope encryption; secrets are stored in etcd without KMS envelope encryption until a key is associated (the etcd volumes themselves are always encrypted at the disk level by EKS, whatever the version)"
         ),
     })
 }
@@ -77,7 +150,7 @@ fn live_state(state: &ClusterState) -> Value {
             "resources": e.resources,
             "provider": { "keyArn": e.key_arn },
         })).collect::<Vec<_>>(),
-        "secretsEncrypted": state.secrets_key().is_some(),
+        "secretsEncrypted": state.customer_key().is_some(),
         "defaultEnvelopeEncryption": default_envelope_encryption(state.version.as_deref()),
     })
 }
@@ -104,12 +177,13 @@ pub fn compliant(
     configured: Option<&KmsKeyArn>,
 ) -> Assessment<Option<AssociateKey>> {
     let key = state
-        .secrets_key()
+        .customer_key()
         .and_then(|e| e.key_arn.clone())
         .unwrap_or_else(|| "a KMS key DescribeCluster did not name".to_string());
     let mut facts = vec![
         status_fact(state),
         format!("Kubernetes secrets: envelope-encrypted with KMS key {key}"),
+        "compliance is judged by the encryptionConfig entry naming a KMS key; its deprecated 'resources' member no longer decides what EKS encrypts".to_string(),
     ];
     facts.extend(version_fact(state));
     let mut notes = Vec::new();
@@ -120,7 +194,8 @@ pub fn compliant(
         ));
     }
     notes.push(format!(
-        "Keep KMS key {key} enabled and never delete it: {KEY_LOSS}"
+        "Keep KMS key {key} enabled and never delete it or revoke its grants: {}",
+        key_loss(state.version.as_deref())
     ));
     notes.push(ALARM.to_string());
     Assessment {
@@ -247,16 +322,21 @@ pub fn alarm_pattern(key_arn: &str) -> Value {
         "detail-type": ["AWS API Call via CloudTrail"],
         "detail": {
             "eventSource": ["kms.amazonaws.com"],
-            "eventName": ["ScheduleKeyDeletion", "DisableKey"],
+            "eventName": ALARM_EVENTS,
             "resources": { "ARN": [key_arn] }
         }
     })
 }
 
-fn follow_ups(cluster: &ClusterRef, alarm_key: &str, key_region: &str) -> Vec<PlanStep> {
+fn follow_ups(
+    cluster: &ClusterRef,
+    version: Option<&str>,
+    alarm_key: &str,
+    key_region: &str,
+) -> Vec<PlanStep> {
     let rule = alarm_rule_name(&cluster.name);
     let pattern = alarm_pattern(alarm_key);
-    vec![
+    let mut steps = vec![
         PlanStep {
             description: "follow the update until DescribeUpdate reports Successful (the cluster is UPDATING meanwhile)".to_string(),
             api_call: "eks:DescribeUpdate".to_string(),
@@ -278,15 +358,21 @@ fn follow_ups(cluster: &ClusterRef, alarm_key: &str, key_region: &str) -> Vec<Pl
                 .arg("--name", &cluster.name)
                 .build(),
         },
-        PlanStep {
-            description: "then rewrite every existing secret so it is stored encrypted with the key (any update re-encrypts a secret; an annotation is the least intrusive one)".to_string(),
+    ];
+    if default_envelope_encryption(version) != Some(true) {
+        // The enable-kms page annotates every secret (piping `kubectl get` into `kubectl
+        // annotate`); one `kubectl annotate --all` does the same without a pipe.
+        steps.push(PlanStep {
+            description: "then, as the EKS procedure for 1.27 and lower requires, rewrite every existing secret so it is stored encrypted with the key (any update re-encrypts a secret; an annotation is the least intrusive one)".to_string(),
             api_call: "kubectl annotate".to_string(),
-            parameters: json!({ "annotation": "eks-exposure-responder/reencrypted=true" }),
-            cli: "kubectl annotate secrets --all --all-namespaces --overwrite eks-exposure-responder/reencrypted=true".to_string(),
-        },
+            parameters: json!({ "annotation": "kms-encryption-timestamp=<time>" }),
+            cli: "kubectl annotate secrets --all --all-namespaces --overwrite kms-encryption-timestamp=<time>".to_string(),
+        });
+    }
+    steps.extend([
         PlanStep {
             description: format!(
-                "key-deletion alarm, part 1: an EventBridge rule in {key_region} matching ScheduleKeyDeletion and DisableKey of the key (CloudTrail management events)"
+                "key-loss alarm, part 1: an EventBridge rule in {key_region} matching ScheduleKeyDeletion, DisableKey, RevokeGrant and RetireGrant of the key (CloudTrail management events)"
             ),
             api_call: "events:PutRule".to_string(),
             parameters: json!({ "Name": rule, "EventPattern": pattern }),
@@ -297,7 +383,7 @@ fn follow_ups(cluster: &ClusterRef, alarm_key: &str, key_region: &str) -> Vec<Pl
                 .build(),
         },
         PlanStep {
-            description: "key-deletion alarm, part 2: send matches to your alerts SNS topic (its topic policy must allow events.amazonaws.com to publish)".to_string(),
+            description: "key-loss alarm, part 2: send matches to your alerts SNS topic (its topic policy must allow events.amazonaws.com to publish)".to_string(),
             api_call: "events:PutTargets".to_string(),
             parameters: json!({ "Rule": rule, "Targets": [{ "Id": "notify", "Arn": "<alerts-sns-topic-arn>" }] }),
             cli: Cli::aws("events", "put-targets")
@@ -306,7 +392,8 @@ fn follow_ups(cluster: &ClusterRef, alarm_key: &str, key_region: &str) -> Vec<Pl
                 .arg("--targets", "Id=notify,Arn=<alerts-sns-topic-arn>")
                 .build(),
         },
-    ]
+    ]);
+    steps
 }
 
 fn key_facts(inputs: &Inputs<'_>, facts: &mut Vec<String>, details: &mut Value) {
@@ -369,18 +456,13 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment<Option<AssociateKey>> {
     let state = inputs.state;
     let mut facts = vec![
         status_fact(state),
-        "Kubernetes secrets: not envelope-encrypted with a KMS key of yours (encryptionConfig has no 'secrets' entry)".to_string(),
+        "Kubernetes secrets: not envelope-encrypted with a KMS key of yours (no encryptionConfig entry names a KMS key)".to_string(),
     ];
     facts.extend(version_fact(state));
-    for other in state
-        .encryption
-        .iter()
-        .filter(|e| !e.resources.iter().any(|r| r == "secrets"))
-    {
+    for other in &state.encryption {
         facts.push(format!(
-            "encryptionConfig has an entry for {:?} with key {}",
-            other.resources,
-            other.key_arn.as_deref().unwrap_or("unknown")
+            "encryptionConfig has an entry for {:?} that names no KMS key",
+            other.resources
         ));
     }
     let mut details = json!({ "key": {} });
@@ -473,26 +555,22 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment<Option<AssociateKey>> {
     let shown_key = key_to_associate.unwrap_or("a new customer-managed key");
     let summary = match key_to_associate {
         Some(k) => format!(
-            "encrypt the Kubernetes secrets of {} with KMS key {k} (AssociateEncryptionConfig); IRREVERSIBLE, and deleting or disabling that key makes the cluster's secrets unreadable",
+            "encrypt the Kubernetes secrets of {} with KMS key {k} (AssociateEncryptionConfig); IRREVERSIBLE, and deleting that key or revoking its grants makes the cluster unrecoverable",
             cluster.name
         ),
         None => format!(
-            "create a customer-managed KMS key in {} and encrypt the Kubernetes secrets of {} with it (AssociateEncryptionConfig); IRREVERSIBLE, and deleting or disabling that key makes the cluster's secrets unreadable",
+            "create a customer-managed KMS key in {} and encrypt the Kubernetes secrets of {} with it (AssociateEncryptionConfig); IRREVERSIBLE, and deleting that key or revoking its grants makes the cluster unrecoverable",
             cluster.region, cluster.name
         ),
     };
+    let version = state.version.as_deref();
     let mut notes = vec![
         IRREVERSIBLE.to_string(),
-        format!("Key to be used: {shown_key}. {KEY_LOSS}"),
+        format!("Key to be used: {shown_key}. {}", key_loss(version)),
         ALARM.to_string(),
-        REENCRYPT.to_string(),
+        reencrypt_note(version).to_string(),
     ];
-    match inputs.managed_by {
-        Some(owner) => notes.push(format!(
-            "The cluster is managed by {owner}: add the key there too, so no later deployment tries to remove it (it cannot be removed, and tools that tried have planned to replace the whole cluster)."
-        )),
-        None => notes.push(IAC.to_string()),
-    }
+    notes.extend(iac_notes(inputs.managed_by));
 
     Assessment {
         live_state: live_state(state),
@@ -505,7 +583,7 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment<Option<AssociateKey>> {
         verdict: Verdict::Act(Plan {
             summary,
             steps,
-            follow_ups: follow_ups(cluster, &alarm_key, &key_region),
+            follow_ups: follow_ups(cluster, version, &alarm_key, &key_region),
             blockers,
             revert: Some(Revert {
                 description: "none: EKS cannot remove secrets encryption or change its key once associated. The only way back is a new cluster; keep the key enabled and never delete it.".to_string(),
@@ -648,8 +726,8 @@ mod tests {
         assert!(revert.description.starts_with("none:"));
         let text = all_text(&a);
         assert!(text.contains("cannot be undone"));
-        assert!(text.contains("unreadable"));
-        assert!(text.contains("key-deletion alarm"));
+        assert!(text.contains("unrecoverable"));
+        assert!(text.contains("key-loss alarm"));
         assert!(
             a.facts
                 .iter()
@@ -666,7 +744,15 @@ mod tests {
             rule.parameters["EventPattern"]["detail"]["resources"]["ARN"][0],
             KEY
         );
-        assert!(rule.cli.contains("ScheduleKeyDeletion") && rule.cli.contains("DisableKey"));
+        assert_eq!(
+            rule.parameters["EventPattern"]["detail"]["eventName"],
+            json!([
+                "ScheduleKeyDeletion",
+                "DisableKey",
+                "RevokeGrant",
+                "RetireGrant"
+            ])
+        );
         assert!(a.not_checked.iter().any(|n| n.contains(ROLE)));
     }
 
@@ -783,5 +869,94 @@ mod tests {
                 .any(|f| f == "key pre-flight 'enabled': FAILED (KeyState is Disabled)")
         );
         assert_eq!(planned_key(plan), Some(KEY));
+    }
+
+    fn described() -> KeyStatus {
+        KeyStatus::Described {
+            configured: KmsKeyArn::parse(KEY).expect("arn"),
+            facts: good_key(),
+        }
+    }
+
+    #[test]
+    fn the_blast_radius_is_all_api_data_on_1_28_and_a_revoked_grant_is_unrecoverable() {
+        let a = assess(&state("1.31"), &described(), Ok(ROLE.into()));
+        let text = all_text(&a);
+        assert!(
+            text.contains("all of the cluster's Kubernetes API data"),
+            "{text}"
+        );
+        for needle in [
+            "KMS_KEY_DISABLED",
+            "within 30 days",
+            "KMS_KEY_NOT_FOUND",
+            "KMS_GRANT_REVOKED",
+            "RevokeGrant",
+            "RetireGrant",
+        ] {
+            assert!(text.contains(needle), "lacks {needle}: {text}");
+        }
+        let old = all_text(&assess(&state("1.27"), &described(), Ok(ROLE.into())));
+        assert!(
+            old.contains("The key protects the cluster's Kubernetes secrets"),
+            "{old}"
+        );
+    }
+
+    #[test]
+    fn existing_secrets_are_rewritten_only_where_the_eks_procedure_applies() {
+        let rewrite = |v: &str| {
+            plan(&assess(&state(v), &described(), Ok(ROLE.into())))
+                .follow_ups
+                .iter()
+                .any(|s| s.api_call == "kubectl annotate")
+        };
+        assert!(rewrite("1.27"));
+        assert!(!rewrite("1.28"));
+        assert!(!rewrite("1.31"));
+        let a = assess(&state("1.31"), &described(), Ok(ROLE.into()));
+        assert!(all_text(&a).contains("documented for 1.27 and lower only"));
+        let old = assess(&state("1.27"), &described(), Ok(ROLE.into()));
+        assert!(
+            old.facts
+                .iter()
+                .any(|f| f.contains("encrypted at the disk level")),
+            "not KMS-wrapped is not plaintext: {:?}",
+            old.facts
+        );
+    }
+
+    #[test]
+    fn iac_advice_never_tells_cloudformation_to_add_encryption_config() {
+        let generic = iac_notes(None).join("\n");
+        assert!(generic.contains("do NOT add EncryptionConfig"));
+        assert!(generic.contains("Update requires: Replacement"));
+        assert!(
+            generic.contains("encryption_config") && generic.contains("secretsEncryption.keyARN")
+        );
+        let cfn = iac_notes(Some("CloudFormation stack 'orders'")).join("\n");
+        assert!(cfn.contains("do NOT add EncryptionConfig"), "{cfn}");
+        let tf = iac_notes(Some("terraform (tag ManagedBy)")).join("\n");
+        assert!(
+            tf.contains("add an encryption_config block") && !tf.contains("do NOT"),
+            "{tf}"
+        );
+        let eksctl = iac_notes(Some(
+            "eksctl (change the eksctl ClusterConfig and run eksctl)",
+        ))
+        .join("\n");
+        assert!(eksctl.contains("enable-secrets-encryption"), "{eksctl}");
+    }
+
+    #[test]
+    fn a_keyless_entry_is_reported_and_does_not_count() {
+        let mut s = state("1.31");
+        s.encryption = vec![EncryptionEntry {
+            resources: vec!["secrets".into()],
+            key_arn: None,
+        }];
+        let a = assess(&s, &described(), Ok(ROLE.into()));
+        assert!(a.facts.iter().any(|f| f.contains("names no KMS key")));
+        assert_eq!(planned_key(plan(&a)), Some(KEY));
     }
 }

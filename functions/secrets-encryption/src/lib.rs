@@ -97,6 +97,19 @@ impl SecretsEncryption {
 /// Make an `AssociateEncryptionConfig` refusal actionable; the kind (and so what the pipeline
 /// does with it) is kept.
 pub fn explain_associate_error(err: AwsError, key: &str, region: &str) -> AwsError {
+    // EKS allows one encryptionConfig per cluster, for good: a second association is refused
+    // with "Encryption is already enabled on the cluster" (seen as InvalidParameterException).
+    if err.kind == FaultKind::Invalid
+        && err.message.to_ascii_lowercase().contains("already enabled")
+    {
+        return AwsError {
+            message: format!(
+                "{} — the cluster already has a KMS key associated (EKS allows one, and it cannot be changed): nothing more can be associated; aws eks describe-cluster shows the key in encryptionConfig",
+                err.message
+            ),
+            ..err
+        };
+    }
     let advice = match err.kind {
         FaultKind::AccessDenied => format!(
             " — the caller (this function's role, or the member role) needs eks:AssociateEncryptionConfig, and it and the cluster role need kms:CreateGrant and kms:DescribeKey on {key}: allow them in the key policy (and in IAM for roles of the key's account)"
@@ -123,7 +136,7 @@ impl Remediation for SecretsEncryption {
         situation: &Situation<'_>,
     ) -> Result<Assessment<Option<AssociateKey>>, RemediationError> {
         let cluster = &situation.exposure.cluster;
-        if situation.cluster.secrets_key().is_some() {
+        if situation.cluster.customer_key().is_some() {
             return Ok(decide::compliant(
                 situation.cluster,
                 self.settings.key.as_ref(),
@@ -205,13 +218,13 @@ impl Remediation for SecretsEncryption {
                 update_id: Some(update_id.clone()),
                 failed: state.failed(),
                 verification: format!(
-                    "{}; the association runs asynchronously (the cluster is UPDATING meanwhile), then re-encrypt existing secrets as listed under 'After that'",
+                    "{}; the association runs asynchronously (the cluster is UPDATING meanwhile), then follow the steps under 'After that'",
                     state.describe()
                 ),
             });
         }
         Ok(confirmation.applied(&cluster.name, |after| match after {
-            Ok(Some(after)) => match after.secrets_key().and_then(|e| e.key_arn.clone()) {
+            Ok(Some(after)) => match after.customer_key().and_then(|e| e.key_arn.clone()) {
                 Some(k) if &k == key => format!(
                     "the endpoint returned no update id; DescribeCluster now reports secrets encrypted with {k}"
                 ),

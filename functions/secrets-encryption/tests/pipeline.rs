@@ -126,8 +126,11 @@ fn assert_warns(report: &Report, email: &str) {
     for needle in [
         "CANNOT BE UNDONE",
         "This change cannot be undone",
-        "makes the cluster's Kubernetes secrets unreadable and the cluster degraded",
-        "key-deletion alarm",
+        "KMS_GRANT_REVOKED",
+        "unrecoverable",
+        "RevokeGrant",
+        "RetireGrant",
+        "key-loss alarm",
         "ScheduleKeyDeletion",
         "DisableKey",
         "aws events put-rule",
@@ -257,8 +260,10 @@ async fn propose_mode_with_a_good_key_proposes_and_never_associates() {
         email.contains("aws eks associate-encryption-config --region us-east-1"),
         "{email}"
     );
+    // 1.31: the EKS rewrite procedure is for 1.27 and lower only.
+    assert!(!email.contains("kubectl annotate secrets"), "{email}");
     assert!(
-        email.contains("kubectl annotate secrets --all --all-namespaces --overwrite"),
+        email.contains("documented for 1.27 and lower only"),
         "{email}"
     );
     assert_warns(&report, &email);
@@ -715,9 +720,78 @@ async fn an_iac_managed_cluster_is_proposed_with_the_tool_named() {
     assert_eq!(report.outcome, Outcome::Proposed);
     assert_eq!(report.reason_code, "guardrail");
     assert_eq!(associate.num_calls(), 0);
-    assert!(cap.email().contains(
-        "The cluster is managed by CloudFormation stack 'orders-eks': add the key there too"
-    ));
+    let email = cap.email();
+    assert!(
+        email.contains(
+            "The cluster is managed by CloudFormation stack 'orders-eks'. CloudFormation"
+        ),
+        "{email}"
+    );
+    assert!(
+        email.contains("do NOT add EncryptionConfig")
+            && email.contains("'Update requires: Replacement'"),
+        "{email}"
+    );
+    assert!(!email.contains("add the key there too"), "{email}");
+}
+
+#[tokio::test]
+async fn a_second_association_refused_as_already_enabled_says_so() {
+    let cluster = ClusterFixture::new(CLUSTER);
+    let invalid = associate_fault(
+        400,
+        "InvalidParameterException",
+        "Encryption is already enabled on the cluster",
+    );
+    let fix = SecretsEncryption::with_kms(
+        settings(Some(KEY)),
+        kms(&[&describe_key_rule(good_metadata())]),
+    );
+    let (report, _cap) = run(&fix, Mode::Apply, &[&cluster.describe_rule(), &invalid]).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(
+        report
+            .reason
+            .contains("the cluster already has a KMS key associated"),
+        "{}",
+        report.reason
+    );
+    assert!(
+        !report.reason.contains("EKS rejected the request"),
+        "{}",
+        report.reason
+    );
+}
+
+/// A cluster whose encryptionConfig names a key is compliant whatever `resources` says: the
+/// member is deprecated and no longer decides what EKS encrypts.
+#[tokio::test]
+async fn a_key_without_the_deprecated_secrets_resource_is_compliant() {
+    for resources in [vec![], vec!["configmaps".to_string()]] {
+        let mut c = ClusterFixture::new(CLUSTER).cluster();
+        #[allow(deprecated)]
+        let entry = aws_sdk_eks::types::EncryptionConfig::builder()
+            .set_resources(Some(resources.clone()))
+            .provider(aws_sdk_eks::types::Provider::builder().key_arn(KEY).build())
+            .build();
+        c.encryption_config = Some(vec![entry]);
+        let out = aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput::builder()
+            .cluster(c)
+            .build();
+        let describe =
+            mock!(aws_sdk_eks::Client::describe_cluster).then_output(move || out.clone());
+        let associate = forbidden_associate();
+        let fix =
+            SecretsEncryption::with_kms(settings(Some(KEY)), kms(&[&forbidden_describe_key()]));
+        let (report, _cap) = run(&fix, Mode::Apply, &[&describe, &associate]).await;
+        assert_eq!(
+            report.outcome,
+            Outcome::AlreadyCompliant,
+            "{resources:?}: {}",
+            report.reason
+        );
+        assert_eq!(associate.num_calls(), 0);
+    }
 }
 
 #[tokio::test]

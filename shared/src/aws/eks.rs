@@ -47,11 +47,16 @@ impl ClusterState {
         self.status == "ACTIVE"
     }
 
-    /// The KMS key encrypting Kubernetes secrets, if any.
-    pub fn secrets_key(&self) -> Option<&EncryptionEntry> {
+    /// The customer-managed KMS key the cluster is envelope-encrypted with, if any: the first
+    /// `encryptionConfig` entry that names a provider key. `resources` plays no part: the EKS API
+    /// deprecated it on 2025-03-05 ("Amazon EKS encrypts all Kubernetes API data by default, so
+    /// this value no longer determines which resources are encrypted"), and EKS refuses a second
+    /// association on a cluster that has any entry ("Encryption is already enabled on the cluster").
+    /// https://docs.aws.amazon.com/eks/latest/APIReference/API_EncryptionConfig.html
+    pub fn customer_key(&self) -> Option<&EncryptionEntry> {
         self.encryption
             .iter()
-            .find(|e| e.resources.iter().any(|r| r == "secrets"))
+            .find(|e| e.key_arn.as_deref().is_some_and(|k| !k.trim().is_empty()))
     }
 
     pub fn from_sdk(cluster: &aws_sdk_eks::types::Cluster) -> Self {
@@ -68,8 +73,8 @@ impl ClusterState {
             public_access_cidrs: vpc
                 .map(|v| v.public_access_cidrs().to_vec())
                 .unwrap_or_default(),
-            // `resources` is deprecated in the SDK because EKS now encrypts all API data with an
-            // AWS-owned key; EKS.3 (and the trait) still asks for a customer key on `secrets`.
+            // `resources` is deprecated in the SDK because EKS now encrypts all API data; it is
+            // kept for reports only, never for deciding compliance (see `customer_key`).
             #[allow(deprecated)]
             encryption: cluster
                 .encryption_config()
@@ -275,5 +280,43 @@ impl Confirmation {
                 failed: false,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(entries: Vec<EncryptionEntry>) -> ClusterState {
+        ClusterState {
+            encryption: entries,
+            ..ClusterState::unread("c")
+        }
+    }
+
+    #[test]
+    fn any_entry_with_a_provider_key_is_the_customer_key_whatever_its_resources() {
+        let key = "arn:aws:kms:us-east-1:444455556666:key/k";
+        for resources in [
+            vec![],
+            vec!["configmaps".to_string()],
+            vec!["secrets".to_string()],
+        ] {
+            let state = with(vec![EncryptionEntry {
+                resources: resources.clone(),
+                key_arn: Some(key.to_string()),
+            }]);
+            assert_eq!(
+                state.customer_key().and_then(|e| e.key_arn.as_deref()),
+                Some(key),
+                "resources {resources:?}"
+            );
+        }
+        let keyless = with(vec![EncryptionEntry {
+            resources: vec!["secrets".to_string()],
+            key_arn: None,
+        }]);
+        assert!(keyless.customer_key().is_none());
+        assert!(with(vec![]).customer_key().is_none());
     }
 }
