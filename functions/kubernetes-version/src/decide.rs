@@ -204,6 +204,7 @@ fn rank(code: BlockerCode) -> u8 {
     match code {
         UpgradeInsightError => 0,
         NodegroupVersionSkew => 1,
+        UpgradeInsightUnknown | NodesNotVerified => 2,
         NodegroupNotActive => 2,
         NextVersionUnavailable => 3,
         VersionStatusUnknown => 4,
@@ -244,6 +245,32 @@ fn quoted_names(names: &[&str]) -> String {
         .join(", ")
 }
 
+/// How many minor versions a kubelet may be behind the control plane, as the EKS user guide
+/// documents it: "Starting from Kubernetes version 1.28, kubelet may be up to three minor
+/// versions older than kube-apiserver" and kubelets on 1.25 or newer may stay while the cluster
+/// goes "up to three versions ahead"
+/// (https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html). For kubelets 1.24
+/// and older the upstream policy of two minors applies
+/// (https://kubernetes.io/releases/version-skew-policy/#kubelet).
+///
+/// The UpdateClusterVersion API reference says instead that managed node groups "must match"
+/// the cluster's version. The two pages disagree; the safe reading taken here: never start an
+/// upgrade that would break the documented skew (that would leave nodes unsupported), and within
+/// the skew let EKS decide; if it refuses, the refusal is reported and nothing is forced.
+pub fn max_kubelet_skew(kubelet: Minor) -> u32 {
+    if kubelet >= Minor::new(1, 25) { 3 } else { 2 }
+}
+
+/// The name EKS gives the upgrade insight that checks every node's kubelet (managed,
+/// self-managed, hybrid and Fargate alike), per the cluster-insights page.
+const KUBELET_SKEW_INSIGHT: &str = "kubelet version skew";
+
+/// Said wherever the responder's own readiness gate is explained.
+pub const ONLY_GATE: &str = "EKS has temporarily rolled back the enforcement of upgrade insights on UpdateClusterVersion (https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html; announced on aws/containers-roadmap#2570), so this responder's checks are the only readiness gate: it starts an upgrade only when the insights for the next version were read, none is ERROR or UNKNOWN, and a PASSING 'Kubelet version skew' insight vouches for the nodes it cannot see. force is never set.";
+
+/// The rolling window of the deprecated-API insight, per the EKS upgrade guide.
+const LOOKBACK: &str = "Deprecated-API insights look back over a rolling 30-day window: a fixed client can keep an insight failing for up to 30 days, and an API called less often than monthly may not show at all.";
+
 /// Evaluate and plan.
 pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
     let current = i.version;
@@ -267,7 +294,10 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
     let mut not_checked = Vec::new();
 
     // Support status, from the live version list.
-    let cost_note = "extended support is billed per cluster hour on top of the standard EKS price, see Amazon EKS pricing";
+    // Prices and timing: Amazon EKS extended support pricing (AWS Containers blog, "Amazon EKS
+    // extended support for Kubernetes versions pricing") and
+    // https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html .
+    let cost_note = "a cluster in extended support costs $0.60 per cluster-hour instead of $0.10 in standard support, billed from the day standard support ends (Amazon EKS pricing)";
     match (&standing, &i.versions) {
         (Some(Standing::Listed(v)), _) => {
             let mut s = format!("EKS lists {current} as {}", v.status.label());
@@ -400,10 +430,39 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                 counts.join(", ")
             ));
             if scan.insights.is_empty() {
-                notes.push(format!(
-                    "EKS returned no upgrade insights for {}: they refresh about once a day. EKS still runs its own upgrade-blocking checks when the update starts, and this responder never overrides them.",
-                    scan.target
-                ));
+                // EKS no longer enforces insights itself: an empty list proves nothing.
+                holds.push(Hold {
+                    blocker: Blocker::new(
+                        BlockerCode::InsightsNotChecked,
+                        format!(
+                            "EKS returned no upgrade insights for {}, so readiness (deprecated APIs, kubelet and add-on skew) is unverified and EKS does not check it when the update starts; insights refresh every 24 hours, or on demand with aws eks start-insights-refresh --cluster-name {}",
+                            scan.target,
+                            shared::output::shell::quote(&i.cluster)
+                        ),
+                    ),
+                    until: format!("EKS reports upgrade insights for {}", scan.target),
+                });
+            } else {
+                let kubelet = scan
+                    .insights
+                    .iter()
+                    .find(|x| x.name.to_ascii_lowercase().contains(KUBELET_SKEW_INSIGHT));
+                // ERROR and UNKNOWN are held below; WARNING concerns a later version.
+                if kubelet.is_none() {
+                    holds.push(Hold {
+                        blocker: Blocker::new(
+                            BlockerCode::NodesNotVerified,
+                            format!(
+                                "EKS reports no 'Kubelet version skew' insight for {}: this function sees managed node groups only, so self-managed nodes, hybrid nodes and Fargate pods are unverified, and EKS does not check them when the update starts",
+                                scan.target
+                            ),
+                        ),
+                        until: format!(
+                            "a PASSING 'Kubelet version skew' insight for {} covers every node",
+                            scan.target
+                        ),
+                    });
+                }
             }
             if scan.list_truncated {
                 not_checked.push(format!(
@@ -444,6 +503,26 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                 .iter()
                 .filter(|x| x.level == InsightLevel::Error)
                 .collect();
+            for x in non_passing
+                .iter()
+                .filter(|x| x.level == InsightLevel::Unknown)
+            {
+                holds.push(Hold {
+                    blocker: Blocker::new(
+                        BlockerCode::UpgradeInsightUnknown,
+                        format!(
+                            "EKS upgrade insight '{}' is UNKNOWN for {}: EKS could not determine whether the cluster is affected ({}), so that check has not passed and the responder will not start the upgrade",
+                            x.name,
+                            scan.target,
+                            x.reason
+                                .as_deref()
+                                .unwrap_or("no reason given")
+                                .trim_end_matches('.')
+                        ),
+                    ),
+                    until: format!("the UNKNOWN upgrade insight '{}' is resolved", x.name),
+                });
+            }
             for x in &errors {
                 holds.push(Hold {
                     blocker: Blocker::new(
@@ -487,7 +566,7 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
         None => {}
     }
 
-    // Managed node groups: EKS refuses a control-plane update until every one matches.
+    // Managed node groups: the upgrade must keep every kubelet within the documented skew.
     let mut groups: Vec<&NodeGroup> = Vec::new();
     match &i.nodegroups {
         Some(Ok(scan)) => {
@@ -535,7 +614,7 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                     blocker: Blocker::new(
                         BlockerCode::NodegroupsNotChecked,
                         format!(
-                            "The version of {} managed node group(s) could not be checked ({}); EKS refuses the upgrade unless every managed node group runs {current}",
+                            "The version of {} managed node group(s) could not be checked ({}), so the documented kubelet skew to {next} cannot be verified for them",
                             unverified.len(),
                             shared::output::notify::bounded(&unverified, 5).join(", ")
                         ),
@@ -549,6 +628,16 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                 };
                 match Minor::parse(raw) {
                     Ok(v) if v == current => {}
+                    Ok(v) if v < current && next.minors_ahead_of(v) <= max_kubelet_skew(v) => {
+                        // Within the documented skew: no node roll first (it would be a roll
+                        // to the old, unsupported version); the follow-ups roll it forward.
+                        notes.push(format!(
+                            "Managed node group '{}' runs {v}: after the upgrade it is {} minor version(s) behind the {next} control plane, within the documented kubelet skew (up to {} for kubelet {v}; EKS user guide, Updating a cluster). The UpdateClusterVersion API reference says managed node groups must match the cluster's version: if EKS refuses for that reason, the refusal is reported and nothing is forced. Roll the group forward after the control plane (follow-ups).",
+                            g.name,
+                            next.minors_ahead_of(v),
+                            max_kubelet_skew(v)
+                        ));
+                    }
                     Ok(v) => {
                         if v < current {
                             prerequisites.push(nodegroup_step(
@@ -556,23 +645,29 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                                 &g.name,
                                 current,
                                 format!(
-                                    "First: upgrade managed node group '{}' from {v} to {current}, the control plane's version (EKS refuses the control-plane upgrade while a managed node group is behind)",
-                                    g.name
+                                    "First: upgrade managed node group '{}' from {v} to {current}, the control plane's version (at {next} the control plane would be {} minor versions ahead of it, beyond the documented kubelet skew of {})",
+                                    g.name,
+                                    next.minors_ahead_of(v),
+                                    max_kubelet_skew(v)
                                 ),
                             ));
                         }
                         holds.push(Hold {
                             blocker: Blocker::new(
                                 BlockerCode::NodegroupVersionSkew,
-                                format!(
-                                    "Managed node group '{}' runs Kubernetes {v} but the control plane runs {current}: EKS refuses UpdateClusterVersion until every managed node group matches{}",
-                                    g.name,
-                                    if v < current {
-                                        format!(" (upgrade it to {current} first; the command is in the plan)")
-                                    } else {
-                                        String::new()
-                                    }
-                                ),
+                                if v < current {
+                                    format!(
+                                        "Managed node group '{}' runs Kubernetes {v}: upgrading the control plane to {next} would put it {} minor versions ahead, beyond the documented kubelet skew of {} (EKS user guide, Updating a cluster); upgrade the group to {current} first (the command is in the plan)",
+                                        g.name,
+                                        next.minors_ahead_of(v),
+                                        max_kubelet_skew(v)
+                                    )
+                                } else {
+                                    format!(
+                                        "Managed node group '{}' runs Kubernetes {v}, newer than the {current} control plane: kubelets must never be newer than the API server; check the group before upgrading",
+                                        g.name
+                                    )
+                                },
                             ),
                             until: format!("node group '{}' runs {current}", g.name),
                         });
@@ -627,7 +722,7 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
                 blocker: Blocker::new(
                     BlockerCode::NodegroupsNotChecked,
                     format!(
-                        "The managed node groups could not be listed; EKS refuses the upgrade unless every managed node group runs {current}, so the responder will not start it"
+                        "The managed node groups could not be listed, so the documented kubelet skew to {next} cannot be verified and the responder will not start the upgrade"
                     ),
                 ),
                 until: format!("every managed node group is confirmed at {current}"),
@@ -681,12 +776,12 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
         policy = Some(Blocker::new(
             BlockerCode::ExtendedSupportRoutine,
             format!(
-                "Kubernetes {current} is in extended support{ends}: it still gets security patches, so this is routine work, not an unsupported version. The responder applies upgrades only to unsupported versions; schedule this one (EKS upgrades the cluster automatically when extended support ends)"
+                "Kubernetes {current} is in extended support{ends}: it still gets security patches, so this is routine work, not an unsupported version, although Security Hub's EKS.2 flags every version outside standard support. The responder applies upgrades only to unsupported versions; schedule this one: until then {cost_note}, and once extended support ends EKS upgrades the control plane automatically, at any time and without notice (node groups and self-managed nodes stay on their version)"
             ),
         ));
     } else {
         notes.push(
-            "An unsupported version gets no security patches, and EKS upgrades clusters automatically once their version leaves extended support: upgrading now keeps the timing in your hands.".to_string(),
+            "An unsupported version gets no security patches, and EKS upgrades the control plane automatically, at any time after its version leaves extended support and without notice (node groups and self-managed nodes stay behind): upgrading now keeps the timing in your hands.".to_string(),
         );
     }
 
@@ -769,9 +864,9 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
     let revert = if rollback_possible {
         Revert {
             description: format!(
-                "Within 7 days of the upgrade completing, EKS can roll the control plane back to {current}{} (roll the managed node groups back to {current} first; add-ons are not rolled back). After 7 days the upgrade is permanent.",
+                "Within 7 days of the upgrade completing, EKS can roll the control plane back to {current}{} (https://docs.aws.amazon.com/eks/latest/userguide/rollback-cluster.html). Managed node groups already at the new version roll back first; add-ons are not rolled back. Fargate pods already on the new version block the rollback (kubelet skew insight ERROR): delete them so they are recreated. Any ROLLBACK_READINESS insight in ERROR or UNKNOWN blocks the rollback, and the responder never overrides it with force. A cluster that EKS itself upgraded at the end of extended support cannot be rolled back. After 7 days the upgrade is permanent.",
                 if extended {
-                    " (a version in extended support: the upgrade policy must be EXTENDED)"
+                    " (a version in extended support: the upgrade policy must be EXTENDED, and extended-support charges resume)"
                 } else {
                     ""
                 }
@@ -794,11 +889,12 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
             cli: None,
         }
     };
+    notes.push(ONLY_GATE.to_string());
+    if matches!(&i.insights, Some(Ok(_))) {
+        notes.push(LOOKBACK.to_string());
+    }
     notes.push(
-        "force is never set: EKS's own upgrade-blocking readiness checks stay in effect for every step.".to_string(),
-    );
-    notes.push(
-        "Self-managed nodes, Fargate pods and hybrid nodes are not managed node groups and were not checked: bring them to each version as well.".to_string(),
+        "Self-managed nodes, Fargate pods and hybrid nodes are not managed node groups: this function sees them only through the 'Kubelet version skew' insight; bring them to each version as well, within the documented skew.".to_string(),
     );
 
     let step_of = if path_known {

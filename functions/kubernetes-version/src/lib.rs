@@ -49,8 +49,9 @@ fn current_version(situation: &Situation<'_>) -> Result<Minor, RemediationError>
     Minor::parse(raw).map_err(|e| live_state(e.to_string()))
 }
 
-/// EKS answers `InvalidStateException` when its own upgrade-readiness checks block the update.
-/// Say so, and what to look at; the responder never retries with `force`.
+/// EKS answers `InvalidStateException` when it refuses the update in the cluster's state (a
+/// readiness check, when EKS enforces them, or node groups off the cluster's version). Say so,
+/// and what to look at; the responder never retries with `force`.
 fn readiness_refusal(err: AwsError, situation: &Situation<'_>, next: &str) -> AwsError {
     if err.code.as_deref() != Some("InvalidStateException") {
         return err;
@@ -62,7 +63,7 @@ fn readiness_refusal(err: AwsError, situation: &Situation<'_>, next: &str) -> Aw
         .build();
     AwsError {
         message: format!(
-            "EKS's own upgrade readiness checks refused the upgrade to {next} ({}); the responder never overrides them with force. Review them with: {review}",
+            "EKS refused the upgrade to {next} ({}); the responder never overrides a refusal with force. Review the upgrade insights with: {review}",
             err.message
         ),
         ..err
@@ -134,7 +135,9 @@ impl Remediation for KubernetesVersion {
         let name = &situation.exposure.cluster.name;
         let region = &situation.exposure.cluster.region;
         let next = &upgrade.version;
-        // `force` is deliberately never set: EKS's upgrade-blocking readiness checks stay on.
+        // `force` is deliberately never set. EKS has temporarily stopped enforcing upgrade
+        // insights itself, so the assessment's checks are the gate; any refusal EKS still
+        // makes is reported, never overridden.
         let out = eks
             .update_cluster_version()
             .name(name)

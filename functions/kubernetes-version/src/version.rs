@@ -62,6 +62,15 @@ impl Minor {
         }
     }
 
+    /// How many minor versions `older` is behind this one (0 when it is not older).
+    pub fn minors_ahead_of(self, older: Minor) -> u32 {
+        if self.major != older.major {
+            // Kubernetes has had one major version; treat any other as out of every skew.
+            return if self > older { u32::MAX } else { 0 };
+        }
+        self.minor.saturating_sub(older.minor)
+    }
+
     /// The version before this one, if the minor is not 0.
     pub fn previous(self) -> Option<Minor> {
         self.minor.checked_sub(1).map(|minor| Minor {

@@ -274,6 +274,20 @@ fn list_insights_ok() -> ListInsightsOutput {
                 .insight_status(warning())
                 .build(),
         )
+        // The responder is the only readiness gate: it needs the kubelet check to pass.
+        .insights(
+            InsightSummary::builder()
+                .id("ins-kubelet")
+                .name("Kubelet version skew")
+                .kubernetes_version("1.25")
+                .insight_status(
+                    InsightStatus::builder()
+                        .status(InsightStatusValue::Passing)
+                        .reason("Node kubelet versions match the cluster control plane version")
+                        .build(),
+                )
+                .build(),
+        )
         .build()
 }
 
@@ -355,7 +369,7 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
         (
             "POST /clusters/batch-legacy/insights",
             format!(
-                r#"{{"insights":[{{"id":"ins-warn","name":"{INSIGHT}","kubernetesVersion":"1.25","insightStatus":{insight_status}}}]}}"#
+                r#"{{"insights":[{{"id":"ins-warn","name":"{INSIGHT}","kubernetesVersion":"1.25","insightStatus":{insight_status}}},{{"id":"ins-kubelet","name":"Kubelet version skew","kubernetesVersion":"1.25","insightStatus":{{"status":"PASSING","reason":"Node kubelet versions match"}}}}]}}"#
             ),
         ),
         ("GET /clusters/batch-legacy/updates/", update.clone()),

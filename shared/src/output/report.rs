@@ -112,6 +112,8 @@ wire_codes! {
     pub enum BlockerCode {
         // kubernetes-version
         UpgradeInsightError = "upgrade_insight_error",
+        UpgradeInsightUnknown = "upgrade_insight_unknown",
+        NodesNotVerified = "nodes_not_verified",
         InsightsNotChecked = "insights_not_checked",
         NodegroupsNotChecked = "nodegroups_not_checked",
         NodegroupVersionSkew = "nodegroup_version_skew",

@@ -303,10 +303,10 @@ fn warnings_alone_do_not_block() {
     let mut i = inputs((1, 24), catalogue(25, 25));
     i.insights = Some(Ok(InsightScan {
         target: Minor::new(1, 25),
-        insights: vec![insight(
-            "Add-on version compatibility",
-            InsightLevel::Warning,
-        )],
+        insights: vec![
+            insight("Add-on version compatibility", InsightLevel::Warning),
+            insight("Kubelet version skew", InsightLevel::Passing),
+        ],
         list_truncated: false,
     }));
     let a = evaluate(&i);
@@ -315,12 +315,12 @@ fn warnings_alone_do_not_block() {
 }
 
 #[test]
-fn node_group_skew_blocks_and_puts_the_catch_up_first() {
+fn node_group_skew_beyond_the_documented_limit_blocks_and_puts_the_catch_up_first() {
     let mut i = inputs((1, 24), catalogue(25, 25));
     i.nodegroups = Some(Ok(NodeGroupScan {
         groups: vec![
             group("ng-a", "1.24", "ACTIVE"),
-            group("ng-old", "1.23", "ACTIVE"),
+            group("ng-old", "1.22", "ACTIVE"),
         ],
         ..NodeGroupScan::default()
     }));
@@ -330,7 +330,7 @@ fn node_group_skew_blocks_and_puts_the_catch_up_first() {
     assert!(
         p.blockers[0]
             .message
-            .contains("'ng-old' runs Kubernetes 1.23")
+            .contains("'ng-old' runs Kubernetes 1.22: upgrading the control plane to 1.25 would put it 3 minor versions ahead, beyond the documented kubelet skew of 2")
     );
     assert_eq!(p.steps.len(), 2);
     assert_eq!(p.steps[0].api_call, "eks:UpdateNodegroupVersion");
@@ -472,7 +472,7 @@ fn extended_support_is_routine_and_never_applied() {
             .iter()
             .any(|f| f.contains("EKS lists 1.29 as EXTENDED_SUPPORT")
                 && f.contains("extended support ends D+245 (in 245 days)")
-                && f.contains("billed per cluster hour")),
+                && f.contains("$0.60 per cluster-hour instead of $0.10")),
         "{:?}",
         a.facts
     );
@@ -527,11 +527,14 @@ fn blockers_are_listed_most_important_first() {
     let mut i = inputs((1, 24), catalogue(25, 25));
     i.insights = Some(Ok(InsightScan {
         target: Minor::new(1, 25),
-        insights: vec![insight("Deprecated APIs", InsightLevel::Error)],
+        insights: vec![
+            insight("Deprecated APIs", InsightLevel::Error),
+            insight("Kubelet version skew", InsightLevel::Passing),
+        ],
         list_truncated: false,
     }));
     i.nodegroups = Some(Ok(NodeGroupScan {
-        groups: vec![group("ng-old", "1.23", "ACTIVE")],
+        groups: vec![group("ng-old", "1.21", "ACTIVE")],
         ..NodeGroupScan::default()
     }));
     let p = plan(&evaluate(&i)).clone();
@@ -547,7 +550,7 @@ fn what_cannot_be_verified_comes_after_what_must_be_fixed() {
     i.versions = Err(denied("eks:DescribeClusterVersions"));
     i.insights = Some(Err(denied("eks:ListInsights")));
     i.nodegroups = Some(Ok(NodeGroupScan {
-        groups: vec![group("ng-old", "1.23", "ACTIVE")],
+        groups: vec![group("ng-old", "1.21", "ACTIVE")],
         ..NodeGroupScan::default()
     }));
     let a = evaluate(&i);
@@ -603,4 +606,136 @@ fn unavailable_says_what_to_do() {
         message: "No cluster found".to_string(),
     };
     assert!(unavailable(&real_not_found).contains("ResourceNotFoundException"));
+}
+
+#[test]
+fn node_groups_within_the_documented_skew_do_not_block_and_are_not_rolled_first() {
+    // Kubelet 1.25+ may be three minors behind; 1.24 and older two.
+    for (cp, ng) in [((1, 24), "1.23"), ((1, 28), "1.26"), ((1, 28), "1.27")] {
+        let mut i = inputs(cp, catalogue(cp.1 + 1, cp.1 + 1));
+        i.nodegroups = Some(Ok(NodeGroupScan {
+            groups: vec![group("ng-behind", ng, "ACTIVE")],
+            ..NodeGroupScan::default()
+        }));
+        let a = evaluate(&i);
+        let p = plan(&a);
+        assert!(p.blockers.is_empty(), "{cp:?}/{ng}: {:?}", p.blockers);
+        assert_eq!(p.steps.len(), 1, "no node roll to the old version first");
+        assert_eq!(p.steps[0].api_call, UPDATE_CLUSTER_VERSION);
+        assert!(
+            a.notes.iter().any(|n| n.contains("'ng-behind'")
+                && n.contains("within the documented kubelet skew")
+                && n.contains("API reference says managed node groups must match")),
+            "{:?}",
+            a.notes
+        );
+        // The group is rolled forward after the control plane.
+        assert!(
+            p.follow_ups
+                .iter()
+                .any(|s| s.api_call == UPDATE_NODEGROUP_VERSION
+                    && s.parameters["nodegroupName"] == "ng-behind")
+        );
+    }
+    // 1.25 kubelets under a 1.28 control plane: 1.29 would be four ahead.
+    let mut i = inputs((1, 28), catalogue(29, 29));
+    i.nodegroups = Some(Ok(NodeGroupScan {
+        groups: vec![group("ng-behind", "1.25", "ACTIVE")],
+        ..NodeGroupScan::default()
+    }));
+    assert_eq!(codes(plan(&evaluate(&i))), ["nodegroup_version_skew"]);
+}
+
+#[test]
+fn no_insights_at_all_block_the_apply() {
+    let mut i = inputs((1, 24), catalogue(25, 25));
+    i.insights = Some(Ok(InsightScan {
+        target: Minor::new(1, 25),
+        insights: vec![],
+        list_truncated: false,
+    }));
+    let p = plan(&evaluate(&i)).clone();
+    assert_eq!(codes(&p), ["insights_not_checked"]);
+    assert!(p.blockers[0].message.contains("start-insights-refresh"));
+    assert!(p.steps[0].cli.starts_with("# BLOCKED"));
+}
+
+#[test]
+fn an_unknown_insight_blocks_the_apply() {
+    let mut i = inputs((1, 24), catalogue(25, 25));
+    let mut unknown = insight("Kubelet version skew", InsightLevel::Unknown);
+    unknown.reason = Some("Unable to determine status of node kubelet versions.".to_string());
+    i.insights = Some(Ok(InsightScan {
+        target: Minor::new(1, 25),
+        insights: vec![unknown],
+        list_truncated: false,
+    }));
+    let p = plan(&evaluate(&i)).clone();
+    assert_eq!(codes(&p), ["upgrade_insight_unknown"]);
+    assert!(
+        p.blockers[0]
+            .message
+            .contains("Unable to determine status of node kubelet versions")
+    );
+}
+
+#[test]
+fn nodes_the_function_cannot_see_block_without_a_kubelet_skew_insight() {
+    let mut i = inputs((1, 24), catalogue(25, 25));
+    i.insights = Some(Ok(InsightScan {
+        target: Minor::new(1, 25),
+        insights: vec![insight(
+            "Deprecated APIs removed in Kubernetes v1.25",
+            InsightLevel::Passing,
+        )],
+        list_truncated: false,
+    }));
+    let a = evaluate(&i);
+    assert_eq!(codes(plan(&a)), ["nodes_not_verified"]);
+    assert!(
+        plan(&a).blockers[0]
+            .message
+            .contains("self-managed nodes, hybrid nodes and Fargate pods")
+    );
+}
+
+#[test]
+fn the_notes_say_eks_no_longer_enforces_insights_and_the_30_day_lookback() {
+    let a = evaluate(&inputs((1, 24), catalogue(25, 25)));
+    let text = a.notes.join("\n");
+    assert!(
+        text.contains("temporarily rolled back the enforcement of upgrade insights"),
+        "{text}"
+    );
+    assert!(text.contains("rolling 30-day window"), "{text}");
+    assert!(!text.contains("stay in effect"), "{text}");
+}
+
+#[test]
+fn the_rollback_text_gives_the_documented_conditions() {
+    let a = evaluate(&inputs((1, 29), catalogue(26, 31)));
+    let revert = plan(&a).revert.clone().expect("revert");
+    for needle in [
+        "Fargate pods",
+        "ROLLBACK_READINESS",
+        "ERROR or UNKNOWN",
+        "extended-support charges resume",
+        "end of extended support cannot be rolled back",
+    ] {
+        assert!(
+            revert.description.contains(needle),
+            "lacks {needle}: {}",
+            revert.description
+        );
+    }
+}
+
+#[test]
+fn extended_support_states_the_price_and_when_eks_upgrades_by_itself() {
+    let a = evaluate(&inputs((1, 29), catalogue(26, 31)));
+    let p = plan(&a);
+    let m = &p.blockers[0].message;
+    assert!(m.contains("$0.60 per cluster-hour instead of $0.10"), "{m}");
+    assert!(m.contains("at any time and without notice"), "{m}");
+    assert!(m.contains("EKS.2"), "{m}");
 }
