@@ -177,25 +177,34 @@ fn nodegroup_step(i: &Inputs, group: &str, v: Minor, description: String) -> Pla
     }
 }
 
+/// The add-ons every cluster runs, often self-managed on clusters created before EKS add-ons.
+pub const CORE_ADDONS: [&str; 3] = ["vpc-cni", "coredns", "kube-proxy"];
+
+/// Updating add-ons for version `v`. The command lists the EKS add-ons; the core add-ons it
+/// does not list are self-managed (or absent), which the upgrade-insight check does not cover.
+/// `--resolve-conflicts PRESERVE` and `--addon-name` follow the EKS add-on update pages
+/// (https://docs.aws.amazon.com/eks/latest/userguide/vpc-add-on-update.html).
 fn addon_step(i: &Inputs, v: Minor) -> PlanStep {
+    let cluster = shared::output::shell::quote(&i.cluster);
     PlanStep {
         description: format!(
-            "Update every installed EKS add-on (aws eks list-addons --cluster-name {}) to a version compatible with {v}: pick it from the command below, then run aws eks update-addon --cluster-name {} --addon-name NAME --addon-version VERSION for each",
-            shared::output::shell::quote(&i.cluster),
-            shared::output::shell::quote(&i.cluster)
+            "Update the add-ons for {v}. The command below lists the EKS add-ons; update each with aws eks describe-addon-versions --kubernetes-version {v} --addon-name NAME (pick a compatible version) and aws eks update-addon --cluster-name {cluster} --addon-name NAME --addon-version VERSION --resolve-conflicts PRESERVE (without PRESERVE EKS overwrites custom settings with its defaults). Any of {} missing from the list is self-managed (aws eks describe-addon errors for it): update its image yourself, see the note on self-managed add-ons",
+            CORE_ADDONS.join(", ")
         ),
-        api_call: "eks:DescribeAddonVersions, eks:UpdateAddon".to_string(),
-        parameters: json!({ "clusterName": i.cluster, "kubernetesVersion": v.to_string() }),
-        cli: Cli::aws("eks", "describe-addon-versions")
+        api_call: "eks:ListAddons, eks:DescribeAddonVersions, eks:UpdateAddon".to_string(),
+        parameters: json!({ "clusterName": i.cluster, "kubernetesVersion": v.to_string(), "coreAddons": CORE_ADDONS }),
+        cli: Cli::aws("eks", "list-addons")
             .arg("--region", &i.region)
-            .arg("--kubernetes-version", &v.to_string())
-            .arg(
-                "--query",
-                "addons[].{addon:addonName,versions:addonVersions[].addonVersion}",
-            )
+            .arg("--cluster-name", &i.cluster)
             .build(),
     }
 }
+
+/// The documented cautions for self-managed core add-ons
+/// (https://docs.aws.amazon.com/eks/latest/userguide/managing-vpc-cni.html,
+/// https://docs.aws.amazon.com/eks/latest/userguide/kube-proxy-add-on-self-managed-update.html,
+/// https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html).
+pub const SELF_MANAGED_ADDONS: &str = "Self-managed add-ons (vpc-cni, coredns or kube-proxy not listed by aws eks list-addons) are not covered by the 'EKS add-on version compatibility' insight: check and update them yourself at each version. VPC CNI: to reach v1.12.0 or later you must go through v1.7.0 first, and EKS recommends updating one minor version at a time; a plugin earlier than 1.8.0 should be updated to the latest version before the cluster is. kube-proxy follows the same skew policy as the kubelet: update it with the EKS image for the new version, keeping the same image type (default or minimal). Or adopt them as EKS add-ons (aws eks create-addon --resolve-conflicts PRESERVE keeps their settings).";
 
 /// The order blockers are listed in (the first gives the report's reason code): what must be
 /// fixed first, then what could not be verified.
@@ -890,6 +899,7 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
         }
     };
     notes.push(ONLY_GATE.to_string());
+    notes.push(SELF_MANAGED_ADDONS.to_string());
     if matches!(&i.insights, Some(Ok(_))) {
         notes.push(LOOKBACK.to_string());
     }

@@ -485,7 +485,7 @@ async fn unsupported_with_a_clean_path_applies_the_next_minor() {
         "What was done:",
         "After that:",
         "aws eks update-nodegroup-version --region us-east-1 --cluster-name batch-legacy --nodegroup-name ng-a --kubernetes-version 1.25",
-        "describe-addon-versions --region us-east-1 --kubernetes-version 1.25",
+        "aws eks describe-addon-versions --kubernetes-version 1.25 --addon-name NAME",
         "within 7 days of an upgrade, but only to a version it still supports, and 1.24 is UNSUPPORTED",
         "force is never set",
     ] {

@@ -199,8 +199,8 @@ fn unsupported_with_a_clean_path_plans_the_next_minor_only() {
         p.follow_ups[0].cli,
         "aws eks update-nodegroup-version --region us-east-1 --cluster-name batch-legacy --nodegroup-name ng-a --kubernetes-version 1.25"
     );
-    assert!(p.follow_ups[1].cli.contains("describe-addon-versions"));
-    assert!(p.follow_ups[1].cli.contains("--kubernetes-version 1.25"));
+    assert!(p.follow_ups[1].cli.contains("aws eks list-addons"));
+    assert!(p.follow_ups[1].description.contains("--kubernetes-version 1.25"));
 }
 
 #[test]
@@ -738,4 +738,39 @@ fn extended_support_states_the_price_and_when_eks_upgrades_by_itself() {
     assert!(m.contains("$0.60 per cluster-hour instead of $0.10"), "{m}");
     assert!(m.contains("at any time and without notice"), "{m}");
     assert!(m.contains("EKS.2"), "{m}");
+}
+
+#[test]
+fn add_on_steps_cover_self_managed_add_ons_and_the_documented_cautions() {
+    let a = evaluate(&inputs((1, 24), catalogue(25, 25)));
+    let p = plan(&a);
+    let step = p
+        .follow_ups
+        .iter()
+        .find(|s| s.api_call.contains("eks:UpdateAddon"))
+        .expect("an add-on step");
+    assert!(
+        step.cli
+            .starts_with("aws eks list-addons --region us-east-1 --cluster-name batch-legacy"),
+        "{}",
+        step.cli
+    );
+    for needle in [
+        "--resolve-conflicts PRESERVE",
+        "--addon-name NAME",
+        "vpc-cni, coredns, kube-proxy",
+        "self-managed",
+    ] {
+        assert!(
+            step.description.contains(needle),
+            "lacks {needle}: {}",
+            step.description
+        );
+    }
+    let notes = a.notes.join("\n");
+    assert!(
+        notes.contains("through v1.7.0 first") && notes.contains("v1.12.0"),
+        "{notes}"
+    );
+    assert!(notes.contains("one minor version at a time"), "{notes}");
 }
