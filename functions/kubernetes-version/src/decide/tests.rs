@@ -200,7 +200,11 @@ fn unsupported_with_a_clean_path_plans_the_next_minor_only() {
         "aws eks update-nodegroup-version --region us-east-1 --cluster-name batch-legacy --nodegroup-name ng-a --kubernetes-version 1.25"
     );
     assert!(p.follow_ups[1].cli.contains("aws eks list-addons"));
-    assert!(p.follow_ups[1].description.contains("--kubernetes-version 1.25"));
+    assert!(
+        p.follow_ups[1]
+            .description
+            .contains("--kubernetes-version 1.25")
+    );
 }
 
 #[test]
