@@ -13,6 +13,9 @@ What it answers itself (request and response shapes of botocore's service models
         ListInsights, DescribeInsight
                                  the insights set per cluster with PUT /_standin/insights/<cluster>
                                  (none set: an empty list, as EKS answers before its first refresh)
+        ListAddons               the EKS add-on names set per cluster with PUT /_standin/addons/<cluster>
+                                 (none set: an empty list, as on a cluster whose vpc-cni, coredns and
+                                 kube-proxy are self-managed)
         UpdateClusterVersion, AssociateEncryptionConfig
                                  start an update (InProgress, cluster UPDATING) that completes after
                                  --update-seconds (or POST /_standin/updates/settle); the same
@@ -38,6 +41,7 @@ Control endpoints (JSON):
   GET  /_standin/health
   PUT  /_standin/insights/<cluster>    {"insights": [{"name", "status", "kubernetesVersion",
                                         "reason", "description", "recommendation", ...}]}
+  PUT  /_standin/addons/<cluster>      {"addons": ["vpc-cni", ...]}
   POST /_standin/findings              an OCSF finding, or an EventBridge event whose
                                        detail.findings are loaded
   GET  /_standin/findings/<uid>        the record: status, status_id, comment, history
@@ -157,6 +161,7 @@ class Standin:
         self.moto_ops = {s: moto_operations(s) for s in self.ops}
         self.lock = threading.RLock()
         self.insights: dict[str, list[dict]] = {}
+        self.addons: dict[str, list[str]] = {}  # cluster name -> its EKS add-on names
         self.overlays: dict[str, dict] = {}  # cluster ARN -> fields laid over moto's DescribeCluster
         self.updates: dict[str, dict] = {}  # update id -> update (with the stand-in's own "_" keys)
         self.findings: dict[str, dict] = {}  # metadata.uid -> OCSF finding
@@ -165,6 +170,7 @@ class Standin:
             ("eks", "DescribeClusterVersions"): self.describe_cluster_versions,
             ("eks", "ListInsights"): self.list_insights,
             ("eks", "DescribeInsight"): self.describe_insight,
+            ("eks", "ListAddons"): self.list_addons,
             ("eks", "UpdateClusterVersion"): self.update_cluster_version,
             ("eks", "AssociateEncryptionConfig"): self.associate_encryption_config,
             ("eks", "DescribeUpdate"): self.describe_update,
@@ -331,6 +337,13 @@ class Standin:
                                         "lastTransitionTime", "description", "insightStatus")} for r in rows]
         return page(summaries, "insights", body.get("nextToken"), body.get("maxResults"))
 
+    def list_addons(self, req: "Request", labels: dict) -> dict:
+        cluster = self.cluster(req, labels["name"])
+        q = req.query
+        with self.lock:
+            names = sorted(self.addons.get(cluster["name"], []))
+        return page(names, "addons", q.get("nextToken", [None])[0], q.get("maxResults", [None])[0])
+
     def describe_insight(self, req: "Request", labels: dict) -> dict:
         cluster = self.cluster(req, labels["name"])
         with self.lock:
@@ -433,6 +446,7 @@ class Standin:
             with self.lock:
                 self.overlays.pop(arn, None)
                 self.insights.pop(labels["name"], None)
+                self.addons.pop(labels["name"], None)
                 for update in self.updates.values():
                     if update["_cluster_arn"] == arn:
                         update["_cluster_arn"] = f"{arn} (deleted)"
@@ -500,6 +514,14 @@ class Standin:
             return 200, {"ok": True, "moto": self.moto_url, "update_seconds": self.update_seconds}
         if req.method in ("PUT", "POST") and len(parts) == 2 and parts[0] == "insights":
             return 200, {"cluster": parts[1], "insights": self.set_insights(parts[1], req.json())}
+        if req.method in ("PUT", "POST") and len(parts) == 2 and parts[0] == "addons":
+            body = req.json()
+            names = body.get("addons", []) if isinstance(body, dict) else body
+            if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+                raise ApiError("ValidationException", 400, f"addons must be a list of add-on names: {body}")
+            with self.lock:
+                self.addons[parts[1]] = list(names)
+            return 200, {"cluster": parts[1], "addons": names}
         if req.method == "POST" and parts == ["findings"]:
             return 200, {"loaded": self.load_findings(req.json())}
         if req.method == "GET" and len(parts) == 2 and parts[0] == "findings":

@@ -182,6 +182,25 @@ def test_insights_set_per_cluster_are_listed_and_described(url):
     assert code(e) == "ResourceNotFoundException"
 
 
+# --- ListAddons ------------------------------------------------------------------------------
+
+
+def test_eks_add_ons_set_per_cluster_are_listed(url):
+    eks = client(url, "eks")
+    name = new_cluster(eks)
+    other = new_cluster(eks)
+    assert eks.list_addons(clusterName=name)["addons"] == [], "none set: every core add-on is self-managed"
+    control(url, "PUT", f"/_standin/addons/{name}", {"addons": ["coredns", "vpc-cni"]})
+    assert eks.list_addons(clusterName=name)["addons"] == ["coredns", "vpc-cni"]
+    first = eks.list_addons(clusterName=name, maxResults=1)
+    assert first["addons"] == ["coredns"] and first["nextToken"]
+    assert eks.list_addons(clusterName=name, maxResults=1, nextToken=first["nextToken"])["addons"] == ["vpc-cni"]
+    assert eks.list_addons(clusterName=other)["addons"] == [], "add-ons belong to one cluster"
+    with pytest.raises(ClientError) as e:
+        eks.list_addons(clusterName="no-such-cluster")
+    assert code(e) == "ResourceNotFoundException"
+
+
 # --- UpdateClusterVersion --------------------------------------------------------------------
 
 

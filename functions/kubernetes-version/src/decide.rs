@@ -118,6 +118,8 @@ pub struct Inputs {
     pub versions: Result<Vec<VersionInfo>, AwsError>,
     pub nodegroups: Option<Result<NodeGroupScan, AwsError>>,
     pub insights: Option<Result<InsightScan, AwsError>>,
+    /// The names of the cluster's EKS add-ons (ListAddons).
+    pub addons: Option<Result<Vec<String>, AwsError>>,
     /// The `clientRequestToken` the apply sends for the next minor.
     pub token: String,
 }
@@ -899,7 +901,39 @@ pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
         }
     };
     notes.push(ONLY_GATE.to_string());
-    notes.push(SELF_MANAGED_ADDONS.to_string());
+    match &i.addons {
+        Some(Ok(names)) => {
+            facts.push(format!(
+                "EKS add-ons: {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    shared::output::notify::bounded(names, 10).join(", ")
+                }
+            ));
+            let self_managed: Vec<&str> = CORE_ADDONS
+                .iter()
+                .copied()
+                .filter(|core| !names.iter().any(|n| n == core))
+                .collect();
+            if !self_managed.is_empty() {
+                facts.push(format!(
+                    "Not EKS add-ons, so self-managed (or not installed): {}; the 'EKS add-on version compatibility' insight does not check them",
+                    self_managed.join(", ")
+                ));
+                notes.push(SELF_MANAGED_ADDONS.to_string());
+            }
+        }
+        Some(Err(e)) => {
+            not_checked.push(format!(
+                "ListAddons: {} — which of {} are self-managed was not checked",
+                unavailable(e),
+                CORE_ADDONS.join(", ")
+            ));
+            notes.push(SELF_MANAGED_ADDONS.to_string());
+        }
+        None => {}
+    }
     if matches!(&i.insights, Some(Ok(_))) {
         notes.push(LOOKBACK.to_string());
     }

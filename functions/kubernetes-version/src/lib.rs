@@ -91,12 +91,13 @@ impl Remediation for KubernetesVersion {
         let current = current_version(situation)?;
         let next = current.next();
         let versions = live::cluster_versions(eks).await?;
-        let (nodegroups, insights) = if in_standard_support(current, &versions) {
-            (None, None)
+        let (nodegroups, insights, addons) = if in_standard_support(current, &versions) {
+            (None, None, None)
         } else {
             (
                 Some(live::nodegroups(eks, name).await?),
                 Some(live::upgrade_insights(eks, name, next).await?),
+                Some(live::eks_addons(eks, name).await?),
             )
         };
         let inputs = Inputs {
@@ -110,6 +111,7 @@ impl Remediation for KubernetesVersion {
             versions,
             nodegroups,
             insights,
+            addons,
             token: client_request_token(situation.exposure, TOKEN_ACTION, &next.to_string()),
         };
         let assessment = evaluate(&inputs);

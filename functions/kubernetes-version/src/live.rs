@@ -153,6 +153,31 @@ pub async fn nodegroups(eks: &aws_sdk_eks::Client, cluster: &str) -> Optional<No
     Ok(Ok(scan))
 }
 
+/// `ListAddons`: the names of the cluster's EKS add-ons (bounded pages). A core add-on missing
+/// from it is self-managed, or not installed.
+pub async fn eks_addons(eks: &aws_sdk_eks::Client, cluster: &str) -> Optional<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = match eks
+            .list_addons()
+            .cluster_name(cluster)
+            .set_next_token(token.take())
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return optional(Err(AwsError::from_sdk("eks:ListAddons", e))),
+        };
+        names.extend(page.addons().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok(Ok(names))
+}
+
 /// `ListInsights` (UPGRADE_READINESS, for `target`) and `DescribeInsight` for the non-passing
 /// ones, most severe first (bounded).
 pub async fn upgrade_insights(

@@ -17,6 +17,7 @@ use aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOu
 use aws_sdk_eks::operation::describe_insight::DescribeInsightOutput;
 use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput;
 use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::operation::list_addons::ListAddonsOutput;
 use aws_sdk_eks::operation::list_insights::ListInsightsOutput;
 use aws_sdk_eks::operation::list_nodegroups::ListNodegroupsOutput;
 use aws_sdk_eks::operation::update_cluster_version::{
@@ -54,19 +55,21 @@ enum Call {
     DescribeNodegroup,
     ListInsights,
     DescribeInsight,
+    ListAddons,
     UpdateClusterVersion,
     DescribeUpdate,
     Publish,
     BatchUpdateFindingsV2,
 }
 
-const CALLS: [Call; 10] = [
+const CALLS: [Call; 11] = [
     Call::DescribeCluster,
     Call::DescribeClusterVersions,
     Call::ListNodegroups,
     Call::DescribeNodegroup,
     Call::ListInsights,
     Call::DescribeInsight,
+    Call::ListAddons,
     Call::UpdateClusterVersion,
     Call::DescribeUpdate,
     Call::Publish,
@@ -83,6 +86,7 @@ impl Call {
             Call::DescribeNodegroup => "eks:DescribeNodegroup",
             Call::ListInsights => "eks:ListInsights",
             Call::DescribeInsight => "eks:DescribeInsight",
+            Call::ListAddons => "eks:ListAddons",
             Call::UpdateClusterVersion => "eks:UpdateClusterVersion",
             Call::DescribeUpdate => "eks:DescribeUpdate",
             Call::Publish => "sns:Publish",
@@ -172,6 +176,13 @@ fn expected(call: Call, fault: Fault) -> Expect {
         ),
         (DescribeInsight, NotFound) => Expect::AppliedNotChecked(
             "DescribeInsight for 'Deprecated APIs removed in Kubernetes v1.25' (WARNING): eks:DescribeInsight failed (ResourceNotFoundException)",
+        ),
+        // Which core add-ons are self-managed is advice, not a precondition of the upgrade.
+        (ListAddons, AccessDenied) => {
+            Expect::AppliedNotChecked("ListAddons: access denied (AccessDeniedException)")
+        }
+        (ListAddons, NotFound) => Expect::AppliedNotChecked(
+            "ListAddons: eks:ListAddons failed (ResourceNotFoundException)",
         ),
         (UpdateClusterVersion, AccessDenied) => {
             Expect::Outcome(Outcome::Failed, "access_denied_failed")
@@ -291,6 +302,14 @@ fn list_insights_ok() -> ListInsightsOutput {
         .build()
 }
 
+fn list_addons_ok() -> ListAddonsOutput {
+    ListAddonsOutput::builder()
+        .addons("vpc-cni")
+        .addons("coredns")
+        .addons("kube-proxy")
+        .build()
+}
+
 fn describe_insight_ok() -> DescribeInsightOutput {
     DescribeInsightOutput::builder()
         .insight(
@@ -372,6 +391,10 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
                 r#"{{"insights":[{{"id":"ins-warn","name":"{INSIGHT}","kubernetesVersion":"1.25","insightStatus":{insight_status}}},{{"id":"ins-kubelet","name":"Kubelet version skew","kubernetesVersion":"1.25","insightStatus":{{"status":"PASSING","reason":"Node kubelet versions match"}}}}]}}"#
             ),
         ),
+        (
+            "GET /clusters/batch-legacy/addons",
+            r#"{"addons":["vpc-cni","coredns","kube-proxy"]}"#.to_string(),
+        ),
         ("GET /clusters/batch-legacy/updates/", update.clone()),
         ("POST /clusters/batch-legacy/updates", update),
     ];
@@ -382,6 +405,7 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
         Call::DescribeNodegroup => "GET /clusters/batch-legacy/node-groups/",
         Call::ListInsights => "POST /clusters/batch-legacy/insights",
         Call::DescribeInsight => "GET /clusters/batch-legacy/insights/",
+        Call::ListAddons => "GET /clusters/batch-legacy/addons",
         Call::UpdateClusterVersion => "POST /clusters/batch-legacy/updates",
         Call::DescribeUpdate => "GET /clusters/batch-legacy/updates/",
         Call::Publish | Call::BatchUpdateFindingsV2 => "never",
@@ -392,7 +416,7 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
 // ---- the cell ----
 
 /// A retry quota of its own per cell: the SDK's token bucket is process-wide per service, and
-/// sixty cells of exhausted retries would drain it and change later cells' retries.
+/// sixty-six cells of exhausted retries would drain it and change later cells' retries.
 struct Cell {
     result: Result<Report, ResponderError>,
     upgrades: usize,
@@ -458,6 +482,11 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
                 Call::DescribeInsight,
                 aws_sdk_eks::Client::describe_insight,
                 describe_insight_ok
+            ),
+            rule!(
+                Call::ListAddons,
+                aws_sdk_eks::Client::list_addons,
+                list_addons_ok
             ),
             rule!(
                 Call::UpdateClusterVersion,
@@ -624,5 +653,5 @@ async fn every_call_under_every_fault_ends_as_specified() {
         }
     }
     assert_eq!(cells, CALLS.len() * FAULTS.len());
-    assert_eq!(cells, 60);
+    assert_eq!(cells, 66);
 }

@@ -247,8 +247,22 @@ fn cluster(version: &str) -> ClusterFixture {
     }
 }
 
+/// ListAddons naming the three core add-ons as EKS add-ons: nothing self-managed.
+fn eks_addons_rule() -> Rule {
+    mock!(aws_sdk_eks::Client::list_addons).then_output(|| {
+        aws_sdk_eks::operation::list_addons::ListAddonsOutput::builder()
+            .addons("vpc-cni")
+            .addons("coredns")
+            .addons("kube-proxy")
+            .build()
+    })
+}
+
 async fn run(mode: Mode, rules: &[&Rule]) -> (Report, Captures) {
-    let (deps, captures) = mocked_deps(config(mode), eks_client(rules));
+    let addons = eks_addons_rule();
+    let mut rules = rules.to_vec();
+    rules.push(&addons);
+    let (deps, captures) = mocked_deps(config(mode), eks_client(&rules));
     let report = respond(&KubernetesVersion::new(), &deps, event(EVENT), None)
         .await
         .expect("a report");

@@ -77,6 +77,7 @@ fn inputs(version: (u32, u32), versions: Vec<VersionInfo>) -> Inputs {
             insights: vec![insight("Kubelet version skew", InsightLevel::Passing)],
             list_truncated: false,
         })),
+        addons: Some(Ok(CORE_ADDONS.iter().map(|a| a.to_string()).collect())),
         token: "eer-token".to_string(),
     }
 }
@@ -746,7 +747,16 @@ fn extended_support_states_the_price_and_when_eks_upgrades_by_itself() {
 
 #[test]
 fn add_on_steps_cover_self_managed_add_ons_and_the_documented_cautions() {
-    let a = evaluate(&inputs((1, 24), catalogue(25, 25)));
+    let mut i = inputs((1, 24), catalogue(25, 25));
+    i.addons = Some(Ok(vec!["coredns".to_string()]));
+    let a = evaluate(&i);
+    assert!(
+        a.facts.iter().any(|f| f.starts_with(
+            "Not EKS add-ons, so self-managed (or not installed): vpc-cni, kube-proxy"
+        )),
+        "{:?}",
+        a.facts
+    );
     let p = plan(&a);
     let step = p
         .follow_ups
@@ -777,4 +787,28 @@ fn add_on_steps_cover_self_managed_add_ons_and_the_documented_cautions() {
         "{notes}"
     );
     assert!(notes.contains("one minor version at a time"), "{notes}");
+}
+
+#[test]
+fn the_self_managed_add_on_cautions_appear_only_when_a_core_add_on_is_not_an_eks_add_on() {
+    let all = evaluate(&inputs((1, 24), catalogue(25, 25)));
+    assert!(!all.notes.iter().any(|n| n.contains("v1.7.0")));
+    assert!(
+        all.facts
+            .iter()
+            .any(|f| f == "EKS add-ons: vpc-cni, coredns, kube-proxy")
+    );
+    let mut i = inputs((1, 24), catalogue(25, 25));
+    i.addons = Some(Err(denied("eks:ListAddons")));
+    let a = evaluate(&i);
+    assert!(
+        a.not_checked
+            .iter()
+            .any(|n| n.starts_with("ListAddons: access denied"))
+    );
+    assert!(a.notes.iter().any(|n| n.contains("v1.7.0")));
+    assert!(
+        plan(&a).blockers.is_empty(),
+        "add-ons advise, they do not block"
+    );
 }
