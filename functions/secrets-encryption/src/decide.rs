@@ -361,12 +361,13 @@ fn follow_ups(
     ];
     if default_envelope_encryption(version) != Some(true) {
         // The enable-kms page annotates every secret (piping `kubectl get` into `kubectl
-        // annotate`); one `kubectl annotate --all` does the same without a pipe.
+        // annotate` with a kms-encryption-timestamp); one `kubectl annotate --all` with a fixed
+        // value does the same without a pipe or a placeholder a shell would misread.
         steps.push(PlanStep {
             description: "then, as the EKS procedure for 1.27 and lower requires, rewrite every existing secret so it is stored encrypted with the key (any update re-encrypts a secret; an annotation is the least intrusive one)".to_string(),
             api_call: "kubectl annotate".to_string(),
-            parameters: json!({ "annotation": "kms-encryption-timestamp=<time>" }),
-            cli: "kubectl annotate secrets --all --all-namespaces --overwrite kms-encryption-timestamp=<time>".to_string(),
+            parameters: json!({ "annotation": "eks-exposure-responder/reencrypted=true" }),
+            cli: "kubectl annotate secrets --all --all-namespaces --overwrite eks-exposure-responder/reencrypted=true".to_string(),
         });
     }
     steps.extend([
