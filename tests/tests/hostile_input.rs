@@ -92,7 +92,16 @@ async fn through_every_function(event: Value) -> Result<Vec<usize>, String> {
         let insights = mock!(aws_sdk_eks::Client::list_insights).then_output(|| {
             aws_sdk_eks::operation::list_insights::ListInsightsOutput::builder().build()
         });
-        let eks = eks_client(&[&cluster.describe_rule(), &versions, &nodegroups, &insights]);
+        let addons = mock!(aws_sdk_eks::Client::list_addons).then_output(|| {
+            aws_sdk_eks::operation::list_addons::ListAddonsOutput::builder().build()
+        });
+        let eks = eks_client(&[
+            &cluster.describe_rule(),
+            &versions,
+            &nodegroups,
+            &insights,
+            &addons,
+        ]);
         let (d, cap) = mocked_deps(config(Mode::Propose), eks);
         match respond(fix, &d, event, None).await {
             Ok(r) => check_report(&r, &cap.published()).map(|()| r.plan.len() + r.follow_ups.len()),
