@@ -234,7 +234,7 @@ pub fn describe_update_rule(id: &'static str, kind: UpdateType) -> Rule {
 #[macro_export]
 macro_rules! forbidden_rule {
     ($operation:path, $output:ty) => {
-        aws_smithy_mocks::mock!($operation)
+        $crate::testing::aws_smithy_mocks::mock!($operation)
             .match_requests(|req| {
                 panic!(
                     "{} must not be called, but was called with {req:?}",
