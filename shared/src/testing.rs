@@ -347,6 +347,37 @@ pub fn mocked_deps_with(
 
 // ---- fault injection, shared by every function's fault matrix ----
 
+/// How long one cell of a fault matrix may take: a call that hangs fails its cell instead of
+/// holding the test.
+pub const CELL_BOUND: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Run a fault matrix: `run` for every (call × fault), each within `CELL_BOUND`, then `check`
+/// with the cell's result and a label naming the cell. Returns how many cells ran.
+pub async fn every_cell<C, R, Fut>(
+    calls: &[C],
+    mut run: impl FnMut(C, Fault) -> Fut,
+    mut check: impl FnMut(C, Fault, &str, R),
+) -> usize
+where
+    C: Copy + std::fmt::Debug,
+    Fut: std::future::Future<Output = R>,
+{
+    let mut cells = 0;
+    for &call in calls {
+        for fault in FAULTS {
+            let ctx = format!("{call:?} × {fault:?}");
+            let started = std::time::Instant::now();
+            let result = tokio::time::timeout(CELL_BOUND, run(call, fault))
+                .await
+                .unwrap_or_else(|_| panic!("{ctx} hung"));
+            assert!(started.elapsed() < CELL_BOUND, "{ctx}");
+            check(call, fault, &ctx, result);
+            cells += 1;
+        }
+    }
+    cells
+}
+
 /// The faults every AWS call is tested under in the fault matrices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
