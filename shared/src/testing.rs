@@ -378,6 +378,49 @@ where
     cells
 }
 
+/// A cell whose transient fault outlasted the SDK's retries: the Lambda error EventBridge
+/// retries, naming the call (and the timeout, when it was one).
+pub fn assert_retryable(
+    result: Result<crate::output::report::Report, crate::pipeline::ResponderError>,
+    operation: &str,
+    fault: Fault,
+    ctx: &str,
+) {
+    match result {
+        Err(e) => {
+            assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
+            let text = e.to_string();
+            assert!(text.contains(operation), "{ctx}: {text}");
+            if fault == Fault::Timeout {
+                assert!(text.contains("timed out"), "{ctx}: {text}");
+            }
+        }
+        Ok(r) => panic!(
+            "{ctx}: expected a retryable error, got {:?} {}",
+            r.outcome, r.reason
+        ),
+    }
+}
+
+/// The report of a cell that must end in one.
+pub fn expect_report(
+    result: Result<crate::output::report::Report, crate::pipeline::ResponderError>,
+    ctx: &str,
+) -> crate::output::report::Report {
+    result.unwrap_or_else(|e| panic!("{ctx}: unexpected error {e}"))
+}
+
+/// A faulted mock rule was called as often as the SDK retries that fault (where it was mocked).
+pub fn assert_attempts(faulted_calls: Option<usize>, fault: Fault, ctx: &str) {
+    if let Some(n) = faulted_calls {
+        assert_eq!(
+            n,
+            mocked_attempts(fault),
+            "{ctx}: attempts on the faulted call"
+        );
+    }
+}
+
 /// The faults every AWS call is tested under in the fault matrices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {

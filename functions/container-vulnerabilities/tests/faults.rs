@@ -23,9 +23,10 @@ use shared::faulty_rule;
 use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
-    ClusterFixture, Executions, Fault, assert_effects, assert_effects_done, config, eks_client_at,
-    event, every_cell, fast_retry, json_fault, mocked_attempts, mocked_deps_with, own_retry_quota,
-    recorder_for_cell, scripted_server, securityhub_client_at, sns_for_cell,
+    ClusterFixture, Executions, Fault, assert_attempts, assert_effects, assert_effects_done,
+    assert_retryable, config, eks_client_at, event, every_cell, expect_report, fast_retry,
+    json_fault, mocked_deps_with, own_retry_quota, recorder_for_cell, scripted_server,
+    securityhub_client_at, sns_for_cell,
 };
 
 const EVENT: &str = "eks-high-priority-vulnerability.json";
@@ -289,35 +290,20 @@ async fn every_call_under_every_fault_ends_as_specified() {
     let cells = every_cell(&CALLS, run_cell, |call, fault, ctx, cell| {
         let want = expected(call, fault);
         assert_eq!(cell.eks_calls, 1, "{ctx}: DescribeCluster and nothing else");
-        if let Some(n) = cell.faulted_calls {
-            assert_eq!(
-                n,
-                mocked_attempts(fault),
-                "{ctx}: attempts on the faulted call"
-            );
+        assert_attempts(cell.faulted_calls, fault, ctx);
+        if want == Expect::LambdaError {
+            return assert_retryable(cell.result, call.operation(), fault, ctx);
         }
-
-        match (&want, cell.result) {
-            (Expect::LambdaError, Err(e)) => {
-                assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
-                let text = e.to_string();
-                assert!(text.contains(call.operation()), "{ctx}: {text}");
-                if fault == Fault::Timeout {
-                    assert!(text.contains("timed out"), "{ctx}: {text}");
-                }
-            }
-            (Expect::LambdaError, Ok(r)) => panic!(
-                "{ctx}: expected a retryable error, got {:?} {}",
-                r.outcome, r.reason
-            ),
-            (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
-            (Expect::HandOff, Ok(r)) => {
+        let r = expect_report(cell.result, ctx);
+        match &want {
+            Expect::LambdaError => unreachable!(),
+            Expect::HandOff => {
                 assert_hand_off(&r, ctx);
                 assert!(r.not_checked.is_empty(), "{ctx}: {:?}", r.not_checked);
                 assert_enriched(&r, ctx);
                 assert_effects_done(&r, ctx);
             }
-            (Expect::HandOffClusterUnread(why), Ok(r)) => {
+            Expect::HandOffClusterUnread(why) => {
                 assert_hand_off(&r, ctx);
                 assert_enriched(&r, ctx);
                 assert_effects_done(&r, ctx);
@@ -331,7 +317,7 @@ async fn every_call_under_every_fault_ends_as_specified() {
                     r.not_checked
                 );
             }
-            (Expect::HandOffMissing(why), Ok(r)) => {
+            Expect::HandOffMissing(why) => {
                 assert_hand_off(&r, ctx);
                 assert_eq!(r.not_checked.len(), 1, "{ctx}: {:?}", r.not_checked);
                 let line = &r.not_checked[0];
@@ -356,17 +342,17 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 );
                 assert_effects_done(&r, ctx);
             }
-            (Expect::HandOffButNotified(s), Ok(r)) => {
+            Expect::HandOffButNotified(s) => {
                 assert_hand_off(&r, ctx);
                 assert_enriched(&r, ctx);
                 assert_effects(&r, *s, EffectStatus::Done, fault, ctx);
             }
-            (Expect::HandOffButRecorded(s), Ok(r)) => {
+            Expect::HandOffButRecorded(s) => {
                 assert_hand_off(&r, ctx);
                 assert_enriched(&r, ctx);
                 assert_effects(&r, EffectStatus::Done, *s, fault, ctx);
             }
-            (Expect::Outcome(o, code), Ok(r)) => {
+            Expect::Outcome(o, code) => {
                 assert_eq!(
                     (r.outcome, r.reason_code.as_str()),
                     (*o, *code),

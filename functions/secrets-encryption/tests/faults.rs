@@ -25,9 +25,10 @@ use shared::faulty_rule;
 use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
-    ClusterFixture, Executions, Fault, assert_effects, assert_effects_done, config, eks_client_at,
-    event, every_cell, fast_retry, fast_timeouts, json_fault, mocked_attempts, mocked_deps_with,
-    own_retry_quota, recorder_for_cell, scripted_server, sns_for_cell,
+    ClusterFixture, Executions, Fault, assert_attempts, assert_effects, assert_effects_done,
+    assert_retryable, config, eks_client_at, event, every_cell, expect_report, fast_retry,
+    fast_timeouts, json_fault, mocked_deps_with, own_retry_quota, recorder_for_cell,
+    scripted_server, sns_for_cell,
 };
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
@@ -358,34 +359,19 @@ async fn every_call_under_every_fault_ends_as_specified() {
             associations_requested(call, fault),
             "{ctx}: AssociateEncryptionConfig executions"
         );
-        if let Some(n) = cell.faulted_calls {
-            assert_eq!(
-                n,
-                mocked_attempts(fault),
-                "{ctx}: attempts on the faulted call"
-            );
+        assert_attempts(cell.faulted_calls, fault, ctx);
+        if want == Expect::LambdaError {
+            return assert_retryable(cell.result, call.operation(), fault, ctx);
         }
-
-        match (&want, cell.result) {
-            (Expect::LambdaError, Err(e)) => {
-                assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
-                let text = e.to_string();
-                assert!(text.contains(call.operation()), "{ctx}: {text}");
-                if fault == Fault::Timeout {
-                    assert!(text.contains("timed out"), "{ctx}: {text}");
-                }
-            }
-            (Expect::LambdaError, Ok(r)) => panic!(
-                "{ctx}: expected a retryable error, got {:?} {}",
-                r.outcome, r.reason
-            ),
-            (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
-            (Expect::Applied, Ok(r)) => {
+        let r = expect_report(cell.result, ctx);
+        match &want {
+            Expect::LambdaError => unreachable!(),
+            Expect::Applied => {
                 assert_applied(&r, ctx);
                 assert_verified(&r, ctx);
                 assert_effects_done(&r, ctx);
             }
-            (Expect::AppliedUnverified, Ok(r)) => {
+            Expect::AppliedUnverified => {
                 assert_applied(&r, ctx);
                 let v = r.verification.as_deref().unwrap_or_default();
                 assert!(
@@ -396,15 +382,15 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 );
                 assert_effects_done(&r, ctx);
             }
-            (Expect::AppliedButNotified(s), Ok(r)) => {
+            Expect::AppliedButNotified(s) => {
                 assert_applied(&r, ctx);
                 assert_effects(&r, *s, EffectStatus::Done, fault, ctx);
             }
-            (Expect::AppliedButRecorded(s), Ok(r)) => {
+            Expect::AppliedButRecorded(s) => {
                 assert_applied(&r, ctx);
                 assert_effects(&r, EffectStatus::Done, *s, fault, ctx);
             }
-            (Expect::Refused { code, not_checked }, Ok(r)) => {
+            Expect::Refused { code, not_checked } => {
                 assert_eq!(
                     (r.outcome, r.reason_code.as_str()),
                     (Outcome::Proposed, *code),
@@ -419,7 +405,7 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 );
                 assert_effects_done(&r, ctx);
             }
-            (Expect::Outcome(o, code), Ok(r)) => {
+            Expect::Outcome(o, code) => {
                 assert_eq!(
                     (r.outcome, r.reason_code.as_str()),
                     (*o, *code),
