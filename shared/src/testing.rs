@@ -611,14 +611,6 @@ pub fn securityhub_client_at(url: &str) -> aws_sdk_securityhub::Client {
     )
 }
 
-/// Environment variables for `Env`-driven settings in tests.
-pub fn env_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// Each fault-matrix cell gets its own retry quota: the SDK shares one per service across the
 /// process, and a matrix of exhausted retries would otherwise drain it for later cells.
 pub fn own_retry_quota(cell: &str) -> aws_sdk_eks::config::retry::RetryPartition {
