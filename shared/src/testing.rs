@@ -410,6 +410,49 @@ pub fn expect_report(
     result.unwrap_or_else(|e| panic!("{ctx}: unexpected error {e}"))
 }
 
+/// A cell that ends in a report with `outcome` and `code`, nothing started on the cluster, and
+/// the message sent (none for a skipped finding).
+pub fn assert_outcome(
+    r: &crate::output::report::Report,
+    outcome: crate::output::report::Outcome,
+    code: &str,
+    ctx: &str,
+) {
+    use crate::output::report::{EffectStatus, Outcome};
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (outcome, code),
+        "{ctx}: {}",
+        r.reason
+    );
+    assert_eq!(r.update_id, None, "{ctx}");
+    let n = r.notification.as_ref().expect("notification");
+    let told = if outcome == Outcome::Skipped {
+        EffectStatus::NotAttempted
+    } else {
+        EffectStatus::Done
+    };
+    assert_eq!(n.status, told, "{ctx}: {}", n.detail);
+}
+
+/// A cell whose pre-flight could not check something: proposed, refused by the blocker `code`,
+/// a not-checked line saying why, and the record and message done.
+pub fn assert_refused(r: &crate::output::report::Report, code: &str, not_checked: &str, ctx: &str) {
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (crate::output::report::Outcome::Proposed, code),
+        "{ctx}: {}",
+        r.reason
+    );
+    assert_eq!(r.update_id, None, "{ctx}");
+    assert!(
+        r.not_checked.iter().any(|n| n.contains(not_checked)),
+        "{ctx}: {:?}",
+        r.not_checked
+    );
+    assert_effects_done(r, ctx);
+}
+
 /// A faulted mock rule was called as often as the SDK retries that fault (where it was mocked).
 pub fn assert_attempts(faulted_calls: Option<usize>, fault: Fault, ctx: &str) {
     if let Some(n) = faulted_calls {

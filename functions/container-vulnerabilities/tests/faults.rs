@@ -24,8 +24,8 @@ use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
     ClusterFixture, Executions, Fault, assert_attempts, assert_effects, assert_effects_done,
-    assert_retryable, config, eks_client_at, event, every_cell, expect_report, fast_retry,
-    json_fault, mocked_deps_with, own_retry_quota, recorder_for_cell, scripted_server,
+    assert_outcome, assert_retryable, config, eks_client_at, event, every_cell, expect_report,
+    fast_retry, json_fault, mocked_deps_with, own_retry_quota, recorder_for_cell, scripted_server,
     securityhub_client_at, sns_for_cell,
 };
 
@@ -352,21 +352,7 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 assert_enriched(&r, ctx);
                 assert_effects(&r, EffectStatus::Done, *s, fault, ctx);
             }
-            Expect::Outcome(o, code) => {
-                assert_eq!(
-                    (r.outcome, r.reason_code.as_str()),
-                    (*o, *code),
-                    "{ctx}: {}",
-                    r.reason
-                );
-                let n = r.notification.as_ref().expect("notification");
-                let told = if *o == Outcome::Skipped {
-                    EffectStatus::NotAttempted
-                } else {
-                    EffectStatus::Done
-                };
-                assert_eq!(n.status, told, "{ctx}: {}", n.detail);
-            }
+            Expect::Outcome(o, code) => assert_outcome(&r, *o, code, ctx),
         }
     })
     .await;

@@ -26,9 +26,9 @@ use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
     ClusterFixture, Executions, Fault, assert_attempts, assert_effects, assert_effects_done,
-    assert_retryable, config, eks_client_at, event, every_cell, expect_report, fast_retry,
-    fast_timeouts, json_fault, mocked_deps_with, own_retry_quota, recorder_for_cell,
-    scripted_server, sns_for_cell,
+    assert_outcome, assert_refused, assert_retryable, config, eks_client_at, event, every_cell,
+    expect_report, fast_retry, fast_timeouts, json_fault, mocked_deps_with, own_retry_quota,
+    recorder_for_cell, scripted_server, sns_for_cell,
 };
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
@@ -390,37 +390,8 @@ async fn every_call_under_every_fault_ends_as_specified() {
                 assert_applied(&r, ctx);
                 assert_effects(&r, EffectStatus::Done, *s, fault, ctx);
             }
-            Expect::Refused { code, not_checked } => {
-                assert_eq!(
-                    (r.outcome, r.reason_code.as_str()),
-                    (Outcome::Proposed, *code),
-                    "{ctx}: {}",
-                    r.reason
-                );
-                assert_eq!(r.update_id, None, "{ctx}");
-                assert!(
-                    r.not_checked.iter().any(|n| n.contains(not_checked)),
-                    "{ctx}: {:?}",
-                    r.not_checked
-                );
-                assert_effects_done(&r, ctx);
-            }
-            Expect::Outcome(o, code) => {
-                assert_eq!(
-                    (r.outcome, r.reason_code.as_str()),
-                    (*o, *code),
-                    "{ctx}: {}",
-                    r.reason
-                );
-                assert_eq!(r.update_id, None, "{ctx}");
-                let n = r.notification.as_ref().expect("notification");
-                let told = if *o == Outcome::Skipped {
-                    EffectStatus::NotAttempted
-                } else {
-                    EffectStatus::Done
-                };
-                assert_eq!(n.status, told, "{ctx}: {}", n.detail);
-            }
+            Expect::Refused { code, not_checked } => assert_refused(&r, code, not_checked, ctx),
+            Expect::Outcome(o, code) => assert_outcome(&r, *o, code, ctx),
         }
     })
     .await;
