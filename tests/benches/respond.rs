@@ -17,7 +17,8 @@ use shared::testing::{ClusterFixture, config, eks_client, event, mocked_deps};
 use shared::{Mode, Outcome};
 
 /// The EKS reads of every function, answering the clean path (a 1.24 cluster with no node
-/// groups, no insights and no version list, so kubernetes-version plans from the finding).
+/// groups, no insights, no EKS add-ons and no version list, so kubernetes-version plans from the
+/// finding).
 fn eks_rules() -> Vec<Rule> {
     let mut cluster = ClusterFixture::new("payments-prod");
     cluster.version = "1.24".into();
@@ -31,6 +32,9 @@ fn eks_rules() -> Vec<Rule> {
         }),
         mock!(aws_sdk_eks::Client::list_insights).then_output(|| {
             aws_sdk_eks::operation::list_insights::ListInsightsOutput::builder().build()
+        }),
+        mock!(aws_sdk_eks::Client::list_addons).then_output(|| {
+            aws_sdk_eks::operation::list_addons::ListAddonsOutput::builder().build()
         }),
     ]
 }
