@@ -7,7 +7,10 @@ use crate::aws::eks::{ClusterState, describe_cluster};
 use crate::aws::{AwsError, ClusterAccess, ClusterSession, FaultKind};
 use crate::config::{CommonConfig, Mode};
 use crate::event::exposure::Trait;
-use crate::event::gate::{Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, gate};
+use crate::event::gate::{
+    Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, check_envelope_account,
+    confirm_json, gate,
+};
 use crate::guardrails::{ModeDecision, decide_mode};
 use crate::output::notify::{SnsNotifier, render};
 use crate::output::record::{FindingRecorder, record_for};
@@ -227,6 +230,11 @@ pub async fn respond<R: Remediation, A: ClusterAccess>(
         Gate::Actionable(e) => (e, None),
         Gate::Skip(e, reason) => (e, Some(reason)),
     };
+    // The Lambda runtime always names the function's own account; a caller without one (a
+    // test driving the pipeline directly) has no envelope to check it against.
+    if let Some(own) = home_account {
+        check_envelope_account(&event, own)?;
+    }
     let configured = deps.config.mode;
     let base = Report::new(R::FUNCTION, &exposure, configured, configured);
     let skip = skip.or_else(|| {
@@ -247,6 +255,20 @@ fn skipped(base: Report, reason: &SkipReason) -> Report {
     let mut r = base.with_outcome(Outcome::Skipped, reason.code(), reason.describe());
     r.finding_update = Effect::not_attempted("nothing is recorded on a skipped finding");
     r
+}
+
+/// Skipped, and still told: anyone who may tag the cluster can exempt it, so the exemption is
+/// never silent. Low priority, so a subscription filter can route it away from the urgent.
+fn ignored_by_tag(report: Report) -> Report {
+    let mut r = skipped(report, &SkipReason::IgnoredByTag);
+    r.priority = Some(Priority::Low);
+    r
+}
+
+/// Whether a report is published: everything but a skip, except a cluster exempted by its tag.
+fn is_told(report: &Report) -> bool {
+    report.outcome != Outcome::Skipped
+        || report.reason_code == ReasonCode::Decision(DecisionCode::IgnoredByTag)
 }
 
 fn failed(base: Report, err: &RemediationError, what: &str) -> Report {
@@ -279,6 +301,9 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             deps.access.home_session(&exposure.cluster)
         }
         Err(e) => {
+            if let Some(fault) = e.transient() {
+                return Err(ResponderError::Transient(fault.clone()));
+            }
             return Ok(base.with_outcome(
                 Outcome::Failed,
                 DecisionCode::ClusterUnreachable,
@@ -320,7 +345,7 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             .push(format!("reached the cluster through {role}"));
     }
     if mode.effective == Mode::Ignore {
-        return Ok(skipped(report, &SkipReason::IgnoredByTag));
+        return Ok(ignored_by_tag(report));
     }
     if R::MUTATES && !cluster.is_active() {
         report.live_state = serde_json::json!({ "status": cluster.status });
@@ -404,6 +429,13 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             format!("{summary} — not applied: {why}"),
         ));
     }
+    if let Some(why) = unconfirmed(deps, exposure, R::OWNS).await {
+        return Ok(report.with_outcome(
+            Outcome::Proposed,
+            DecisionCode::Unconfirmed,
+            format!("{summary} — not applied: {why}"),
+        ));
+    }
     match remediation.apply(&situation, &action).await {
         Ok(applied) => {
             report.update_id = applied.update_id.clone();
@@ -430,13 +462,31 @@ async fn decide<R: Remediation, A: ClusterAccess>(
     }
 }
 
+/// Why Security Hub's own copy of the finding does not confirm the event, if it does not. Anyone
+/// who may invoke the function can hand it any JSON; only the finding Security Hub holds says
+/// what it found, so nothing is changed on a cluster unless that copy agrees.
+async fn unconfirmed<A>(deps: &Deps<A>, exposure: &Exposure, owned: &[Trait]) -> Option<String> {
+    match deps.recorder.read(&exposure.metadata_uid).await {
+        Ok(Some(copy)) => confirm_json(&copy, exposure, owned)
+            .err()
+            .map(|why| format!("{why}, so the event was not confirmed")),
+        Ok(None) => Some(format!(
+            "Security Hub holds no finding with metadata uid {}, so the event was not confirmed",
+            exposure.metadata_uid
+        )),
+        Err(e) => Some(format!(
+            "Security Hub's copy of the finding could not be read ({e}), so the event was not confirmed"
+        )),
+    }
+}
+
 /// Record on the finding, notify, log, count. A failed record is reported, never raised. A
 /// notification that failed transiently is raised (so EventBridge retries the event) only when
 /// nothing was changed on the cluster: then the message is the whole result and must not be lost,
 /// and a retry repeats nothing but the read, the record and the message. After an apply it is
 /// reported instead, so a retry cannot turn "applied" into "deferred" behind the operator's back.
 async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, ResponderError> {
-    if report.outcome != Outcome::Skipped {
+    if is_told(&report) {
         report.finding_update = match record_for(&report) {
             None => Effect::not_attempted(format!(
                 "nothing recorded (outcome {}): the finding stays New so it is evaluated again",

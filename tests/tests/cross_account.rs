@@ -60,7 +60,9 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
     );
 
     let inbox = Inbox::new(&base).await;
-    let event = event_for("eks-cross-account-uid-alt.json", &name);
+    let mut event = event_for("eks-cross-account-uid-alt.json", &name);
+    // Security Hub emits the event in the function's own account (moto's default).
+    event["account"] = serde_json::json!("123456789012");
     let fix = EndpointAccess::new(Settings::default());
     let home = Some("123456789012"); // moto's default account: the function's own
 
@@ -127,6 +129,7 @@ async fn a_cve_hand_off_is_not_lost_when_the_cluster_cannot_be_reached() {
     let inbox = Inbox::new(&base).await;
     let event = event_for("eks-cross-account-uid-alt.json", &unique("checkout"));
     let mut v = event;
+    v["account"] = serde_json::json!("123456789012");
     // Give the exposure a CVE signal of the member account.
     let signal = serde_json::json!({
         "uid": format!("arn:aws:inspector2:eu-west-1:{MEMBER}:finding/0316527ac3d2b7864cc74e683ce2f010"),

@@ -68,11 +68,12 @@ async fn propose_then_two_stage_apply_then_compliant() {
     );
 
     // 2. Apply, stage 1: private on, public still on.
-    let deps = Deps::from_sdk(
+    let mut deps = Deps::from_sdk(
         &sdk,
         config(Mode::Apply, &inbox.topic_arn),
         "endpoint-access",
     );
+    deps.recorder = common::security_hub_holding(&event);
     let r = respond(&fix, &deps, event.clone(), None)
         .await
         .expect("report");

@@ -58,3 +58,79 @@ async fn stage_one_leaves_the_finding_new_and_stage_two_marks_it_in_progress() {
     assert_eq!(record["history"].as_array().map(Vec::len), Some(2));
     assert_eq!(inbox.drain().await.len(), 2);
 }
+
+/// Whether the cluster's public endpoint is still on, as the service reports it.
+async fn public_endpoint(eks: &aws_sdk_eks::Client, name: &str) -> bool {
+    eks.describe_cluster()
+        .name(name)
+        .send()
+        .await
+        .expect("DescribeCluster")
+        .cluster()
+        .and_then(|c| c.resources_vpc_config())
+        .map(|v| v.endpoint_public_access())
+        .expect("endpoint flags")
+}
+
+#[tokio::test]
+async fn an_event_security_hub_does_not_confirm_changes_nothing() {
+    let sdk = standin::sdk().await;
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    let inbox = Inbox::new(&sdk).await;
+    let fix = EndpointAccessFix::new(Settings::default());
+    let deps = Deps::from_sdk(
+        &sdk,
+        config(Mode::Apply, &inbox.topic_arn),
+        "endpoint-access",
+    );
+
+    // Handed to the function directly: Security Hub holds no such finding.
+    let crafted_name = unique("crafted");
+    create_cluster(&eks, &crafted_name, "1.31", true, true, None).await;
+    let crafted = standin::own_exposure(
+        event_for("eks-public-access.json", &crafted_name),
+        &crafted_name,
+    );
+    let r = respond(&fix, &deps, crafted, None).await.expect("report");
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (Outcome::Proposed, "finding_unconfirmed"),
+        "{}",
+        r.reason
+    );
+    assert!(
+        public_endpoint(&eks, &crafted_name).await,
+        "nothing changed"
+    );
+
+    // Security Hub holds the finding, but resolved: the event is stale.
+    let name = unique("resolved");
+    create_cluster(&eks, &name, "1.31", true, true, None).await;
+    let event = standin::own_exposure(event_for("eks-public-access.json", &name), &name);
+    let mut resolved = event.clone();
+    resolved["detail"]["findings"][0]["status"] = serde_json::json!("Resolved");
+    resolved["detail"]["findings"][0]["status_id"] = serde_json::json!(4);
+    let uid = standin::load_finding(&resolved);
+    let r = respond(&fix, &deps, event.clone(), None)
+        .await
+        .expect("report");
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (Outcome::Proposed, "finding_unconfirmed"),
+        "{}",
+        r.reason
+    );
+    assert!(r.reason.contains("Resolved"), "{}", r.reason);
+    assert!(public_endpoint(&eks, &name).await, "nothing changed");
+
+    // The same finding, open in Security Hub: now it is acted on.
+    standin::load_finding(&event);
+    let r = respond(&fix, &deps, event, None).await.expect("report");
+    assert_eq!(r.outcome, Outcome::Applied, "{}", r.reason);
+    assert!(
+        !public_endpoint(&eks, &name).await,
+        "public access turned off"
+    );
+    assert_eq!(standin::finding_record(&uid)["status_id"], 2);
+    assert_eq!(inbox.drain().await.len(), 3);
+}

@@ -126,8 +126,11 @@ fn expected(call: Call, fault: Fault) -> Expect {
         (BatchUpdateFindingsV2, _) => Expect::AppliedButRecorded(EffectStatus::Failed),
         // The SDK's retry absorbs one throttle.
         (_, ThrottleThenOk) => Expect::Applied,
-        // Transient after the SDK's retries: the event is retried (for UpdateClusterVersion
-        // and DescribeUpdate with the same clientRequestToken, so no second upgrade starts).
+        // An update EKS accepted ends `applied` whatever DescribeUpdate does: unverified, with
+        // the update id, never a retried error (the retry would see UPDATING and say deferred).
+        (DescribeUpdate, _) => Expect::AppliedUnverified,
+        // Transient after the SDK's retries: the event is retried (for UpdateClusterVersion with
+        // the same clientRequestToken, so no second upgrade starts).
         (_, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
         (DescribeCluster, AccessDenied) => Expect::Outcome(Outcome::Failed, "access_denied_failed"),
         (DescribeCluster, NotFound) => Expect::Outcome(Outcome::Skipped, "cluster_not_found"),
@@ -177,7 +180,6 @@ fn expected(call: Call, fault: Fault) -> Expect {
             Expect::Outcome(Outcome::Failed, "access_denied_failed")
         }
         (UpdateClusterVersion, NotFound) => Expect::Outcome(Outcome::Failed, "not_found_failed"),
-        (DescribeUpdate, AccessDenied | NotFound) => Expect::AppliedUnverified,
     }
 }
 

@@ -104,13 +104,12 @@ fn expected(call: Call, fault: Fault) -> Expect {
         (BatchUpdateFindingsV2, _) => Expect::AppliedButRecorded(EffectStatus::Failed),
         // The SDK's retry absorbs one throttle.
         (_, ThrottleThenOk) => Expect::Applied,
-        // Transient after the SDK's retries: the event is retried (AssociateEncryptionConfig
-        // with the same clientRequestToken, so a request that did reach EKS is not doubled; a
-        // DescribeUpdate that kept failing is read again on the retry).
-        (_, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
-        // The association is started: a DescribeUpdate refused for good is reported as applied
-        // with the command to follow the update, never as failed.
+        // An update EKS accepted ends `applied` whatever DescribeUpdate does: unverified, with
+        // the update id, never a retried error (the retry would see UPDATING and say deferred).
         (DescribeUpdate, _) => Expect::AppliedUnverified,
+        // Transient after the SDK's retries: the event is retried (AssociateEncryptionConfig
+        // with the same clientRequestToken, so a request that did reach EKS is not doubled).
+        (_, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
         (DescribeCluster, AccessDenied) => Expect::Outcome(Outcome::Failed, "access_denied_failed"),
         (DescribeCluster, NotFound) => Expect::Outcome(Outcome::Skipped, "cluster_not_found"),
         (DescribeKey, AccessDenied) => Expect::Refused {

@@ -5,6 +5,8 @@
 use crate::aws::{AwsError, FaultKind};
 use crate::output::report::{Outcome, Report};
 
+/// `GetFindingsV2`, labelled with the IAM action that authorises it.
+pub const READ_OPERATION: &str = "securityhub:GetFindings";
 /// BatchUpdateFindingsV2 accepts 1–512 characters.
 pub const COMMENT_MAX: usize = 512;
 /// OCSF status id "In Progress".
@@ -74,6 +76,43 @@ pub struct FindingRecorder {
 impl FindingRecorder {
     pub fn new(client: aws_sdk_securityhub::Client) -> Self {
         FindingRecorder { client }
+    }
+
+    /// Security Hub's own copy of the finding with this metadata uid, as JSON: `None` when it
+    /// has none.
+    pub async fn read(&self, metadata_uid: &str) -> Result<Option<serde_json::Value>, AwsError> {
+        use aws_sdk_securityhub::types::{
+            CompositeFilter, OcsfFindingFilters, OcsfStringField, OcsfStringFilter, StringFilter,
+            StringFilterComparison,
+        };
+        let filter = OcsfStringFilter::builder()
+            .field_name(OcsfStringField::MetadataUid)
+            .filter(
+                StringFilter::builder()
+                    .value(metadata_uid)
+                    .comparison(StringFilterComparison::Equals)
+                    .build(),
+            )
+            .build();
+        let out = self
+            .client
+            .get_findings_v2()
+            .filters(
+                OcsfFindingFilters::builder()
+                    .composite_filters(CompositeFilter::builder().string_filters(filter).build())
+                    .build(),
+            )
+            .max_results(10)
+            .send()
+            .await
+            // `GetFindingsV2`, labelled with the IAM action that authorises it.
+            .map_err(|e| AwsError::from_sdk(READ_OPERATION, e))?;
+        // The filter is exact, but only a finding with this very uid is taken as its copy.
+        Ok(out
+            .findings()
+            .iter()
+            .map(crate::aws::document_to_value)
+            .find(|f| f["metadata"]["uid"].as_str() == Some(metadata_uid)))
     }
 
     pub async fn record(&self, metadata_uid: &str, record: &FindingRecord) -> Result<(), AwsError> {

@@ -154,6 +154,8 @@ wire_codes! {
         HandOff = "hand_off",
         Guardrail = "guardrail",
         ModePropose = "mode_propose",
+        /// Security Hub's own copy of the finding did not confirm the event, so nothing changed.
+        Unconfirmed = "finding_unconfirmed",
         Applied = "applied",
         UpdateFailed = "update_failed",
     }
@@ -164,6 +166,9 @@ wire_codes! {
     pub enum Priority {
         Urgent = "urgent",
         Routine = "routine",
+        /// For the record only: nothing to do unless the reason is a surprise (e.g. a cluster
+        /// exempted by its tag).
+        Low = "low",
     }
 }
 

@@ -215,3 +215,18 @@ pub fn config(mode: shared::Mode, topic_arn: &str) -> shared::CommonConfig {
         update_findings: true,
     }
 }
+
+/// A Security Hub (mocked: moto has no GetFindingsV2) that holds `event`'s finding, so an apply
+/// is confirmed by the read-back; its records are accepted and not kept.
+pub fn security_hub_holding(event: &serde_json::Value) -> shared::output::record::FindingRecorder {
+    use shared::testing::aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let record = mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(|| {
+        aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
+    });
+    let read = shared::testing::held_findings_rule(vec![event["detail"]["findings"][0].clone()]);
+    shared::output::record::FindingRecorder::new(mock_client!(
+        aws_sdk_securityhub,
+        RuleMode::MatchAny,
+        &[&record, &read]
+    ))
+}
