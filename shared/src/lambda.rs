@@ -35,11 +35,34 @@ pub async fn handle<R: Remediation, A: crate::aws::ClusterAccess>(
     event: LambdaEvent<Payload>,
 ) -> Result<Report, ResponderError> {
     let home = account_of_function_arn(&event.context.invoked_function_arn);
-    let result = respond(remediation, deps, event.payload, home).await;
+    let result = match deadline_of(&event.context) {
+        Some(deadline) => {
+            crate::pipeline::with_deadline(
+                deadline,
+                respond(remediation, deps, event.payload, home),
+            )
+            .await
+        }
+        None => respond(remediation, deps, event.payload, home).await,
+    };
     if let Err(e) = &result {
         tracing::error!(function = R::FUNCTION, error_type = e.error_type(), error = %e, "event not handled");
     }
     result
+}
+
+/// The invocation's deadline (epoch milliseconds in the context) as an `Instant`.
+fn deadline_of(context: &lambda_runtime::Context) -> Option<std::time::Instant> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    if context.deadline == 0 {
+        return None; // no deadline given (a local runner)
+    }
+    let left = u128::from(context.deadline).saturating_sub(now_ms);
+    std::time::Instant::now()
+        .checked_add(std::time::Duration::from_millis(u64::try_from(left).ok()?))
 }
 
 /// Run the function under the Lambda runtime.

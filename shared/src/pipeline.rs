@@ -188,6 +188,11 @@ pub enum ResponderError {
     InvalidFinding(#[from] InvalidFinding),
     #[error("AWS is failing transiently, retry later: {0}")]
     Transient(AwsError),
+    /// The invocation had too little time left to make the change and still report it.
+    #[error(
+        "only {left_ms} ms of the invocation were left, fewer than the {needed_ms} ms a change and its report need; nothing was changed, retry later"
+    )]
+    OutOfTime { left_ms: u128, needed_ms: u128 },
 }
 
 impl ResponderError {
@@ -195,7 +200,45 @@ impl ResponderError {
         match self {
             ResponderError::InvalidFinding(_) => "InvalidFinding",
             ResponderError::Transient(_) => "AwsTransientError",
+            ResponderError::OutOfTime { .. } => "OutOfTime",
         }
+    }
+}
+
+tokio::task_local! {
+    /// When the invocation must have returned (the Lambda context's deadline), set by
+    /// [`with_deadline`] around one event.
+    static DEADLINE: std::time::Instant;
+}
+
+/// What a mutating call and the report after it need: the call's own operation timeout (every
+/// client's bound) and a few seconds to verify, record and notify.
+pub const CHANGE_RESERVE: std::time::Duration = std::time::Duration::from_secs(35);
+
+/// Run `f` (one event) knowing the invocation's deadline, so no change starts that could not
+/// finish and be reported before the function times out.
+pub async fn with_deadline<F: std::future::Future>(
+    deadline: std::time::Instant,
+    f: F,
+) -> F::Output {
+    DEADLINE.scope(deadline, f).await
+}
+
+/// Time left before the invocation's deadline; `None` outside [`with_deadline`] (tests).
+pub fn time_left() -> Option<std::time::Duration> {
+    DEADLINE
+        .try_with(|d| d.saturating_duration_since(std::time::Instant::now()))
+        .ok()
+}
+
+/// `Err` when the invocation cannot fit a change and its report any more.
+fn budget_for_change() -> Result<(), ResponderError> {
+    match time_left() {
+        Some(left) if left < CHANGE_RESERVE => Err(ResponderError::OutOfTime {
+            left_ms: left.as_millis(),
+            needed_ms: CHANGE_RESERVE.as_millis(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -429,6 +472,7 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             format!("{summary} — not applied: {why}"),
         ));
     }
+    budget_for_change()?;
     if let Some(why) = unconfirmed(deps, exposure, R::OWNS).await {
         return Ok(report.with_outcome(
             Outcome::Proposed,

@@ -69,7 +69,20 @@ fn a_cloud_account_that_contradicts_the_cluster_arn_is_refused() {
 #[tokio::test]
 async fn an_event_emitted_in_another_account_is_refused() {
     let cluster = ClusterFixture::new("payments-prod");
-    let eks = shared::testing::eks_client(&[&cluster.describe_rule()]);
+    let eks = shared::testing::eks_client(&[
+        &cluster.describe_rule(),
+        &mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| {
+            UpdateClusterConfigOutput::builder()
+                .update(
+                    Update::builder()
+                        .id("u-3")
+                        .status(UpdateStatus::InProgress)
+                        .build(),
+                )
+                .build()
+        }),
+        &shared::testing::describe_update_rule("u-3", UpdateType::EndpointAccessUpdate),
+    ]);
     let (sns, securityhub, cap) = capturing_clients();
     let deps = mocked_deps_with(config(Mode::Apply), eks, sns, securityhub);
     let fix = endpoint_access::EndpointAccess::new(endpoint_access::Settings::default());
@@ -266,4 +279,52 @@ async fn an_unreadable_finding_means_propose() {
         "{}",
         r.reason
     );
+}
+
+#[tokio::test]
+async fn no_change_starts_without_time_to_finish_and_report_it() {
+    let cluster = ClusterFixture::new("payments-prod");
+    let no_update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_config,
+        UpdateClusterConfigOutput
+    );
+    let eks = shared::testing::eks_client(&[&cluster.describe_rule(), &no_update]);
+    let (sns, securityhub, cap) = capturing_clients();
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, securityhub);
+    let fix = endpoint_access::EndpointAccess::new(endpoint_access::Settings::default());
+    // 20 s left of the invocation: less than a mutating call and its report may take.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let err = shared::pipeline::with_deadline(
+        deadline,
+        respond(&fix, &deps, event("eks-public-access.json"), None),
+    )
+    .await
+    .expect_err("out of time");
+    assert_eq!(err.error_type(), "OutOfTime", "{err}");
+    assert!(cap.published().is_empty(), "a retry tells");
+    // With the time a change needs, the same event is applied.
+    let eks = shared::testing::eks_client(&[
+        &cluster.describe_rule(),
+        &mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| {
+            UpdateClusterConfigOutput::builder()
+                .update(
+                    Update::builder()
+                        .id("u-2")
+                        .status(UpdateStatus::InProgress)
+                        .build(),
+                )
+                .build()
+        }),
+        &shared::testing::describe_update_rule("u-2", UpdateType::EndpointAccessUpdate),
+    ]);
+    let (sns, securityhub, _) = capturing_clients();
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, securityhub);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let r = shared::pipeline::with_deadline(
+        deadline,
+        respond(&fix, &deps, event("eks-public-access.json"), None),
+    )
+    .await
+    .expect("report");
+    assert_eq!(r.outcome, Outcome::Applied, "{}", r.reason);
 }

@@ -8,6 +8,7 @@ use aws_config::Region;
 use common::{Inbox, config, create_cluster, event_for, sdk, unique};
 use endpoint_access::{EndpointAccess, Settings};
 use shared::pipeline::respond;
+use shared::testing::aws_smithy_mocks;
 use shared::{Deps, Mode, Outcome};
 
 const MEMBER: &str = "111122223333";
@@ -106,13 +107,29 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
     let mut cfg = config(Mode::Apply, &inbox.topic_arn);
     cfg.member_role_name = Some(ROLE.into());
     cfg.allowed_accounts = vec!["444455556666".into()];
-    let deps = Deps::from_sdk(&base, cfg, "endpoint-access");
+    let real = Deps::from_sdk(&base, cfg, "endpoint-access");
+    // The same dependencies with an access that records every session asked for and an EKS
+    // client that panics on any call.
+    let no_call = shared::forbidden_rule!(
+        aws_sdk_eks::Client::describe_cluster,
+        aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput
+    );
+    let deps = Deps {
+        access: shared::testing::StaticAccess::new(shared::testing::eks_client(&[&no_call])),
+        notifier: real.notifier,
+        recorder: real.recorder,
+        config: real.config,
+        emit_metrics: false,
+    };
     let r = respond(&fix, &deps, event, home).await.expect("report");
     assert_eq!(
         (r.outcome, r.reason_code.as_str()),
         (Outcome::Skipped, "account_not_allowed")
     );
-    assert!(r.live_state.is_null(), "no cluster was read");
+    assert!(
+        deps.access.requests.lock().expect("requests").is_empty(),
+        "no session was asked for the disallowed account"
+    );
     let delivered = inbox.drain().await;
     assert_eq!(
         delivered.len(),

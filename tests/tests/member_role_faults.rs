@@ -50,26 +50,26 @@ async fn sts_at(sts: Sts) -> String {
 }
 
 /// The functions' base configuration with every call (STS included) on `url`.
-fn base_at(url: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(shared::aws::behavior_version())
+async fn base_at(url: &str) -> SdkConfig {
+    // The defaults loader, as in production: it also provides the time source and sleep the
+    // AssumeRole provider and the retries need.
+    aws_config::defaults(shared::aws::behavior_version())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_eks::config::SharedCredentialsProvider::new(
-            aws_sdk_eks::config::Credentials::for_tests(),
-        ))
+        .credentials_provider(aws_sdk_eks::config::Credentials::for_tests())
         .endpoint_url(url)
         .timeout_config(fast_timeouts())
         .retry_config(fast_retry())
-        .build()
+        .load()
+        .await
 }
 
-fn deps(sts: &str, function: &str, mode: Mode) -> (Deps<AwsAccess>, Captures) {
+async fn deps(sts: &str, function: &str, mode: Mode) -> (Deps<AwsAccess>, Captures) {
     let (sns, securityhub, captures) = capturing_clients();
     let mut cfg = config(mode);
     cfg.member_role_name = Some(format!("eks-exposure-responder-{function}"));
     (
         Deps {
-            access: AwsAccess::new(base_at(sts), cfg.member_role_name.clone(), function),
+            access: AwsAccess::new(base_at(sts).await, cfg.member_role_name.clone(), function),
             notifier: SnsNotifier::new(sns, cfg.sns_topic_arn.clone()),
             recorder: FindingRecorder::new(securityhub),
             config: cfg,
@@ -81,7 +81,7 @@ fn deps(sts: &str, function: &str, mode: Mode) -> (Deps<AwsAccess>, Captures) {
 
 async fn endpoint_access(sts: Sts) -> (Result<Report, ResponderError>, Captures) {
     let url = sts_at(sts).await;
-    let (deps, captures) = deps(&url, "endpoint-access", Mode::Apply);
+    let (deps, captures) = deps(&url, "endpoint-access", Mode::Apply).await;
     let fix = endpoint_access::EndpointAccess::new(endpoint_access::Settings::default());
     let r = respond(
         &fix,
@@ -128,7 +128,7 @@ async fn a_throttled_or_silent_sts_is_retried_not_reported() {
 #[tokio::test]
 async fn the_cve_hand_off_is_delivered_when_the_member_role_is_refused() {
     let url = sts_at(Sts::Denied).await;
-    let (deps, captures) = deps(&url, "container-vulnerabilities", Mode::Propose);
+    let (deps, captures) = deps(&url, "container-vulnerabilities", Mode::Propose).await;
     let mut v = event("eks-cross-account-uid-alt.json");
     v["detail"]["findings"][0]["finding_info"]["related_events"] = json!([{
         "uid": format!("arn:aws:inspector2:eu-west-1:{MEMBER}:finding/0316527ac3d2b7864cc74e683ce2f010"),
