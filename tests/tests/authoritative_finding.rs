@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use shared::event::gate::{Gate, InvalidFinding, confirm_json, event_from_value, gate};
 use shared::output::report::Outcome;
 use shared::pipeline::{ResponderError, respond};
-use shared::testing::aws_smithy_mocks;
 use shared::testing::aws_smithy_mocks::{RuleMode, mock, mock_client};
 use shared::testing::{
     ClusterFixture, Executions, capturing_clients, config, event, held_findings,

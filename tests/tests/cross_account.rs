@@ -8,7 +8,6 @@ use aws_config::Region;
 use common::{Inbox, config, create_cluster, event_for, sdk, unique};
 use endpoint_access::{EndpointAccess, Settings};
 use shared::pipeline::respond;
-use shared::testing::aws_smithy_mocks;
 use shared::{Deps, Mode, Outcome};
 
 const MEMBER: &str = "111122223333";

@@ -3,7 +3,6 @@
 
 use shared::output::report::Outcome;
 use shared::pipeline::respond;
-use shared::testing::aws_smithy_mocks;
 use shared::testing::{ClusterFixture, config, eks_client, event, mocked_deps};
 use shared::{Mode, Priority};
 
