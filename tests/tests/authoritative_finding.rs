@@ -230,6 +230,12 @@ async fn nothing_changes_unless_security_hub_confirms_the_finding() {
         r.reason
     );
     assert!(r.reason.contains("holds no finding"), "{}", r.reason);
+    assert_eq!(
+        r.finding_update.status,
+        shared::output::report::EffectStatus::NotAttempted,
+        "an unconfirmed finding is not moved out of New: {}",
+        r.finding_update.detail
+    );
 
     // Security Hub holds it, but it was resolved since the event was sent.
     let mut resolved = copy_of("eks-public-access.json");

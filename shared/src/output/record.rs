@@ -3,7 +3,7 @@
 //! traits are gone.
 
 use crate::aws::{AwsError, FaultKind};
-use crate::output::report::{Outcome, Report};
+use crate::output::report::{DecisionCode, Outcome, ReasonCode, Report};
 
 /// `GetFindingsV2`, labelled with the IAM action that authorises it.
 pub const READ_OPERATION: &str = "securityhub:GetFindings";
@@ -25,9 +25,15 @@ pub struct FindingRecord {
 /// - applied (last stage) and proposed: comment + In Progress;
 /// - an earlier stage of a staged apply: comment only, so the finding stays New and the next
 ///   evaluation can take the next stage;
+/// - a proposal because Security Hub did not confirm the event: nothing (see below);
 /// - skipped, deferred, already compliant, failed: nothing (a comment would echo back as a New
 ///   finding and loop; deferred and failed must stay New to be retried).
 pub fn record_for(report: &Report) -> Option<FindingRecord> {
+    // Security Hub did not confirm the event: the finding it names may be another one (or none),
+    // and must not be moved out of New by whoever sent the event.
+    if report.reason_code == ReasonCode::Decision(DecisionCode::Unconfirmed) {
+        return None;
+    }
     let status_id = match report.outcome {
         Outcome::Applied if report.stage.is_some_and(|s| !s.is_last()) => None,
         Outcome::Applied | Outcome::Proposed => Some(STATUS_IN_PROGRESS),
