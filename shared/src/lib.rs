@@ -11,6 +11,7 @@ pub mod gate;
 pub mod guardrails;
 pub mod https;
 pub mod lambda;
+pub mod ledger;
 pub mod notify;
 pub mod pipeline;
 pub mod record;
