@@ -593,7 +593,7 @@ mod tests {
         );
         b.description = "other words".into();
         b.cli = "aws eks ...".into();
-        assert_eq!(plan_digest(&[a.clone()]), plan_digest(&[b]));
+        assert_eq!(plan_digest(std::slice::from_ref(&a)), plan_digest(&[b]));
         // The SHA-256 of exactly this canonical text.
         assert_eq!(
             canonical_json(&a.parameters),
@@ -607,7 +607,10 @@ mod tests {
             "eks:UpdateClusterConfig",
             serde_json::json!({"name": "c", "resourcesVpcConfig": {"endpointPublicAccess": true, "endpointPrivateAccess": true}}),
         );
-        assert_ne!(plan_digest(&[a.clone()]), plan_digest(&[changed.clone()]));
+        assert_ne!(
+            plan_digest(std::slice::from_ref(&a)),
+            plan_digest(std::slice::from_ref(&changed))
+        );
         assert_ne!(
             plan_digest(&[a.clone(), changed.clone()]),
             plan_digest(&[changed, a.clone()]),
