@@ -31,6 +31,9 @@
 
 pub mod decide;
 pub mod dynamo;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
+pub mod steps;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +42,7 @@ pub use decide::{
     Breaker, Candidate, FindingRecordPlan, Judgement, LedgerSettings, judge, plan_digest,
 };
 pub use dynamo::DynamoLedger;
+pub use steps::{ApplyGate, Claimed, Hold, Ledger, Settled, system_clock};
 
 /// Which finding the ledger is asked about.
 #[derive(Clone, Debug, PartialEq, Eq)]
