@@ -9,7 +9,7 @@ VENV_BIN := $(CURDIR)/.venv/bin
 # sam finds cargo-lambda (and cargo-lambda finds zig) through PATH.
 WITH_VENV := PATH="$(VENV_BIN):$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: arm64-target help venv constraints moto-start moto-stop fmt fmt-check lint test template-test \
+.PHONY: arm64-target help venv constraints moto-start moto-stop fmt fmt-check lint test template-test standin-test \
 	build deploy check-deployment demo demo-check bench fuzz clean distclean
 
 help:
@@ -19,7 +19,8 @@ help:
 	@echo "make check-deployment  after a deploy: routes every sample event, invokes each function once"
 	@echo "make bench | fuzz   benchmarks | fuzzing"
 	@echo "make venv           install the pinned Python tools into .venv (constraints: re-pin them)"
-	@echo "make moto-start     start a moto_server for manual runs (URL: scripts/moto.sh url)"
+	@echo "make moto-start     start a moto_server and the AWS stand-in for manual runs"
+	@echo "                    (URLs: scripts/moto.sh url, scripts/moto.sh standin-url)"
 	@echo "make moto-stop | fmt | fmt-check | lint | demo-check | clean | distclean"
 
 venv:
@@ -53,13 +54,19 @@ fmt-check:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# with_moto.sh starts a private moto_server, exports MOTO_ENDPOINT, AWS_ACCESS_KEY_ID=
+# with_moto.sh starts a private moto_server with the AWS stand-in in front (scripts/aws_standin.py),
+# exports MOTO_ENDPOINT, STANDIN_ENDPOINT, AWS_ACCESS_KEY_ID=
 # testing, AWS_SECRET_ACCESS_KEY=testing, AWS_REGION=us-east-1, and stops the server
 # however the command ends.
 # The bench smoke (a tiny run of make bench) goes first so the suites' summaries end the output.
 test: fmt-check lint venv
 	scripts/bench.sh --smoke
-	scripts/with_moto.sh bash -c 'cargo test --workspace && $(MAKE) template-test'
+	scripts/with_moto.sh bash -c '$(MAKE) standin-test && cargo test --workspace && $(MAKE) template-test'
+
+# The AWS stand-in (scripts/aws_standin.py) against boto3, on the moto_server at MOTO_ENDPOINT
+# (or one of its own).
+standin-test: venv
+	$(WITH_VENV) PYTHONDONTWRITEBYTECODE=1 .venv/bin/python -m pytest -p no:cacheprovider -q scripts/standin
 
 template-test: venv
 	@$(WITH_VENV) bash scripts/template_test.sh
@@ -86,7 +93,8 @@ demo:
 
 # The demo harness's AWS side alone (setup, SNS -> SQS, draining), without the functions.
 demo-check: venv
-	@scripts/with_moto.sh bash -c 'export AWS_ENDPOINT_URL="$$MOTO_ENDPOINT"; \
+	@scripts/with_moto.sh bash -c 'export AWS_ENDPOINT_URL="$$MOTO_ENDPOINT" \
+		AWS_ENDPOINT_URL_EKS="$$STANDIN_ENDPOINT" AWS_ENDPOINT_URL_SECURITYHUB="$$STANDIN_ENDPOINT"; \
 		d=$$(mktemp -d); trap "rm -rf $$d" EXIT; \
 		.venv/bin/python scripts/demo_aws.py setup "$$d" && \
 		.venv/bin/python scripts/demo_aws.py show-cluster "$$d" events/eks-public-access.json && \

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # make demo: the responder end to end, with no AWS account.
 #
-# Starts moto_server on loopback, creates EKS clusters matching events/*.json, an SNS
-# topic and an SQS subscriber, then runs each function under `cargo lambda watch` (the
-# Lambda runtime emulator) with sample events, printing after each run the function's
-# report, the cluster as EKS now describes it, and every SNS message as an operator
-# receives it. Everything it writes lands in .demo/.
+# Starts moto_server on loopback with the AWS stand-in in front of it (scripts/aws_standin.py:
+# the EKS and Security Hub calls moto lacks), creates EKS clusters matching events/*.json,
+# an SNS topic and an SQS subscriber, then runs each function under `cargo lambda watch`
+# (the Lambda runtime emulator) with sample events, printing after each run the function's
+# report, the cluster as EKS now describes it, every SNS message as an operator receives
+# it, and the finding's record in Security Hub. Everything it writes lands in .demo/.
 #
-# Knobs: DEMO_INVOKE_TIMEOUT (s, default 120) bounds one invocation.
+# Knobs: DEMO_INVOKE_TIMEOUT (s, default 120) bounds one invocation; STANDIN_UPDATE_SECONDS
+# (default 5) is how long an EKS update the stand-in runs keeps the cluster UPDATING.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +20,7 @@ cd "$root"
 invoke_timeout=${DEMO_INVOKE_TIMEOUT:-120}
 state="$root/.demo"
 export MOTO_DIR="$state/moto"
+export STANDIN_UPDATE_SECONDS=${STANDIN_UPDATE_SECONDS:-5}
 
 section() { printf '\n\033[1m══ %s\033[0m\n' "$*"; }
 [ -t 1 ] || section() { printf '\n══ %s\n' "$*"; }
@@ -39,6 +42,7 @@ stop_watch() {
   fi
   watch_pid="" watch_mode="" watch_port=""
 }
+watch_env=""
 cleanup() {
   stop_watch
   "$root/scripts/moto.sh" stop
@@ -48,10 +52,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The environment a function reads is fixed when its process starts, and a warm
-# instance keeps running between invocations: a new MODE needs a new watch server.
+# instance keeps running between invocations: a new MODE (or other variable) needs a new
+# watch server. start_watch MODE [NAME=VALUE ...]
 start_watch() {
-  local mode=$1
+  local mode=$1 assignment extra=()
+  shift
   stop_watch
+  for assignment in "$@"; do
+    extra+=(--env-var "$assignment")
+  done
   watch_port=$(free_port)
   watch_log="$state/watch-$mode.log"
   # setsid: one process group for cargo-lambda, `cargo run` and the function, so
@@ -62,7 +71,7 @@ start_watch() {
   # header"); the invoke below is bounded on the client side instead.
   setsid cargo lambda watch --ignore-changes \
     --invoke-address 127.0.0.1 --invoke-port "$watch_port" \
-    --env-file "$state/function.env" --env-var "MODE=$mode" \
+    --env-file "$state/function.env" --env-var "MODE=$mode" "${extra[@]}" \
     >>"$watch_log" 2>&1 </dev/null &
   watch_pid=$!
   if ! wait_port "$watch_port" "$watch_pid" 30; then
@@ -71,18 +80,24 @@ start_watch() {
     exit 1
   fi
   watch_mode=$mode
+  watch_env="$*"
 }
 
 step=0
 failed=()
 unresponsive=" "
 
-# run_step "<title>" <function> <event file> <MODE> [<expected outcome>]
+# run_step "<title>" <function> <event file> <MODE> [<expected outcome> [NAME=VALUE ...]]
+# The NAME=VALUE pairs are extra function environment for this step (e.g. another key).
 run_step() {
   local title=$1 fn=$2 event=$3 mode=$4 expected=${5:-}
+  shift $(($# < 5 ? $# : 5))
   step=$((step + 1))
   section "Step $step: $title"
-  echo "  function=$fn  MODE=$mode  event=$event${expected:+  expect=$expected}"
+  echo "  function=$fn  MODE=$mode  event=${event#"$root"/}${expected:+  expect=$expected}"
+  if [ "$#" -gt 0 ]; then
+    echo "  environment: $*"
+  fi
   if [ ! -f "$event" ]; then
     echo "  ✗ skipped: $event does not exist"
     failed+=("step $step ($fn): $event missing")
@@ -95,7 +110,11 @@ run_step() {
       return 0
       ;;
   esac
-  [ "$watch_mode" = "$mode" ] || start_watch "$mode"
+  if [ "$watch_mode" != "$mode" ] || [ "$watch_env" != "$*" ]; then
+    start_watch "$mode" "$@"
+  fi
+  # Security Hub holds the finding the event carries (once: its record carries over).
+  demo_aws load-finding "$event" || failed+=("step $step: the stand-in did not take the finding")
 
   local out="$state/step-$step-$fn.json" log_start
   log_start=$(($(wc -c <"$watch_log") + 1))
@@ -127,19 +146,37 @@ run_step() {
   demo_aws show-cluster "$state" "$event" | sed 's/^/    /' || failed+=("step $step: DescribeCluster failed")
   echo "  What the topic's subscribers received:"
   demo_aws drain "$state" "$out" || failed+=("step $step: reading the SQS subscriber failed")
+  echo "  The finding's record in Security Hub (status and comment, as the stand-in holds them):"
+  demo_aws finding-record "$event" | sed 's/^/    /' || failed+=("step $step: reading the finding record failed")
 }
 
-section "Starting moto_server (the AWS stand-in) on loopback"
+# after_update <event file>: the cluster once EKS has finished the update the step started.
+after_update() {
+  echo "  The cluster once EKS has finished the update (${STANDIN_UPDATE_SECONDS}s UPDATING here):"
+  demo_aws wait-cluster "$state" "$1" | sed 's/^/    /' || failed+=("step $step: the update did not finish")
+}
+
+section "Starting moto_server and the AWS stand-in in front of it, on loopback"
 moto_url=$("$root/scripts/moto.sh" start)
-# The harness's own calls. The functions get their environment from .demo/function.env.
+standin_url=$("$root/scripts/moto.sh" standin-url)
+# The harness's own calls (EKS and Security Hub through the stand-in, like the functions'),
+# and the functions' environment, .demo/function.env, written from these.
 export AWS_ENDPOINT_URL="$moto_url"
+export AWS_ENDPOINT_URL_EKS="$standin_url" AWS_ENDPOINT_URL_SECURITYHUB="$standin_url"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE MOTO_ACCOUNT_ID
-echo "  $moto_url"
+echo "  moto_server  $moto_url  (every AWS service)"
+echo "  stand-in     $standin_url  (EKS and Security Hub calls moto lacks; the rest goes to moto)"
 
 section "Creating the demo's AWS resources"
 demo_aws setup "$state" | sed 's/^/  /'
+# Second exposures of the same kinds, about the clusters the one-way doors are refused on.
+blocked_event="$state/events/eks-unsupported-kubernetes-version-reports-legacy.json"
+demo_aws variant events/eks-unsupported-kubernetes-version.json reports-legacy "$blocked_event"
+unusable_event="$state/events/eks-unencrypted-secrets-inventory-staging.json"
+demo_aws variant events/eks-unencrypted-secrets.json inventory-staging "$unusable_event"
+disabled_key=$("$root/.venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["disabled_kms_key_arn"])' "$state/state.json")
 
 section "Building the functions (cargo build --bins: the binaries cargo lambda watch runs)"
 cargo build --bins
@@ -157,8 +194,18 @@ run_step "a stale finding: ledger-internal is already private" \
   endpoint-access events/eks-public-access-stale.json propose already_compliant
 run_step "batch-legacy runs an unsupported Kubernetes version: propose" \
   kubernetes-version events/eks-unsupported-kubernetes-version.json propose proposed
+run_step "apply: batch-legacy's upgrade insights for 1.25 all pass: one minor version, 1.24 -> 1.25" \
+  kubernetes-version events/eks-unsupported-kubernetes-version.json apply applied
+after_update events/eks-unsupported-kubernetes-version.json
+run_step "apply: reports-legacy has an ERROR upgrade insight for 1.25: the upgrade is refused" \
+  kubernetes-version "$blocked_event" apply proposed
 run_step "orders-staging secrets have no customer KMS key: propose" \
   secrets-encryption events/eks-unencrypted-secrets.json propose proposed
+run_step "apply: inventory-staging, with a disabled KMS key configured: the pre-flight refuses" \
+  secrets-encryption "$unusable_event" apply proposed "SECRETS_KMS_KEY_ARN=$disabled_key"
+run_step "apply: orders-staging, with the enabled KMS key: pre-flight passed, secrets encrypted (one-way)" \
+  secrets-encryption events/eks-unencrypted-secrets.json apply applied
+after_update events/eks-unencrypted-secrets.json
 run_step "payments-prod runs images with exploitable CVEs: propose" \
   container-vulnerabilities events/eks-high-priority-vulnerability.json propose proposed
 

@@ -11,26 +11,37 @@ Subcommands (all print for an operator, not for a machine):
                        `outcome` equals OUT (exit 3 when it does not)
   selftest DIR         publish one sample notification the way the functions do and
                        drain it: checks the harness without the Rust functions
+  variant EV CLUSTER OUT
+                       write event EV about another cluster: its name, ARN and finding
+                       uids replaced (a second exposure, with its own finding record)
+  load-finding EV      hand the finding of event EV to the Security Hub stand-in, unless it
+                       holds it already (the record then carries over from earlier steps)
+  finding-record EV    print the record the stand-in holds for the finding of event EV
+  wait-cluster EV [S]  wait (at most S seconds, default 60) until the cluster of event EV is
+                       no longer UPDATING, then describe it
 
-Accounts. moto picks the account of a request from its access key: keys that moto
-issued (AssumeRole, CreateAccessKey) belong to the account they were issued in, any
-other key to 123456789012. MOTO_ACCOUNT_ID must stay unset (it pins every request to
-one account). So the harness reaches account A by assuming
-arn:aws:iam::A:role/<anything> (moto does not require the role to exist) and hands the
-functions such credentials too.
+Sessions, accounts and the cluster fixtures: scripts/moto_fixtures.py (shared with make bench).
+EKS and Security Hub calls go to AWS_ENDPOINT_URL_EKS / AWS_ENDPOINT_URL_SECURITYHUB (the AWS
+stand-in, scripts/aws_standin.py) when set, like the functions' own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import boto3
 
-REGION = os.environ.get("AWS_REGION", "us-east-1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import moto_fixtures  # noqa: E402
+from moto_fixtures import REGION, client, create_clusters, endpoint, endpoint_for  # noqa: E402
+
 # The sample events' clusters live here (see events/*.json resources[].uid).
 CLUSTER_ACCOUNT = os.environ.get("DEMO_CLUSTER_ACCOUNT", "444455556666")
 # Where the functions, the SNS topic and the SQS subscriber live. Same as the clusters
@@ -41,97 +52,52 @@ MEMBER_ROLE_NAME = os.environ.get("DEMO_MEMBER_ROLE_NAME", "EksExposureResponder
 HARNESS_ROLE_NAME = "eks-exposure-responder-demo"
 TOPIC_NAME = "eks-exposure-responder-demo"
 QUEUE_NAME = "eks-exposure-responder-demo"
-CLUSTER_ROLE = f"arn:aws:iam::{CLUSTER_ACCOUNT}:role/eks-cluster-role"
+# The sample events' clusters, and the two the one-way-door steps refuse on.
+DEMO_CLUSTERS = [
+    "payments-prod", "ledger-internal", "batch-legacy", "reports-legacy",
+    "orders-staging", "inventory-staging", "analytics-dev",
+]
 
-
-
-def endpoint() -> str:
-    url = os.environ.get("AWS_ENDPOINT_URL")
-    if not url:
-        sys.exit("demo_aws.py: AWS_ENDPOINT_URL is not set (the moto_server URL)")
-    return url
-
-
-def credentials_for(account: str, session_name: str) -> dict[str, str]:
-    """Temporary credentials that moto maps to `account`."""
-    sts = boto3.client("sts", endpoint_url=endpoint(), region_name=REGION)
-    creds = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/{HARNESS_ROLE_NAME}",
-        RoleSessionName=session_name,
-        DurationSeconds=43200,
-    )["Credentials"]
-    return {
-        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": creds["SessionToken"],
-    }
+# EKS upgrade readiness insights for 1.25 (the names and checks EKS runs; the reasons are
+# illustrative). batch-legacy passes them all; reports-legacy still uses PodSecurityPolicy,
+# which Kubernetes 1.25 removes.
+PASSING_INSIGHTS = [
+    {"name": "Deprecated APIs removed in Kubernetes v1.25", "status": "PASSING",
+     "reason": "No deprecated API usage detected within the last 30 days."},
+    {"name": "Kubelet version skew", "status": "PASSING",
+     "reason": "Node kubelet versions match the cluster control plane version."},
+    {"name": "EKS add-on version compatibility", "status": "PASSING",
+     "reason": "All installed EKS add-on versions are compatible with the next Kubernetes version."},
+    {"name": "Cluster health issues", "status": "PASSING", "reason": "No cluster health issues detected."},
+]
+BLOCKING_INSIGHT = {
+    "name": "Deprecated APIs removed in Kubernetes v1.25", "status": "ERROR",
+    "reason": "Deprecated API usage detected within the last 30 days: policy/v1beta1 PodSecurityPolicy",
+    "description": "Checks for usage of deprecated APIs that are scheduled for removal in Kubernetes v1.25.",
+    "recommendation": "Replace PodSecurityPolicy with Pod Security Admission before upgrading; "
+                      "update every client that still calls policy/v1beta1",
+}
 
 
 def session_for(account: str, session_name: str = "demo-harness") -> boto3.Session:
-    c = credentials_for(account, session_name)
-    return boto3.Session(
-        aws_access_key_id=c["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=c["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=c["AWS_SESSION_TOKEN"],
-        region_name=REGION,
-    )
+    return moto_fixtures.session_for(account, HARNESS_ROLE_NAME, session_name)
 
 
-def client(session: boto3.Session, service: str):
-    return session.client(service, endpoint_url=endpoint(), region_name=REGION)
+def credentials_for(account: str, session_name: str) -> dict[str, str]:
+    return moto_fixtures.credentials_for(account, HARNESS_ROLE_NAME, session_name)
 
 
-def vpc(public: bool, private: bool, cidrs: list[str] | None = None) -> dict:
-    config = {
-        "subnetIds": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
-        "securityGroupIds": ["sg-0a1b2c3d4e5f60001"],
-        "endpointPublicAccess": public,
-        "endpointPrivateAccess": private,
-    }
-    if public:
-        config["publicAccessCidrs"] = cidrs or ["0.0.0.0/0"]
-    return config
+def standin(method: str, path: str, body=None) -> dict:
+    """A call to the AWS stand-in's control endpoints (scripts/aws_standin.py)."""
+    req = urllib.request.Request(endpoint_for("securityhub") + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
 
 
-def demo_clusters(key_arn: str) -> list[dict]:
-    """Clusters matching the sample events (events/*.json)."""
-    encrypted = [{"resources": ["secrets"], "provider": {"keyArn": key_arn}}]
-    return [
-        {
-            "name": "payments-prod",
-            "version": "1.31",
-            "resourcesVpcConfig": vpc(public=True, private=False, cidrs=["0.0.0.0/0"]),
-            "encryptionConfig": encrypted,
-            "tags": {"team": "payments", "environment": "prod"},
-        },
-        {
-            "name": "ledger-internal",
-            "version": "1.31",
-            "resourcesVpcConfig": vpc(public=False, private=True),
-            "encryptionConfig": encrypted,
-            "tags": {"team": "ledger", "environment": "prod"},
-        },
-        {
-            "name": "batch-legacy",
-            "version": "1.24",
-            "resourcesVpcConfig": vpc(public=False, private=True),
-            "encryptionConfig": encrypted,
-            "tags": {"team": "batch", "environment": "prod"},
-        },
-        {
-            "name": "orders-staging",
-            "version": "1.30",
-            "resourcesVpcConfig": vpc(public=False, private=True),
-            "tags": {"team": "orders", "environment": "staging"},
-        },
-        {
-            "name": "analytics-dev",
-            "version": "1.31",
-            "resourcesVpcConfig": vpc(public=True, private=True, cidrs=["203.0.113.0/24"]),
-            "encryptionConfig": encrypted,
-            "tags": {"team": "analytics", "environment": "dev"},
-        },
-    ]
+def set_insights(cluster: str, insights: list[dict], version: str = "1.25") -> None:
+    standin("PUT", f"/_standin/insights/{cluster}", [{"kubernetesVersion": version, **i} for i in insights])
 
 
 def setup(state_dir: str) -> None:
@@ -151,17 +117,22 @@ def setup(state_dir: str) -> None:
         ],
     }
     iam.create_role(RoleName=MEMBER_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
-    key_arn = client(member, "kms").create_key(
-        Description="eks-exposure-responder demo: secrets envelope key"
+    kms = client(member, "kms")
+    # Usage and spec explicit: moto reports no KeyUsage for a key created without it, and the
+    # pre-flight of secrets-encryption refuses a key whose usage it cannot see.
+    symmetric = {"KeyUsage": "ENCRYPT_DECRYPT", "KeySpec": "SYMMETRIC_DEFAULT"}
+    key_arn = kms.create_key(
+        Description="eks-exposure-responder demo: secrets envelope key", **symmetric
     )["KeyMetadata"]["Arn"]
+    # A key someone disabled: EKS cannot use it, and the pre-flight must say so.
+    disabled = kms.create_key(Description="eks-exposure-responder demo: a disabled key", **symmetric)["KeyMetadata"]
+    kms.disable_key(KeyId=disabled["KeyId"])
 
-    eks = client(member, "eks")
     rows = []
-    for spec in demo_clusters(key_arn):
-        cluster = eks.create_cluster(roleArn=CLUSTER_ROLE, **spec)["cluster"]
+    for cluster in create_clusters(member, CLUSTER_ACCOUNT, DEMO_CLUSTERS, key_arn):
         v = cluster["resourcesVpcConfig"]
         rows.append(
-            f"  {cluster['name']:<16} {cluster['version']:<5} "
+            f"  {cluster['name']:<18} {cluster['version']:<5} "
             f"public={str(v.get('endpointPublicAccess')).lower():<5} "
             f"private={str(v.get('endpointPrivateAccess')).lower():<5} "
             f"cidrs={','.join(v.get('publicAccessCidrs', [])) or '-':<15} "
@@ -191,6 +162,10 @@ def setup(state_dir: str) -> None:
         "MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
         "SECRETS_KMS_KEY_ARN": key_arn,
     }
+    # The functions reach EKS and Security Hub through the stand-in, everything else moto.
+    for service in ("EKS", "SECURITYHUB"):
+        if os.environ.get(f"AWS_ENDPOINT_URL_{service}"):
+            env[f"AWS_ENDPOINT_URL_{service}"] = os.environ[f"AWS_ENDPOINT_URL_{service}"]
     # Quoted: cargo-lambda's env-file parser rejects bare values such as "ab/c+d==".
     (out / "function.env").write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in env.items()))
     state = {
@@ -199,6 +174,7 @@ def setup(state_dir: str) -> None:
         "function_account": FUNCTION_ACCOUNT,
         "cluster_account": CLUSTER_ACCOUNT,
         "kms_key_arn": key_arn,
+        "disabled_kms_key_arn": disabled["Arn"],
     }
     (out / "state.json").write_text(json.dumps(state, indent=2) + "\n")
 
@@ -208,8 +184,18 @@ def setup(state_dir: str) -> None:
     print(f"SQS subscriber     {queue_arn} (raw message delivery off)")
     print(f"member role        arn:aws:iam::{CLUSTER_ACCOUNT}:role/{MEMBER_ROLE_NAME}")
     print(f"KMS key            {key_arn}")
+    print(f"disabled KMS key   {disabled['Arn']}")
     print(f"EKS clusters in {CLUSTER_ACCOUNT}/{REGION}:")
     print("\n".join(rows))
+    # The Inspector finding behind the CVE signal of eks-high-priority-vulnerability.json.
+    standin("POST", "/_standin/findings",
+            json.loads((Path(__file__).resolve().parent / "standin" / "inspector-finding.json").read_text()))
+    set_insights("batch-legacy", PASSING_INSIGHTS)
+    set_insights("reports-legacy", [BLOCKING_INSIGHT, *PASSING_INSIGHTS[1:]])
+    print(f"AWS stand-in       {endpoint_for('eks')} (EKS and Security Hub calls moto lacks)")
+    print("  upgrade insights for 1.25: batch-legacy all PASSING; reports-legacy ERROR "
+          f"'{BLOCKING_INSIGHT['name']}'")
+    print("  Security Hub holds the Inspector finding for CVE-2023-44487 in payments-api")
 
 
 def load_state(state_dir: str) -> dict:
@@ -241,6 +227,61 @@ def show_cluster(state_dir: str, event_file: str) -> None:
     print(f"  resourcesVpcConfig: {json.dumps(c.get('resourcesVpcConfig', {}), sort_keys=True)}")
     print(f"  secrets key: {', '.join(keys) or 'none (no encryptionConfig)'}")
     print(f"  tags: {json.dumps(c.get('tags', {}), sort_keys=True)}")
+
+
+def variant(event_file: str, cluster: str, out_file: str) -> None:
+    """The event about another cluster, as a second exposure: its own metadata and finding uids."""
+    text = Path(event_file).read_text()
+    finding = json.loads(text)["detail"]["findings"][0]
+    name = next(r["name"] for r in finding["resources"] if r.get("type") == "AWS::EKS::Cluster")
+    meta_uid = finding["metadata"]["uid"]
+    risk_uid = finding["finding_info"]["uid"].rsplit(":", 1)[1]
+
+    def derived(uid: str) -> str:
+        return hashlib.sha256(f"{uid}|{cluster}".encode()).hexdigest()
+
+    for old, new in ((meta_uid, derived(meta_uid)), (risk_uid, derived(risk_uid)),
+                     (f"cluster/{name}\"", f"cluster/{cluster}\""), (f"\"{name}\"", f"\"{cluster}\"")):
+        text = text.replace(old, new)
+    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_file).write_text(text)
+
+
+def finding_of(event_file: str) -> dict:
+    return json.loads(Path(event_file).read_text())["detail"]["findings"][0]
+
+
+def load_finding(event_file: str) -> None:
+    uid = finding_of(event_file)["metadata"]["uid"]
+    try:
+        standin("GET", f"/_standin/findings/{uid}")
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            raise
+        standin("POST", "/_standin/findings", json.loads(Path(event_file).read_text()))
+
+
+def finding_record(event_file: str) -> None:
+    finding = finding_of(event_file)
+    r = standin("GET", f"/_standin/findings/{finding['metadata']['uid']}")
+    print(f"metadata.uid {r['metadata_uid'][:16]}…  status: {r['status']} ({r['status_id']})"
+          f"  updates so far: {len(r['history'])}")
+    if r["comment"]:
+        print("comment:")
+        print(indent(r["comment"], "  "))
+    else:
+        print("comment: none")
+
+
+def wait_cluster(state_dir: str, event_file: str, limit: float = 60) -> None:
+    account, _, name = cluster_of_event(event_file)
+    eks = client(session_for(account), "eks")
+    deadline = time.monotonic() + limit
+    while eks.describe_cluster(name=name)["cluster"]["status"] == "UPDATING":
+        if time.monotonic() > deadline:
+            sys.exit(f"demo_aws.py: {name} is still UPDATING after {limit:.0f}s")
+        time.sleep(0.5)
+    show_cluster(state_dir, event_file)
 
 
 def sent_notifications(topic_arn: str) -> dict[str, dict]:
@@ -398,6 +439,14 @@ def main(argv: list[str]) -> int:
         return report(*args)
     elif cmd == "selftest" and len(args) == 1:
         selftest(args[0])
+    elif cmd == "variant" and len(args) == 3:
+        variant(*args)
+    elif cmd == "load-finding" and len(args) == 1:
+        load_finding(args[0])
+    elif cmd == "finding-record" and len(args) == 1:
+        finding_record(args[0])
+    elif cmd == "wait-cluster" and len(args) in (2, 3):
+        wait_cluster(args[0], args[1], *(float(a) for a in args[2:]))
     else:
         print(__doc__)
         return 2

@@ -46,6 +46,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import moto_fixtures  # noqa: E402  (the moto fixtures make demo uses too)
+from moto_fixtures import client, endpoint  # noqa: E402
 EVENTS = ROOT / "events"
 REGION = "us-east-1"
 ACCOUNT = "444455556666"
@@ -61,39 +64,6 @@ FIRST_EVENT = {
     "container-vulnerabilities": "eks-high-priority-vulnerability.json",
     "bench-empty": "eks-public-access.json",  # the empty function echoes it
 }
-
-# moto clusters for the sample events (events/manifest.toml), in the live state the demo uses.
-KEY_ALIAS = "alias/eks-exposure-responder-bench"
-
-
-def vpc(public: bool, private: bool, cidrs: list[str] | None = None) -> dict:
-    config = {
-        "subnetIds": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
-        "securityGroupIds": ["sg-0a1b2c3d4e5f60001"],
-        "endpointPublicAccess": public,
-        "endpointPrivateAccess": private,
-    }
-    if public:
-        config["publicAccessCidrs"] = cidrs or ["0.0.0.0/0"]
-    return config
-
-
-def cluster_specs(key_arn: str) -> dict[str, dict]:
-    enc = [{"resources": ["secrets"], "provider": {"keyArn": key_arn}}]
-    return {
-        "payments-prod": {"version": "1.31", "resourcesVpcConfig": vpc(True, False), "encryptionConfig": enc},
-        "ledger-internal": {"version": "1.31", "resourcesVpcConfig": vpc(False, True), "encryptionConfig": enc},
-        "batch-legacy": {"version": "1.24", "resourcesVpcConfig": vpc(False, True), "encryptionConfig": enc},
-        "orders-staging": {"version": "1.30", "resourcesVpcConfig": vpc(False, True)},
-        "analytics-dev": {
-            "version": "1.31",
-            "resourcesVpcConfig": vpc(True, True, ["203.0.113.0/24"]),
-            "encryptionConfig": enc,
-        },
-        "platform-shared": {"version": "1.24", "resourcesVpcConfig": vpc(True, False)},
-        "search-preview": {"version": "1.31", "resourcesVpcConfig": vpc(True, False), "encryptionConfig": enc},
-    }
-
 
 # ---------------------------------------------------------------------------------------------
 # events/manifest.toml
@@ -132,58 +102,10 @@ def cluster_of(event_file: str) -> str:
 # moto
 
 
-def endpoint() -> str:
-    url = os.environ.get("AWS_ENDPOINT_URL")
-    if not url:
-        raise SystemExit("harness.py: AWS_ENDPOINT_URL (the moto_server URL) is not set")
-    return url
-
-
 def account_session():
-    """boto3 session whose requests moto attributes to ACCOUNT (see scripts/demo_aws.py)."""
-    import boto3
-
-    sts = boto3.client("sts", endpoint_url=endpoint(), region_name=REGION)
-    c = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-exposure-responder-bench",
-        RoleSessionName="bench",
-        DurationSeconds=43200,
-    )["Credentials"]
-    creds = {
-        "AWS_ACCESS_KEY_ID": c["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": c["SessionToken"],
-    }
-    session = boto3.Session(
-        aws_access_key_id=c["AccessKeyId"],
-        aws_secret_access_key=c["SecretAccessKey"],
-        aws_session_token=c["SessionToken"],
-        region_name=REGION,
-    )
-    return session, creds
-
-
-def client(session, service: str):
-    return session.client(service, endpoint_url=endpoint(), region_name=REGION)
-
-
-def create_clusters(session, names: list[str], key_arn: str) -> list[str]:
-    eks = client(session, "eks")
-    existing = set(eks.list_clusters()["clusters"])
-    specs = cluster_specs(key_arn)
-    made = []
-    for name in names:
-        if name in existing:
-            continue
-        spec = specs.get(name, {"version": "1.31", "resourcesVpcConfig": vpc(True, False)})
-        eks.create_cluster(
-            name=name,
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster-role",
-            tags={"team": "bench", "environment": "prod"},
-            **spec,
-        )
-        made.append(name)
-    return made
+    """boto3 session whose requests moto attributes to ACCOUNT, and its credentials."""
+    creds = moto_fixtures.credentials_for(ACCOUNT, "eks-exposure-responder-bench", "bench")
+    return moto_fixtures.session_from(creds), creds
 
 
 def cmd_setup(args) -> None:
@@ -191,7 +113,7 @@ def cmd_setup(args) -> None:
     state.mkdir(parents=True, exist_ok=True)
     session, creds = account_session()
     key_arn = client(session, "kms").create_key(Description="bench secrets key")["KeyMetadata"]["Arn"]
-    create_clusters(session, ["payments-prod"], key_arn)
+    moto_fixtures.create_clusters(session, ACCOUNT, ["payments-prod"], key_arn)
     topic_arn = client(session, "sns").create_topic(Name=TOPIC)["TopicArn"]
     env = {
         **creds,
@@ -212,9 +134,9 @@ def cmd_add_clusters(args) -> None:
     session, _ = account_session()
     names = sorted({cluster_of(e.file) for e in manifest()
                     if e.actionable and e.account == ACCOUNT})
-    made = create_clusters(session, names, env["SECRETS_KMS_KEY_ARN"])
+    made = moto_fixtures.create_clusters(session, ACCOUNT, names, env["SECRETS_KMS_KEY_ARN"])
     if made:
-        print(f"  moto: clusters {', '.join(made)}")
+        print(f"  moto: clusters {', '.join(c['name'] for c in made)}")
 
 
 # ---------------------------------------------------------------------------------------------

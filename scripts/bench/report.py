@@ -150,8 +150,7 @@ def cmd_table(state: Path, smoke: bool) -> int:
         ))
 
     for part, label in (
-        ("cold-sdkdefault", "roots as the SDK loads them by default (the bundle file and every file of /etc/ssl/certs), instead of the bundle file alone"),
-        ("cold-bundle", "roots from SSL_CERT_FILE = the bundle (the platform loader, one file, not filtered)"),
+        ("cold-bundle", "a one-bundle platform such as Amazon Linux 2023 (SSL_CERT_FILE = the bundle file alone)"),
         ("cold-noroots", "no TLS root store at all (the floor of the rest of init)"),
     ):
         d = load(state, part) or {}

@@ -1,7 +1,7 @@
 //! The pure decision path, no I/O: parse the EventBridge event as the Lambda runtime and the
 //! pipeline do (request body → the runtime's `RawValue` payload → typed event), gate it (which classifies every
 //! contributing finding into a trait), decide the mode from the cluster's tags, plan, render the
-//! SNS message (`shared::notify::render`) and the finding comment (`shared::record::record_for`).
+//! SNS message (`shared::output::notify::render`) and the finding comment (`shared::output::record::record_for`).
 //!
 //! `make bench` runs it (`cargo bench -p eks-exposure-shared --bench decision`) and reads
 //! criterion's estimates from `target/criterion/decision/<id>/new/estimates.json`:
@@ -28,15 +28,16 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
+use shared::Trait;
+use shared::aws::eks::{ClusterState, client_request_token};
 use shared::config::Mode;
-use shared::eks::{ClusterState, client_request_token};
-use shared::gate::{Exposure, ExposureEvent, Gate, IncomingEvent, event_from_value, gate};
+use shared::event::exposure::Signal;
+use shared::event::gate::{Exposure, ExposureEvent, Gate, IncomingEvent, event_from_value, gate};
 use shared::guardrails::{ModeDecision, decide_mode};
-use shared::notify::{Message, email_text, render, structured_body};
-use shared::record::{FindingRecord, record_for};
-use shared::report::{Outcome, PlanStep, Report, Revert, Stage};
-use shared::shell::Cli;
-use shared::{Trait, traits::Signal};
+use shared::output::notify::{Message, email_text, render, structured_body};
+use shared::output::record::{FindingRecord, record_for};
+use shared::output::report::{Outcome, PlanStep, Report, Revert, Stage};
+use shared::output::shell::Cli;
 
 /// A sample event as Lambda delivers it: EventBridge sends compact JSON (the files in
 /// `events/` are indented for people: 9.8 KB for the multi-trait finding, 6.3 KB compact).
@@ -248,9 +249,9 @@ pub fn plan(exposure: &Exposure, cluster: &ClusterState, mode: &ModeDecision) ->
             list.push(json!({ "image": w.image, "exploitable": w.exploitable, "cves": cves }));
         }
         r.priority = Some(if ranked[0].exploitable > 0 {
-            "urgent"
+            shared::Priority::Urgent
         } else {
-            "routine"
+            shared::Priority::Routine
         });
         r.facts.push(format!("{} images to rebuild", ranked.len()));
         r.details = Some(json!({ "images": list }));
@@ -258,7 +259,7 @@ pub fn plan(exposure: &Exposure, cluster: &ClusterState, mode: &ModeDecision) ->
     let summary = format!("{} step(s) planned", r.plan.len());
     r.with_outcome(
         Outcome::Proposed,
-        "mode_propose",
+        shared::DecisionCode::ModePropose,
         format!("{summary} — not applied: the function runs in propose mode (MODE=propose)"),
     )
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::cluster::is_account_id;
+use crate::event::cluster::is_account_id;
 
 /// What the operator allows a function to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

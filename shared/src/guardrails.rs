@@ -1,4 +1,4 @@
-//! Guardrails of SPEC §5 that depend only on the live cluster's tags: they can lower the mode,
+//! Guardrails that depend only on the live cluster's tags: they can lower the mode,
 //! never raise it.
 
 use serde::Serialize;

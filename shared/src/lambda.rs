@@ -4,9 +4,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::aws::{AwsAccess, account_of_function_arn};
 use crate::config::CommonConfig;
-use crate::notify::SnsNotifier;
+use crate::output::notify::SnsNotifier;
+use crate::output::report::Report;
 use crate::pipeline::{Deps, Remediation, ResponderError, respond};
-use crate::report::Report;
 
 impl Deps<AwsAccess> {
     /// Production dependencies from one `SdkConfig`.
@@ -14,7 +14,9 @@ impl Deps<AwsAccess> {
         Deps {
             access: AwsAccess::new(sdk.clone(), config.member_role_name.clone(), function),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.sns_topic_arn.clone()),
-            recorder: crate::record::FindingRecorder::new(aws_sdk_securityhub::Client::new(sdk)),
+            recorder: crate::output::record::FindingRecorder::new(
+                aws_sdk_securityhub::Client::new(sdk),
+            ),
             config,
             emit_metrics: true,
         }
@@ -51,7 +53,7 @@ pub async fn serve<R: Remediation>(
 #[cfg(test)]
 mod tests {
     use super::Payload;
-    use crate::gate::{IncomingEvent, InvalidFinding};
+    use crate::event::gate::{IncomingEvent, InvalidFinding};
 
     /// What `lambda_runtime` 1.x does with the request body (its `deserializer::deserialize`,
     /// which is crate-private): serde_path_to_error over a slice deserializer.

@@ -1,30 +1,28 @@
-//! Shared core of eks-exposure-responder: the finding model and gate, trait classification,
-//! cluster identity, configuration, guardrails, and the evaluate → plan → act → record → notify
-//! pipeline every function runs.
+//! Shared core of eks-exposure-responder, in the order an event goes through it:
+//! `event` (envelope, finding model, exposure traits, gate) → `pipeline` (guardrails, the
+//! function's assess and apply) with `aws` (SDK configuration, sessions, errors, EKS calls) →
+//! `output` (report, SNS message, finding record, telemetry).
 
 pub mod aws;
-pub mod cluster;
 pub mod config;
-pub mod eks;
-pub mod finding;
-pub mod gate;
+pub mod event;
 pub mod guardrails;
-pub mod https;
 pub mod lambda;
 pub mod ledger;
-pub mod notify;
+pub mod output;
 pub mod pipeline;
-pub mod record;
-pub mod report;
-pub mod shell;
-pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
-pub mod traits;
 
-pub use cluster::ClusterRef;
 pub use config::{CommonConfig, Mode};
-pub use gate::{Exposure, Gate, InvalidFinding, SkipReason};
-pub use pipeline::{Applied, Assessment, Context, Deps, Plan, Remediation, ResponderError};
-pub use report::{Blocker, Outcome, PlanStep, Report, Revert, Stage};
-pub use traits::Trait;
+pub use event::cluster::ClusterRef;
+pub use event::exposure::Trait;
+pub use event::gate::{Exposure, Gate, InvalidFinding, SkipReason};
+pub use output::report::{
+    Blocker, BlockerCode, DecisionCode, Outcome, PlanStep, Priority, ReasonCode, Report, Revert,
+    Stage,
+};
+pub use pipeline::{
+    Applied, Assessment, Deps, HandOff, Plan, Remediation, RemediationError, ResponderError,
+    Situation, Verdict,
+};

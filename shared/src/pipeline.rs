@@ -3,33 +3,75 @@
 
 use serde::Serialize;
 
+use crate::aws::eks::{ClusterState, describe_cluster};
 use crate::aws::{AwsError, ClusterAccess, ClusterSession, FaultKind};
 use crate::config::{CommonConfig, Mode};
-use crate::eks::{ClusterState, describe_cluster};
-use crate::gate::{Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, gate};
+use crate::event::exposure::Trait;
+use crate::event::gate::{Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, gate};
 use crate::guardrails::{ModeDecision, decide_mode};
-use crate::notify::{SnsNotifier, render};
-use crate::record::{FindingRecorder, record_for};
-use crate::report::{Blocker, Effect, Outcome, PlanStep, Report, Revert, Stage};
-use crate::traits::Trait;
+use crate::output::notify::{SnsNotifier, render};
+use crate::output::record::{FindingRecorder, record_for};
+use crate::output::report::{
+    Blocker, DecisionCode, Effect, Outcome, PlanStep, Priority, ReasonCode, Report, Revert, Stage,
+};
 
-/// What a function knows about the live cluster, and what it would do.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Assessment {
+/// What a function knows about the live cluster, and its verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment<A> {
     pub live_state: serde_json::Value,
     pub facts: Vec<String>,
     pub not_checked: Vec<String>,
     pub notes: Vec<String>,
     pub details: Option<serde_json::Value>,
     pub details_text: Vec<String>,
-    pub priority: Option<&'static str>,
-    /// `None`: the live cluster does not have the exposure (the reason is in `compliant_reason`).
-    pub plan: Option<Plan>,
-    pub compliant_reason: String,
+    pub priority: Option<Priority>,
+    pub verdict: Verdict<A>,
 }
 
+impl<A> Default for Assessment<A> {
+    fn default() -> Self {
+        Assessment {
+            live_state: serde_json::Value::Null,
+            facts: Vec::new(),
+            not_checked: Vec::new(),
+            notes: Vec::new(),
+            details: None,
+            details_text: Vec::new(),
+            priority: None,
+            verdict: Verdict::Compliant(String::new()),
+        }
+    }
+}
+
+/// What the function concluded from the live cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict<A> {
+    /// The live cluster does not have the exposure, and why.
+    Compliant(String),
+    /// A change the responder makes in apply mode: `apply` receives the plan's action.
+    Act(Plan<A>),
+    /// A plan no cluster API applies: it is handed to the people and pipelines subscribed.
+    HandOff(Plan<()>),
+}
+
+impl<A> Verdict<A> {
+    /// The blockers of the plan, if there is one.
+    pub fn blockers(&self) -> &[Blocker] {
+        match self {
+            Verdict::Compliant(_) => &[],
+            Verdict::Act(p) => &p.blockers,
+            Verdict::HandOff(p) => &p.blockers,
+        }
+    }
+}
+
+/// The action of a function that never changes a cluster: it cannot be built, so such a
+/// function can only hand its plan off, and its `apply` is `match *action {}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandOff {}
+
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Plan {
+pub struct Plan<A> {
     /// One sentence: what the plan does.
     pub summary: String,
     pub steps: Vec<PlanStep>,
@@ -38,8 +80,21 @@ pub struct Plan {
     pub revert: Option<Revert>,
     pub irreversible: bool,
     pub stage: Option<Stage>,
-    /// False where no API applies the fix (container images): the plan is a hand-off.
-    pub applicable: bool,
+    /// What `apply` does, as the function planned it.
+    pub action: A,
+}
+
+impl<A> Plan<A> {
+    /// Put the plan into the report; what remains is its summary and action.
+    fn into_report(self, report: &mut Report) -> (String, A) {
+        report.plan = self.steps;
+        report.follow_ups = self.follow_ups;
+        report.blockers = self.blockers;
+        report.revert = self.revert;
+        report.irreversible = self.irreversible;
+        report.stage = self.stage;
+        (self.summary, self.action)
+    }
 }
 
 /// The result of an apply: the update started and how it was verified.
@@ -51,28 +106,76 @@ pub struct Applied {
     pub failed: bool,
 }
 
-/// What the pipeline hands a function.
-pub struct Context<'a> {
+/// What the pipeline hands a function: the exposure and the live situation of its cluster.
+pub struct Situation<'a> {
     pub exposure: &'a Exposure,
     pub cluster: &'a ClusterState,
     pub session: &'a ClusterSession,
     pub mode: &'a ModeDecision,
 }
 
+/// Why a function could not assess or apply.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RemediationError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The live cluster lacks what the decision needs (e.g. DescribeCluster gave no version).
+    #[error("{operation} failed (no error code): {message}")]
+    LiveState {
+        operation: &'static str,
+        message: String,
+    },
+    /// An irreversible call refused by its own last check, before it was made.
+    #[error("{operation} failed (no error code): not called: {why}")]
+    NotCalled {
+        operation: &'static str,
+        why: String,
+    },
+}
+
+impl RemediationError {
+    /// What the pipeline does with it: the same as with an AWS fault of this kind.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            RemediationError::Aws(e) => e.kind,
+            RemediationError::LiveState { .. } => FaultKind::Other,
+            RemediationError::NotCalled { .. } => FaultKind::Invalid,
+        }
+    }
+
+    fn operation(&self) -> &'static str {
+        match self {
+            RemediationError::Aws(e) => e.operation,
+            RemediationError::LiveState { operation, .. }
+            | RemediationError::NotCalled { operation, .. } => operation,
+        }
+    }
+}
+
 /// One remediation topic.
 #[allow(async_fn_in_trait)] // handlers run on the Lambda runtime's single task; no Send needed
 pub trait Remediation {
+    /// What `apply` does, as `assess` planned it ([`HandOff`] for a function that changes nothing).
+    type Action;
     const FUNCTION: &'static str;
     const OWNS: &'static [Trait];
     /// Whether the fix changes the cluster (and so needs it ACTIVE, deferring otherwise).
     const MUTATES: bool = true;
 
-    /// Evaluate live state and plan. Transient errors are returned; anything the function can
+    /// Evaluate live state and decide. Transient errors are returned; anything the function can
     /// live without goes into `not_checked` instead.
-    async fn assess(&self, ctx: &Context<'_>) -> Result<Assessment, AwsError>;
+    async fn assess(
+        &self,
+        situation: &Situation<'_>,
+    ) -> Result<Assessment<Self::Action>, RemediationError>;
 
-    /// Apply a plan with no blockers, in effective mode `apply`, and verify it.
-    async fn apply(&self, ctx: &Context<'_>, plan: &Plan) -> Result<Applied, AwsError>;
+    /// Carry out the planned action (only for a plan with no blockers, in effective mode
+    /// `apply`) and verify it.
+    async fn apply(
+        &self,
+        situation: &Situation<'_>,
+        action: &Self::Action,
+    ) -> Result<Applied, RemediationError>;
 }
 
 /// An error the Lambda runtime reports, so EventBridge retries and then dead-letters the event.
@@ -146,32 +249,15 @@ fn skipped(base: Report, reason: &SkipReason) -> Report {
     r
 }
 
-fn failed(base: Report, err: &AwsError, what: &str) -> Report {
-    let advice = match err.kind {
-        FaultKind::AccessDenied => format!(
-            " Grant the function's role (or the member role) permission for {}.",
-            err.operation
-        ),
-        FaultKind::NotImplemented => " The endpoint does not implement this call.".to_string(),
-        _ => String::new(),
-    };
+fn failed(base: Report, err: &RemediationError, what: &str) -> Report {
+    let advice = crate::aws::advice(err.kind(), err.operation())
+        .map(|a| format!(" {a}"))
+        .unwrap_or_default();
     base.with_outcome(
         Outcome::Failed,
-        &format!("{}_failed", fault_code(err)),
+        ReasonCode::Failed(err.kind()),
         format!("{what}: {err}.{advice}"),
     )
-}
-
-fn fault_code(err: &AwsError) -> &'static str {
-    match err.kind {
-        FaultKind::AccessDenied => "access_denied",
-        FaultKind::NotFound => "not_found",
-        FaultKind::InUse => "in_use",
-        FaultKind::Invalid => "invalid_request",
-        FaultKind::NotImplemented => "not_implemented",
-        FaultKind::Transient => "transient",
-        FaultKind::Other => "aws",
-    }
 }
 
 /// Live state, guardrails, plan and action; every path ends in a report or a retryable error.
@@ -193,7 +279,11 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             deps.access.home_session(&exposure.cluster)
         }
         Err(e) => {
-            return Ok(base.with_outcome(Outcome::Failed, "cluster_unreachable", e.to_string()));
+            return Ok(base.with_outcome(
+                Outcome::Failed,
+                DecisionCode::ClusterUnreachable,
+                e.to_string(),
+            ));
         }
     };
     let cluster = match (
@@ -208,7 +298,7 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             unread = Some(e.to_string());
             ClusterState::unread(&exposure.cluster.name)
         }
-        (None, Err(e)) => return Ok(failed(base, &e, "could not read the live cluster")),
+        (None, Err(e)) => return Ok(failed(base, &e.into(), "could not read the live cluster")),
     };
     let mode = decide_mode(
         deps.config.mode,
@@ -236,22 +326,24 @@ async fn decide<R: Remediation, A: ClusterAccess>(
         report.live_state = serde_json::json!({ "status": cluster.status });
         return Ok(report.with_outcome(
             Outcome::Deferred,
-            "cluster_not_active",
+            DecisionCode::ClusterNotActive,
             format!(
                 "the cluster is {} (not ACTIVE), most likely another update is in progress; the responder re-evaluates on the next delivery of this finding",
                 cluster.status
             ),
         ));
     }
-    let ctx = Context {
+    let situation = Situation {
         exposure,
         cluster: &cluster,
         session: &session,
         mode: &mode,
     };
-    let assessment = match remediation.assess(&ctx).await {
+    let assessment = match remediation.assess(&situation).await {
         Ok(a) => a,
-        Err(e) if e.is_transient() => return Err(ResponderError::Transient(e)),
+        Err(RemediationError::Aws(e)) if e.is_transient() => {
+            return Err(ResponderError::Transient(e));
+        }
         Err(e) => return Ok(failed(report, &e, "could not evaluate the cluster")),
     };
     report.live_state = assessment.live_state;
@@ -261,76 +353,79 @@ async fn decide<R: Remediation, A: ClusterAccess>(
     report.details = assessment.details;
     report.details_text = assessment.details_text;
     report.priority = assessment.priority;
-    let Some(plan) = assessment.plan else {
+    // `None`: a hand-off, which nothing applies.
+    let (summary, action) = match assessment.verdict {
+        Verdict::Compliant(reason) => {
+            return Ok(report.with_outcome(
+                Outcome::AlreadyCompliant,
+                DecisionCode::AlreadyCompliant,
+                reason,
+            ));
+        }
+        Verdict::HandOff(plan) => (plan.into_report(&mut report).0, None),
+        Verdict::Act(plan) => {
+            let (summary, action) = plan.into_report(&mut report);
+            (summary, Some(action))
+        }
+    };
+    if let Some(b) = report.blockers.iter().find(|b| b.defers).cloned() {
+        return Ok(report.with_outcome(Outcome::Deferred, b.code, b.message));
+    }
+    let Some(action) = action else {
         return Ok(report.with_outcome(
-            Outcome::AlreadyCompliant,
-            "already_compliant",
-            assessment.compliant_reason,
+            Outcome::Proposed,
+            DecisionCode::HandOff,
+            format!("{summary} — not applied: no cluster API applies this fix; it is handed to the people and pipelines subscribed"),
         ));
     };
-    report.plan = plan.steps.clone();
-    report.follow_ups = plan.follow_ups.clone();
-    report.blockers = plan.blockers.clone();
-    report.revert = plan.revert.clone();
-    report.irreversible = plan.irreversible;
-    report.stage = plan.stage;
-
-    if let Some(b) = plan.blockers.iter().find(|b| b.defers) {
-        return Ok(report.with_outcome(Outcome::Deferred, &b.code, b.message.clone()));
-    }
-    if mode.effective != Mode::Apply || !plan.applicable || !plan.blockers.is_empty() {
-        let (code, why) = if !plan.applicable {
+    if mode.effective != Mode::Apply || !report.blockers.is_empty() {
+        let (code, why) = if let Some(first) = report.blockers.first() {
             (
-                "hand_off".to_string(),
-                "no cluster API applies this fix; it is handed to the people and pipelines subscribed".to_string(),
-            )
-        } else if !plan.blockers.is_empty() {
-            (
-                plan.blockers[0].code.clone(),
+                ReasonCode::Blocked(first.code),
                 format!(
                     "the apply was refused by {} pre-flight check(s)",
-                    plan.blockers.len()
+                    report.blockers.len()
                 ),
             )
         } else if mode.configured == Mode::Apply {
             (
-                "guardrail".to_string(),
+                DecisionCode::Guardrail.into(),
                 "a guardrail lowered the mode to propose".to_string(),
             )
         } else {
             (
-                "mode_propose".to_string(),
+                DecisionCode::ModePropose.into(),
                 "the function runs in propose mode (MODE=propose)".to_string(),
             )
         };
         return Ok(report.with_outcome(
             Outcome::Proposed,
-            &code,
-            format!("{} — not applied: {why}", plan.summary),
+            code,
+            format!("{summary} — not applied: {why}"),
         ));
     }
-    match remediation.apply(&ctx, &plan).await {
+    match remediation.apply(&situation, &action).await {
         Ok(applied) => {
             report.update_id = applied.update_id.clone();
             report.verification = Some(applied.verification.clone());
             if applied.failed {
                 Ok(report.with_outcome(
                     Outcome::Failed,
-                    "update_failed",
-                    format!("{} — EKS accepted the update but it did not succeed: {}", plan.summary, applied.verification),
+                    DecisionCode::UpdateFailed,
+                    format!("{summary} — EKS accepted the update but it did not succeed: {}", applied.verification),
                 ))
             } else {
-                Ok(report.with_outcome(Outcome::Applied, "applied", plan.summary))
+                Ok(report.with_outcome(Outcome::Applied, DecisionCode::Applied, summary))
             }
         }
-        Err(e) if e.kind == FaultKind::InUse => Ok(report.with_outcome(
+        Err(e) if e.kind() == FaultKind::InUse => Ok(report.with_outcome(
             Outcome::Deferred,
-            "update_in_progress",
+            DecisionCode::UpdateInProgress,
             format!(
                 "EKS refused the change because another update is in progress ({e}); the responder re-evaluates on the next delivery of this finding"
             ),
         )),
-        Err(e) if e.is_transient() => Err(ResponderError::Transient(e)),
+        Err(RemediationError::Aws(e)) if e.is_transient() => Err(ResponderError::Transient(e)),
         Err(e) => Ok(failed(report, &e, "the change was refused")),
     }
 }
@@ -387,9 +482,9 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, Respond
     } else {
         report.notification = Some(Effect::not_attempted("no message for a skipped finding"));
     }
-    crate::telemetry::log_decision(&report);
+    crate::output::telemetry::log_decision(&report);
     if deps.emit_metrics {
-        crate::telemetry::emit_metrics(&report);
+        crate::output::telemetry::emit_metrics(&report);
     }
     Ok(report)
 }

@@ -1,10 +1,16 @@
 //! Test harness for every function crate: mocked AWS clients (aws-smithy-mocks), fixtures from
 //! `events/`, and captures of what was published and recorded. Compiled only for tests.
 
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
-use aws_sdk_eks::types::{Cluster, ClusterStatus, EncryptionConfig, Provider, VpcConfigResponse};
+use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::types::{
+    Cluster, ClusterStatus, EncryptionConfig, Provider, Update, UpdateStatus, UpdateType,
+    VpcConfigResponse,
+};
 use aws_sdk_securityhub::operation::batch_update_findings_v2::{
     BatchUpdateFindingsV2Input, BatchUpdateFindingsV2Output,
 };
@@ -12,11 +18,11 @@ use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
 use crate::aws::{AccessError, ClusterAccess, ClusterSession};
-use crate::cluster::ClusterRef;
 use crate::config::{CommonConfig, Mode};
-use crate::notify::SnsNotifier;
+use crate::event::cluster::ClusterRef;
+use crate::output::notify::SnsNotifier;
+use crate::output::record::FindingRecorder;
 use crate::pipeline::Deps;
-use crate::record::FindingRecorder;
 
 pub use aws_smithy_mocks;
 
@@ -103,11 +109,17 @@ impl ClusterFixture {
         b.build()
     }
 
+    /// DescribeCluster's answer for this cluster.
+    pub fn describe_output(&self) -> DescribeClusterOutput {
+        DescribeClusterOutput::builder()
+            .cluster(self.cluster())
+            .build()
+    }
+
     /// A rule answering DescribeCluster with this cluster, every time.
     pub fn describe_rule(&self) -> Rule {
-        let c = self.cluster();
-        mock!(aws_sdk_eks::Client::describe_cluster)
-            .then_output(move || DescribeClusterOutput::builder().cluster(c.clone()).build())
+        let out = self.describe_output();
+        mock!(aws_sdk_eks::Client::describe_cluster).then_output(move || out.clone())
     }
 }
 
@@ -149,6 +161,88 @@ impl ClusterAccess for StaticAccess {
         }
         Ok(self.session.clone())
     }
+}
+
+/// Counts executions of one operation (by its input type `I`) on any EKS client, mocked or on a
+/// real socket: the SDK's retries of one call are one execution. Add it with `.interceptor(..)`.
+pub struct Executions<I>(Arc<AtomicUsize>, PhantomData<fn() -> I>);
+
+impl<I> Executions<I> {
+    pub fn new() -> Self {
+        Executions(Arc::new(AtomicUsize::new(0)), PhantomData)
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl<I> Default for Executions<I> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<I> Clone for Executions<I> {
+    fn clone(&self) -> Self {
+        Executions(self.0.clone(), PhantomData)
+    }
+}
+
+impl<I> std::fmt::Debug for Executions<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Executions({})", self.count())
+    }
+}
+
+impl<I: std::fmt::Debug + Send + Sync + 'static> aws_sdk_eks::config::Intercept for Executions<I> {
+    fn name(&self) -> &'static str {
+        "Executions"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_sdk_eks::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_eks::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if context.input().downcast_ref::<I>().is_some() {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A rule answering DescribeUpdate for update `id` (and only for it): in progress, of `kind`.
+pub fn describe_update_rule(id: &'static str, kind: UpdateType) -> Rule {
+    mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(move |req| req.update_id() == Some(id))
+        .then_output(move || {
+            DescribeUpdateOutput::builder()
+                .update(
+                    Update::builder()
+                        .id(id)
+                        .status(UpdateStatus::InProgress)
+                        .r#type(kind.clone())
+                        .build(),
+                )
+                .build()
+        })
+}
+
+/// A rule that fails the test if the (mutating) operation is called:
+/// `forbidden_rule!(aws_sdk_eks::Client::update_cluster_config, UpdateClusterConfigOutput)`.
+#[macro_export]
+macro_rules! forbidden_rule {
+    ($operation:path, $output:ty) => {
+        aws_smithy_mocks::mock!($operation)
+            .match_requests(|req| {
+                panic!(
+                    "{} must not be called, but was called with {req:?}",
+                    stringify!($operation)
+                )
+            })
+            .then_output(|| <$output>::builder().build())
+    };
 }
 
 /// An EKS client answering with `rules` in any order.
@@ -218,7 +312,10 @@ pub fn capturing_clients() -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client,
 }
 
 /// Dependencies with a mocked EKS client and capturing SNS/Security Hub clients.
-pub fn deps(config: CommonConfig, eks: aws_sdk_eks::Client) -> (Deps<StaticAccess>, Captures) {
+pub fn mocked_deps(
+    config: CommonConfig,
+    eks: aws_sdk_eks::Client,
+) -> (Deps<StaticAccess>, Captures) {
     let (sns, securityhub, captures) = capturing_clients();
     (
         Deps {
@@ -233,7 +330,7 @@ pub fn deps(config: CommonConfig, eks: aws_sdk_eks::Client) -> (Deps<StaticAcces
 }
 
 /// Dependencies whose SNS and Security Hub clients are the given ones.
-pub fn deps_with(
+pub fn mocked_deps_with(
     config: CommonConfig,
     eks: aws_sdk_eks::Client,
     sns: aws_sdk_sns::Client,
@@ -250,7 +347,7 @@ pub fn deps_with(
 
 // ---- fault injection, shared by every function's fault matrix ----
 
-/// The faults every AWS call is tested under (issue: fault matrix).
+/// The faults every AWS call is tested under in the fault matrices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Throttled once, then answered: the SDK's retry absorbs it.
@@ -517,13 +614,13 @@ pub fn mocked_attempts(fault: Fault) -> usize {
 /// Assert a report's two side effects: the SNS notification and the finding update. A failed
 /// one under a timeout fault must say it timed out.
 pub fn assert_effects(
-    r: &crate::report::Report,
-    notified: crate::report::EffectStatus,
-    recorded: crate::report::EffectStatus,
+    r: &crate::output::report::Report,
+    notified: crate::output::report::EffectStatus,
+    recorded: crate::output::report::EffectStatus,
     fault: Fault,
     ctx: &str,
 ) {
-    use crate::report::EffectStatus;
+    use crate::output::report::EffectStatus;
     let n = r.notification.as_ref().expect("a notification effect");
     assert_eq!(n.status, notified, "{ctx}: notification: {}", n.detail);
     assert_eq!(
@@ -541,7 +638,7 @@ pub fn assert_effects(
 }
 
 /// Both side effects done.
-pub fn assert_effects_done(r: &crate::report::Report, ctx: &str) {
-    use crate::report::EffectStatus::Done;
+pub fn assert_effects_done(r: &crate::output::report::Report, ctx: &str) {
+    use crate::output::report::EffectStatus::Done;
     assert_effects(r, Done, Done, Fault::ThrottleThenOk, ctx);
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use shared::Trait;
-use shared::gate::{Gate, gate, parse_event};
+use shared::event::gate::{Gate, gate, parse_event};
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -69,7 +69,7 @@ fn every_event_file_behaves_as_its_manifest_entry_says() {
             (split, Ok(g)) => {
                 let (exposure, skip) = match g {
                     Gate::Actionable(e) => (e, None),
-                    Gate::Skip(e, r) => (e, Some(r.code())),
+                    Gate::Skip(e, r) => (e, Some(r.code().as_str())),
                 };
                 match split {
                     Some(("skip", code)) => assert_eq!(skip, Some(code), "{ctx}"),

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use shared::Trait;
-use shared::gate::{event_from_value, gate, parse_event};
+use shared::event::gate::{event_from_value, gate, parse_event};
 
 fn sample(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,7 +6,7 @@ mod common;
 
 use aws_config::Region;
 use common::{Inbox, config, create_cluster, event_for, sdk, unique};
-use endpoint_access::{EndpointAccessFix, Settings};
+use endpoint_access::{EndpointAccess, Settings};
 use shared::pipeline::respond;
 use shared::{Deps, Mode, Outcome};
 
@@ -61,7 +61,7 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
 
     let inbox = Inbox::new(&base).await;
     let event = event_for("eks-cross-account-uid-alt.json", &name);
-    let fix = EndpointAccessFix::new(Settings::default());
+    let fix = EndpointAccess::new(Settings::default());
     let home = Some("123456789012"); // moto's default account: the function's own
 
     // With the member role: reached, evaluated, proposed.

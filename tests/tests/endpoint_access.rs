@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Inbox, config, create_cluster, event_for, sdk, unique};
-use endpoint_access::{EndpointAccessFix, Settings};
+use endpoint_access::{EndpointAccess, Settings};
 use shared::pipeline::respond;
 use shared::{Deps, Mode, Outcome};
 
@@ -30,7 +30,7 @@ async fn propose_then_two_stage_apply_then_compliant() {
     let name = unique("payments");
     create_cluster(&eks, &name, "1.31", true, false, None).await;
     let event = event_for("eks-public-access.json", &name);
-    let fix = EndpointAccessFix::new(Settings::default());
+    let fix = EndpointAccess::new(Settings::default());
 
     // 1. Propose: nothing changes, the operator gets the plan.
     let deps = Deps::from_sdk(
@@ -123,7 +123,7 @@ async fn a_cluster_that_no_longer_exists_is_skipped() {
         config(Mode::Apply, &inbox.topic_arn),
         "endpoint-access",
     );
-    let fix = EndpointAccessFix::new(Settings::default());
+    let fix = EndpointAccess::new(Settings::default());
     let r = respond(
         &fix,
         &deps,

@@ -8,8 +8,8 @@ mod common;
 
 use common::{Inbox, config, create_cluster, event_for, sdk, unique};
 use secrets_encryption::{SecretsEncryption, Settings};
+use shared::output::report::EffectStatus;
 use shared::pipeline::{Remediation, respond};
-use shared::report::EffectStatus;
 use shared::{Deps, Mode, Outcome};
 
 /// The role `common::create_cluster` gives every cluster.

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{config, create_cluster, sdk};
-use endpoint_access::{EndpointAccessFix, Settings};
+use endpoint_access::{EndpointAccess, Settings};
 use shared::pipeline::respond;
 use shared::{Deps, Mode};
 
@@ -72,7 +72,7 @@ async fn ten_thousand_events_nothing_lost_memory_flat() {
         .to_string();
     let mut deps = Deps::from_sdk(&sdk, config(Mode::Propose, &topic), "endpoint-access");
     deps.emit_metrics = false;
-    let fix = EndpointAccessFix::new(Settings::default());
+    let fix = EndpointAccess::new(Settings::default());
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
     let samples: Vec<(String, Vec<u8>)> = EXPECTED
@@ -94,7 +94,7 @@ async fn ten_thousand_events_nothing_lost_memory_flat() {
             Ok(v) => respond(&fix, &deps, v, None)
                 .await
                 .map(|r| r.outcome.id().to_string()),
-            Err(_) => shared::gate::parse_event(bytes)
+            Err(_) => shared::event::gate::parse_event(bytes)
                 .map(|_| "parsed".to_string())
                 .map_err(shared::ResponderError::from),
         };

@@ -4,20 +4,20 @@
 //! CI pipelines subscribed to the topic. No cluster API fixes an image: the outcome is always
 //! `proposed`, and nothing on the cluster is changed.
 
-pub mod enrich;
+pub mod decide;
+pub mod live;
 pub mod model;
 pub mod ocsf;
-pub mod plan;
 pub mod rank;
 pub mod settings;
 
 use std::collections::{HashMap, HashSet};
 
 use shared::aws::{AwsError, FaultKind};
-use shared::pipeline::{Applied, Assessment, Context, Plan, Remediation};
+use shared::pipeline::{Applied, Assessment, HandOff, Remediation, RemediationError, Situation};
 use shared::{Exposure, Trait};
 
-use crate::enrich::{Enricher, Fetched};
+use crate::live::{Enricher, Fetched};
 use crate::model::{EnrichState, Vuln};
 pub use crate::settings::Settings;
 
@@ -108,12 +108,17 @@ pub fn apply_fetched(vulns: &mut [Vuln], fetched: &Fetched) {
 }
 
 impl Remediation for ContainerVulnerabilities {
+    /// No cluster API fixes an image: the plan is handed off, never applied.
+    type Action = HandOff;
     const FUNCTION: &'static str = "container-vulnerabilities";
     const OWNS: &'static [Trait] = &[Trait::ExploitableVulnerability, Trait::Vulnerability];
     const MUTATES: bool = false;
 
-    async fn assess(&self, ctx: &Context<'_>) -> Result<Assessment, AwsError> {
-        let mut vulns = collect(ctx.exposure, Self::OWNS);
+    async fn assess(
+        &self,
+        situation: &Situation<'_>,
+    ) -> Result<Assessment<HandOff>, RemediationError> {
+        let mut vulns = collect(situation.exposure, Self::OWNS);
         // Rank on what the exposure carries, so the most urgent are the ones enriched.
         rank::rank(&mut vulns);
         let max = self.settings.max_enriched_signals;
@@ -154,14 +159,14 @@ impl Remediation for ContainerVulnerabilities {
         };
         apply_fetched(&mut vulns, &fetched);
         rank::rank(&mut vulns);
-        let urgent = ctx
+        let urgent = situation
             .exposure
             .handled
             .contains(&Trait::ExploitableVulnerability);
         let enriched = vulns.iter().filter(|v| v.is_enriched()).count();
         tracing::info!(
             function = Self::FUNCTION,
-            cluster = %ctx.exposure.cluster.arn,
+            cluster = %situation.exposure.cluster.arn,
             vulnerabilities = vulns.len(),
             requested = requested.len(),
             enriched,
@@ -170,33 +175,31 @@ impl Remediation for ContainerVulnerabilities {
             urgent,
             "vulnerabilities assessed"
         );
-        let home_region = ctx
+        let home_region = situation
             .exposure
             .finding_uid
             .as_deref()
             .and_then(|u| u.split(':').nth(3))
             .filter(|r| !r.is_empty())
-            .or(ctx.exposure.home_region.as_deref())
-            .unwrap_or(&ctx.exposure.cluster.region);
-        let pctx = plan::Context {
-            cluster: &ctx.exposure.cluster,
-            cluster_status: &ctx.cluster.status,
-            kubernetes_version: ctx.cluster.version.as_deref(),
+            .or(situation.exposure.home_region.as_deref())
+            .unwrap_or(&situation.exposure.cluster.region);
+        let pctx = decide::Context {
+            cluster: &situation.exposure.cluster,
+            cluster_status: &situation.cluster.status,
+            kubernetes_version: situation.cluster.version.as_deref(),
             home_region,
-            metadata_uid: &ctx.exposure.metadata_uid,
+            metadata_uid: &situation.exposure.metadata_uid,
             urgent,
             calls: fetched.calls,
         };
-        Ok(plan::assess(&vulns, &pctx))
+        Ok(decide::assess(&vulns, &pctx))
     }
 
-    /// Never called (the plan is not applicable); refuses rather than pretend.
-    async fn apply(&self, _ctx: &Context<'_>, _plan: &Plan) -> Result<Applied, AwsError> {
-        Err(AwsError {
-            operation: "container-vulnerabilities:apply",
-            kind: FaultKind::Invalid,
-            code: None,
-            message: "container images are rebuilt by their owners' pipelines; this function only hands the plan off".to_string(),
-        })
+    async fn apply(
+        &self,
+        _situation: &Situation<'_>,
+        action: &HandOff,
+    ) -> Result<Applied, RemediationError> {
+        match *action {}
     }
 }

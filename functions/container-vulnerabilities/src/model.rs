@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use shared::Trait;
-use shared::traits::Signal;
+use shared::event::exposure::Signal;
 
 /// A package of an image that carries the vulnerability.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -122,7 +122,7 @@ impl Image {
 }
 
 /// Whether a fixed version exists (OCSF `is_fix_available` / `fix_coverage`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Fix {
     /// Every affected package has a fixed version.
@@ -354,7 +354,7 @@ impl Vuln {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::traits::TraitClass;
+    use shared::event::exposure::TraitClass;
 
     const ECR: &str = "arn:aws:ecr:us-east-1:444455556666:repository/team/payments-api/sha256:9d975b9c9a48fa7f6ec9894a93f9417ff769741031462765f5d9dfdfddfb1f62";
 

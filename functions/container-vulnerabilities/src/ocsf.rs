@@ -1,5 +1,5 @@
 //! Defensive reading of an Inspector-sourced OCSF Vulnerability Finding (class 2002) as
-//! `GetFindingsV2` returns it (reference §3). Every field is optional; numbers and booleans are
+//! `GetFindingsV2` returns it. Every field is optional; numbers and booleans are
 //! accepted as strings too (EPSS always arrives as a string); nothing here fails.
 
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! Fault matrix of container-vulnerabilities (issue 9, property 3): every AWS call the function
+//! Fault matrix of container-vulnerabilities: every AWS call the function
 //! makes, under throttling (recovering and exhausted), 5xx, a real transport timeout,
 //! AccessDenied and not-found, ends as `expected` says. Enrichment (`GetFindingsV2`) is optional
 //! by design: every fault there degrades to the hand-off proposal, saying which details are
@@ -10,13 +10,9 @@
 //! finding of that CVE served by GetFindingsV2.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_eks::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_eks::config::{ConfigBag, Intercept};
-use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
+use aws_sdk_eks::operation::describe_cluster::{DescribeClusterInput, DescribeClusterOutput};
 use aws_sdk_securityhub::operation::get_findings_v2::GetFindingsV2Output;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::{Document, Number};
@@ -25,12 +21,12 @@ use serde_json::Value;
 use container_vulnerabilities::{ContainerVulnerabilities, Settings};
 use shared::config::Mode;
 use shared::faulty_rule;
+use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
-use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, deps_with,
-    eks_client_at, event, fast_retry, json_fault, mocked_attempts, own_retry_quota,
-    recorder_for_cell, scripted_server, securityhub_client_at, sns_for_cell,
+    ClusterFixture, Executions, FAULTS, Fault, assert_effects, assert_effects_done, config,
+    eks_client_at, event, fast_retry, json_fault, mocked_attempts, mocked_deps_with,
+    own_retry_quota, recorder_for_cell, scripted_server, securityhub_client_at, sns_for_cell,
 };
 
 const EVENT: &str = "eks-high-priority-vulnerability.json";
@@ -60,9 +56,9 @@ impl Call {
     fn operation(self) -> &'static str {
         match self {
             Call::DescribeCluster => "eks:DescribeCluster",
-            Call::GetFindingsV2 => "securityhub:GetFindingsV2",
+            Call::GetFindingsV2 => "securityhub:GetFindings",
             Call::Publish => "sns:Publish",
-            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindingsV2",
+            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindings",
         }
     }
 }
@@ -111,12 +107,12 @@ fn expected(call: Call, fault: Fault) -> Expect {
             "Security Hub was still throttling or failing after the SDK's retries (no error code: the call timed out)",
         ),
         (GetFindingsV2, AccessDenied) => Expect::HandOffMissing(
-            "Security Hub denied securityhub:GetFindingsV2 (AccessDeniedException: not authorized); grant the function's role securityhub:GetFindings",
+            "Security Hub denied securityhub:GetFindings (AccessDeniedException: not authorized); grant the function's role securityhub:GetFindings",
         ),
         // A named not-found error is the service's answer, reported as such (a bare 404 is an
         // endpoint without the operation: tests/pipeline.rs).
         (GetFindingsV2, NotFound) => Expect::HandOffMissing(
-            "securityhub:GetFindingsV2 failed (ResourceNotFoundException: not found)",
+            "securityhub:GetFindings failed (ResourceNotFoundException: not found)",
         ),
         // The live cluster is read by the shared pipeline for every function.
         (DescribeCluster, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
@@ -164,38 +160,10 @@ fn get_findings_ok() -> GetFindingsV2Output {
 }
 
 fn describe_cluster_ok() -> DescribeClusterOutput {
-    DescribeClusterOutput::builder()
-        .cluster(ClusterFixture::new(CLUSTER).cluster())
-        .build()
+    ClusterFixture::new(CLUSTER).describe_output()
 }
 
 // ---- the cell ----
-
-/// Counts every execution on a client, mocked or on a real socket: the SDK's retries of one
-/// call are one execution.
-#[derive(Clone, Debug, Default)]
-struct Executions(Arc<AtomicUsize>);
-
-impl Executions {
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Intercept for Executions {
-    fn name(&self) -> &'static str {
-        "Executions"
-    }
-
-    fn read_before_execution(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
 
 /// A retry quota of its own per cell: the SDK's token bucket is process-wide per service, and
 /// cells of exhausted retries would drain it and change later cells' retries.
@@ -208,7 +176,7 @@ struct Cell {
 }
 
 async fn run_cell(call: Call, fault: Fault) -> Cell {
-    let eks_calls = Executions::default();
+    let eks_calls = Executions::<DescribeClusterInput>::new();
     let timeout = fault == Fault::Timeout;
     let mut faulted: Option<Rule> = None;
     let silent = scripted_server(Vec::new(), "").await;
@@ -274,7 +242,7 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
     faulted = faulted.or(publish_rule).or(record_rule);
 
     let fix = ContainerVulnerabilities::new(Settings::default(), enrichment);
-    let deps = deps_with(config(Mode::Apply), eks, sns, recorder);
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, recorder);
     let result = respond(&fix, &deps, event(EVENT), None).await;
     Cell {
         result,
@@ -290,7 +258,7 @@ fn assert_hand_off(r: &Report, ctx: &str) {
         "{ctx}: {}",
         r.reason
     );
-    assert_eq!(r.priority, Some("urgent"), "{ctx}");
+    assert_eq!(r.priority, Some(shared::Priority::Urgent), "{ctx}");
     assert_eq!(r.update_id, None, "{ctx}");
     assert!(!r.plan.is_empty(), "{ctx}: a step per image");
     assert!(

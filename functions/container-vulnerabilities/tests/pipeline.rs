@@ -15,11 +15,11 @@ use aws_sdk_securityhub::types::{AllowedOperators, OcsfStringField, StringFilter
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::{Document, Number};
-use container_vulnerabilities::plan::SCHEMA;
+use container_vulnerabilities::decide::SCHEMA;
 use container_vulnerabilities::{ContainerVulnerabilities, Settings};
 use serde_json::{Value, json};
-use shared::report::Report;
-use shared::testing::{ClusterFixture, config, deps, eks_client, event};
+use shared::output::report::Report;
+use shared::testing::{ClusterFixture, config, eks_client, event, mocked_deps};
 use shared::{Mode, Outcome, Trait};
 
 const HIGH: &str = "eks-high-priority-vulnerability.json";
@@ -172,7 +172,7 @@ async fn run_mode(
 ) -> (Report, shared::testing::Captures) {
     let describe = ClusterFixture::new(cluster).describe_rule();
     let eks = eks_client(&[&describe]);
-    let (deps, captures) = deps(config(mode), eks);
+    let (deps, captures) = mocked_deps(config(mode), eks);
     let report = shared::pipeline::respond(fix, &deps, event, None)
         .await
         .expect("a report, never an error");
@@ -294,7 +294,7 @@ async fn trait_4_is_an_urgent_enriched_hand_off() {
     assert_eq!(report.outcome, Outcome::Proposed);
     assert_eq!(report.reason_code, "hand_off");
     assert_eq!(report.traits, [Trait::ExploitableVulnerability]);
-    assert_eq!(report.priority, Some("urgent"));
+    assert_eq!(report.priority, Some(shared::Priority::Urgent));
     assert!(report.not_checked.is_empty(), "{:?}", report.not_checked);
 
     // One call for the one signal, for its uid.
@@ -406,7 +406,7 @@ async fn trait_5_is_routine_ranked_by_epss_then_cvss_with_missing_epss_and_no_fi
     let (report, captures) = run_file(&fix, LOW).await;
 
     assert_eq!(report.outcome, Outcome::Proposed);
-    assert_eq!(report.priority, Some("routine"));
+    assert_eq!(report.priority, Some(shared::Priority::Routine));
     // Three signals, one batched call.
     assert_eq!(rule.num_calls(), 1);
     assert_eq!(requests.lock().expect("lock")[0].len(), 3);
@@ -499,7 +499,7 @@ async fn a_multi_trait_exposure_handles_both_vulnerability_traits_only() {
         report.traits,
         [Trait::ExploitableVulnerability, Trait::Vulnerability]
     );
-    assert_eq!(report.priority, Some("urgent"));
+    assert_eq!(report.priority, Some(shared::Priority::Urgent));
     let d = captures.json()["details"].clone();
     assert_eq!(cve_ids(&d), ["CVE-2021-44228", "CVE-2023-7104"]);
     assert_eq!(d["cves"][0]["trait"], "exploitable_vulnerability");
@@ -549,12 +549,12 @@ async fn access_denied_still_yields_a_useful_proposal_naming_what_is_missing() {
     let (report, captures) = run_file(&fix, HIGH).await;
 
     assert_eq!(report.outcome, Outcome::Proposed);
-    assert_eq!(report.priority, Some("urgent"));
+    assert_eq!(report.priority, Some(shared::Priority::Urgent));
     assert_eq!(denied.num_calls(), 1);
     assert_eq!(
         report.not_checked,
         [
-            "CVSS score and vector, EPSS score, exploit and fix availability, installed and fixed package versions, package manager, image tags and in-use count for 1 vulnerability (CVE-2023-44487): Security Hub denied securityhub:GetFindingsV2 (AccessDeniedException: User is not authorized to perform: securityhub:GetFindings); grant the function's role securityhub:GetFindings. Ranked on what the exposure carries (trait values, title, image)."
+            "CVSS score and vector, EPSS score, exploit and fix availability, installed and fixed package versions, package manager, image tags and in-use count for 1 vulnerability (CVE-2023-44487): Security Hub denied securityhub:GetFindings (AccessDeniedException: User is not authorized to perform: securityhub:GetFindings); grant the function's role securityhub:GetFindings. Ranked on what the exposure carries (trait values, title, image)."
         ]
     );
     // Still a plan per image, from what the exposure carries.
@@ -618,7 +618,7 @@ async fn throttling_after_retries_degrades_and_stops_further_calls() {
     assert!(report.not_checked[1].contains("for 25 vulnerabilities"));
     assert!(
         report.not_checked[1]
-            .contains("not requested after the previous call failed (securityhub:GetFindingsV2 failed (ThrottlingException)")
+            .contains("not requested after the previous call failed (securityhub:GetFindings failed (ThrottlingException)")
     );
     assert_eq!(captures.published().len(), 1);
     assert!(!report.plan.is_empty());
@@ -650,7 +650,7 @@ async fn an_endpoint_without_get_findings_v2_is_said_so() {
         assert_eq!(report.outcome, Outcome::Proposed, "{status}");
         assert_eq!(report.not_checked.len(), 1, "{status}");
         let expected = format!(
-            "for 3 vulnerabilities (CVE-2022-40897, CVE-2023-29383, CVE-2024-0727): the Security Hub endpoint does not implement securityhub:GetFindingsV2 ({code}; local emulators such as moto lack it)"
+            "for 3 vulnerabilities (CVE-2022-40897, CVE-2023-29383, CVE-2024-0727): the Security Hub endpoint does not implement securityhub:GetFindings ({code}; local emulators such as moto lack it)"
         );
         assert!(
             report.not_checked[0].contains(&expected),
@@ -846,4 +846,85 @@ async fn fat_findings_still_fit_with_fewer_entries_in_full() {
     assert!(shown > 0 && shown < 50, "{shown}");
     assert_eq!(shown + d["omitted"]["count"].as_u64().unwrap_or(0), 500);
     assert_eq!(d["cves"][0]["exploitable"], true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The published schema of `details`
+
+const SCHEMA_FILE: &str = "docs/schema/container-vulnerabilities-details-v1.json";
+
+fn schema_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(SCHEMA_FILE)
+}
+
+/// The checked-in schema is the one the types generate. `UPDATE_SCHEMA=1 cargo test -p
+/// container-vulnerabilities --test pipeline schema` writes it after a change to the types.
+#[test]
+fn the_published_schema_is_generated_from_the_details_types() {
+    let generated = container_vulnerabilities::decide::details_schema();
+    let text = serde_json::to_string_pretty(&generated).expect("schema JSON") + "\n";
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(schema_path(), &text).expect("write the schema");
+    }
+    let published = std::fs::read_to_string(schema_path()).expect("the published schema");
+    assert_eq!(
+        published, text,
+        "{SCHEMA_FILE} is stale: regenerate it with UPDATE_SCHEMA=1 cargo test -p container-vulnerabilities --test pipeline schema"
+    );
+}
+
+/// Every sample event this function handles produces `details` valid against the published
+/// schema, enriched or not, and so does a 500-CVE exposure cut down to fit SNS.
+#[tokio::test]
+async fn every_sample_output_validates_against_the_published_schema() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path()).expect("schema"))
+            .expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let mut validated = Vec::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("events/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.starts_with("eks-") && f.ends_with(".json"))
+        .collect();
+    files.sort();
+    for file in &files {
+        for enriched in [true, false] {
+            let (rule, _) = serving_fixtures();
+            let settings = Settings {
+                max_enriched_signals: if enriched { 50 } else { 0 },
+                ..Settings::default()
+            };
+            let fix = ContainerVulnerabilities::new(settings, hub(&[&rule]));
+            let (report, _) = run(&fix, event(file), cluster_of(file)).await;
+            let Some(details) = report.details else {
+                continue;
+            };
+            let errors: Vec<String> = validator
+                .iter_errors(&details)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{file} (enriched {enriched}): {errors:?}"
+            );
+            validated.push(file.clone());
+        }
+    }
+    for sample in [HIGH, LOW, MULTI] {
+        assert!(
+            validated.iter().any(|f| f == sample),
+            "{sample} gave no details"
+        );
+    }
+
+    let (rule, _) = serving(generated_finding);
+    let fix = ContainerVulnerabilities::new(Settings::default(), hub(&[&rule]));
+    let (report, _) = run(&fix, many_cves_event(500), "payments-prod").await;
+    let details = report.details.expect("details");
+    assert!(details["omitted"]["count"].as_u64().unwrap_or(0) > 0);
+    assert!(validator.is_valid(&details));
 }

@@ -4,373 +4,60 @@
 //! out: public access is only turned off once private access is confirmed on.
 
 pub mod cidr;
-
-use aws_sdk_eks::types::VpcConfigRequest;
-use serde_json::json;
+pub mod decide;
+pub mod live;
+pub mod settings;
 
 use shared::Trait;
-use shared::aws::AwsError;
-use shared::config::{ConfigError, Env};
-use shared::eks::{ClusterState, client_request_token, describe_cluster, verify_update};
-use shared::pipeline::{Applied, Assessment, Context, Plan, Remediation};
-use shared::report::{PlanStep, Revert, Stage};
-use shared::shell::Cli;
+use shared::aws::eks::client_request_token;
+use shared::pipeline::{Applied, Assessment, Remediation, RemediationError, Situation};
 
 pub use cidr::Cidr;
-
-/// Settings specific to this function.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Settings {
-    /// `ALLOWED_PUBLIC_CIDRS`: where public access may stay open. Empty: turn public access off.
-    pub allowed_public_cidrs: Vec<Cidr>,
-}
-
-impl Settings {
-    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
-        let mut allowed = Vec::new();
-        for raw in env.list("ALLOWED_PUBLIC_CIDRS") {
-            let cidr = Cidr::parse(&raw)
-                .map_err(|e| ConfigError::new("ALLOWED_PUBLIC_CIDRS", e.to_string()))?;
-            if cidr.is_everything() {
-                return Err(ConfigError::new(
-                    "ALLOWED_PUBLIC_CIDRS",
-                    format!(
-                        "'{raw}' allows the whole internet; leave the variable empty to turn public access off instead"
-                    ),
-                ));
-            }
-            allowed.push(cidr);
-        }
-        Ok(Settings {
-            allowed_public_cidrs: allowed,
-        })
-    }
-}
-
-/// The endpoint access settings EKS is asked for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EndpointAccess {
-    pub public: bool,
-    pub private: bool,
-    /// `None`: leave the public CIDRs as they are.
-    pub public_cidrs: Option<Vec<String>>,
-}
-
-impl EndpointAccess {
-    /// The `--resources-vpc-config` JSON and the idempotency key of this request.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = json!({
-            "endpointPublicAccess": self.public,
-            "endpointPrivateAccess": self.private,
-        });
-        if let Some(c) = &self.public_cidrs {
-            v["publicAccessCidrs"] = json!(c);
-        }
-        v
-    }
-}
-
-/// What to do about the endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EndpointPlan {
-    Compliant(String),
-    Change {
-        desired: EndpointAccess,
-        stage: Option<Stage>,
-        summary: String,
-    },
-}
-
-/// Public CIDRs as EKS applies them: none listed with public access on means `0.0.0.0/0`.
-pub fn effective_public_cidrs(state: &ClusterState) -> Vec<String> {
-    if state.public_access_cidrs.is_empty() {
-        vec!["0.0.0.0/0".to_string()]
-    } else {
-        state.public_access_cidrs.clone()
-    }
-}
-
-/// The compliance rule and plan of SPEC §4, as a pure function.
-pub fn plan_endpoint(state: &ClusterState, allowed: &[Cidr]) -> EndpointPlan {
-    if !state.endpoint_public_access {
-        return EndpointPlan::Compliant("public access to the API server endpoint is off".into());
-    }
-    let cidrs = effective_public_cidrs(state);
-    if !allowed.is_empty() {
-        let within = cidrs.iter().all(|c| {
-            Cidr::parse(c)
-                .is_ok_and(|c| !c.is_everything() && allowed.iter().any(|a| a.contains(&c)))
-        });
-        if within {
-            return EndpointPlan::Compliant(format!(
-                "public access is limited to {} (within ALLOWED_PUBLIC_CIDRS)",
-                cidrs.join(", ")
-            ));
-        }
-        let list: Vec<String> = allowed.iter().map(Cidr::to_string).collect();
-        return EndpointPlan::Change {
-            summary: format!(
-                "restrict public access to ALLOWED_PUBLIC_CIDRS ({}) and enable private access",
-                list.join(", ")
-            ),
-            desired: EndpointAccess {
-                public: true,
-                private: true,
-                public_cidrs: Some(list),
-            },
-            stage: None,
-        };
-    }
-    if !state.endpoint_private_access {
-        // The lock-out guard: never turn public access off while private access is off.
-        return EndpointPlan::Change {
-            desired: EndpointAccess {
-                public: true,
-                private: true,
-                public_cidrs: None,
-            },
-            stage: Some(Stage { number: 1, of: 2 }),
-            summary: "stage 1 of 2: enable private endpoint access; public access stays on until private access is confirmed".into(),
-        };
-    }
-    EndpointPlan::Change {
-        desired: EndpointAccess {
-            public: false,
-            private: true,
-            public_cidrs: None,
-        },
-        stage: Some(Stage { number: 2, of: 2 }),
-        summary: "stage 2 of 2: disable public endpoint access (private access is on)".into(),
-    }
-}
-
-fn update_cli(
-    cluster: &shared::ClusterRef,
-    config: &serde_json::Value,
-    token: Option<&str>,
-) -> String {
-    let mut cli = Cli::aws("eks", "update-cluster-config")
-        .arg("--region", &cluster.region)
-        .arg("--name", &cluster.name)
-        .arg("--resources-vpc-config", &config.to_string());
-    if let Some(t) = token {
-        cli = cli.arg("--client-request-token", t);
-    }
-    cli.build()
-}
-
-fn previous_config(state: &ClusterState) -> serde_json::Value {
-    let mut v = json!({
-        "endpointPublicAccess": state.endpoint_public_access,
-        "endpointPrivateAccess": state.endpoint_private_access,
-    });
-    if state.endpoint_public_access {
-        v["publicAccessCidrs"] = json!(effective_public_cidrs(state));
-    }
-    v
-}
-
-fn facts(state: &ClusterState, allowed: &[Cidr]) -> Vec<String> {
-    let public = if state.endpoint_public_access {
-        let note = if state.public_access_cidrs.is_empty() {
-            " (no CIDRs set: the AWS default)"
-        } else {
-            ""
-        };
-        format!(
-            "public endpoint: ON, reachable from {}{note}",
-            effective_public_cidrs(state).join(", ")
-        )
-    } else {
-        "public endpoint: off".to_string()
-    };
-    let private = format!(
-        "private endpoint: {}",
-        if state.endpoint_private_access {
-            "ON"
-        } else {
-            "off"
-        }
-    );
-    let allow = if allowed.is_empty() {
-        "ALLOWED_PUBLIC_CIDRS: not set, so the target is public access off".to_string()
-    } else {
-        let list: Vec<String> = allowed.iter().map(Cidr::to_string).collect();
-        format!("ALLOWED_PUBLIC_CIDRS: {}", list.join(", "))
-    };
-    vec![
-        format!("cluster status: {}", state.status),
-        public,
-        private,
-        allow,
-    ]
-}
+pub use decide::{
+    EndpointChange, EndpointConfig, EndpointPlan, effective_public_cidrs, plan_endpoint,
+};
+pub use settings::Settings;
 
 /// The endpoint-access remediation.
-pub struct EndpointAccessFix {
+pub struct EndpointAccess {
     settings: Settings,
 }
 
-impl EndpointAccessFix {
-    pub fn new(settings: Settings) -> Self {
-        EndpointAccessFix { settings }
-    }
+/// The name this remediation had before; kept for callers written against it.
+pub type EndpointAccessFix = EndpointAccess;
 
-    fn desired(&self, state: &ClusterState) -> Option<EndpointAccess> {
-        match plan_endpoint(state, &self.settings.allowed_public_cidrs) {
-            EndpointPlan::Compliant(_) => None,
-            EndpointPlan::Change { desired, .. } => Some(desired),
-        }
+impl EndpointAccess {
+    pub fn new(settings: Settings) -> Self {
+        EndpointAccess { settings }
     }
 }
 
-impl Remediation for EndpointAccessFix {
+impl Remediation for EndpointAccess {
+    type Action = EndpointChange;
     const FUNCTION: &'static str = "endpoint-access";
     const OWNS: &'static [Trait] = &[Trait::PublicEndpoint];
 
-    async fn assess(&self, ctx: &Context<'_>) -> Result<Assessment, AwsError> {
-        let state = ctx.cluster;
-        let allowed = &self.settings.allowed_public_cidrs;
-        let mut assessment = Assessment {
-            live_state: json!({
-                "status": state.status,
-                "resourcesVpcConfig": previous_config(state),
-                "publicAccessCidrsReported": state.public_access_cidrs,
-            }),
-            facts: facts(state, allowed),
-            ..Assessment::default()
-        };
-        let (desired, stage, summary) = match plan_endpoint(state, allowed) {
-            EndpointPlan::Compliant(reason) => {
-                assessment.compliant_reason = reason;
-                return Ok(assessment);
-            }
-            EndpointPlan::Change {
-                desired,
-                stage,
-                summary,
-            } => (desired, stage, summary),
-        };
-        let config = desired.to_json();
-        let token = client_request_token(ctx.exposure, "UpdateClusterConfig", &config.to_string());
-        let cluster = &ctx.exposure.cluster;
-        let step = PlanStep {
-            description: summary.clone(),
-            api_call: "eks:UpdateClusterConfig".into(),
-            parameters: json!({
-                "name": cluster.name,
-                "resourcesVpcConfig": config,
-                "clientRequestToken": token,
-            }),
-            cli: update_cli(cluster, &config, Some(&token)),
-        };
-        let mut follow_ups = Vec::new();
-        if stage == Some(Stage { number: 1, of: 2 }) {
-            let stage2 = EndpointAccess {
-                public: false,
-                private: true,
-                public_cidrs: None,
-            }
-            .to_json();
-            follow_ups.push(PlanStep {
-                description: "stage 2 of 2, once DescribeCluster shows private access on: disable public access (the responder does this on a later evaluation in apply mode)".into(),
-                api_call: "eks:UpdateClusterConfig".into(),
-                parameters: json!({ "name": cluster.name, "resourcesVpcConfig": stage2 }),
-                cli: update_cli(cluster, &stage2, None),
-            });
-            assessment.notes.push(
-                "public access is left on in stage 1 so that nothing that reaches the API server today is cut off before the private path exists".into(),
-            );
-        }
-        if !desired.public {
-            assessment.notes.push(
-                "after public access is off, kubectl, CI runners and operators must reach the API server from inside the VPC (VPN, Direct Connect, a bastion or runners in the VPC): check that path exists before applying".into(),
-            );
-        }
-        let previous = previous_config(state);
-        assessment.plan = Some(Plan {
-            summary,
-            steps: vec![step],
-            follow_ups,
-            blockers: Vec::new(),
-            revert: Some(Revert {
-                description:
-                    "restore the previous endpoint access (resourcesVpcConfig before the change)"
-                        .into(),
-                cli: Some(update_cli(cluster, &previous, None)),
-                previous,
-            }),
-            irreversible: false,
-            stage,
-            applicable: true,
-        });
-        Ok(assessment)
+    async fn assess(
+        &self,
+        situation: &Situation<'_>,
+    ) -> Result<Assessment<EndpointChange>, RemediationError> {
+        Ok(decide::assess(
+            situation.exposure,
+            situation.cluster,
+            &self.settings.allowed_public_cidrs,
+            |config| client_request_token(situation.exposure, "UpdateClusterConfig", config),
+        ))
     }
 
-    async fn apply(&self, ctx: &Context<'_>, _plan: &Plan) -> Result<Applied, AwsError> {
-        let Some(desired) = self.desired(ctx.cluster) else {
-            return Ok(Applied {
-                update_id: None,
-                verification: "nothing to apply: the live cluster is already compliant".into(),
-                failed: false,
-            });
-        };
-        let config = desired.to_json();
-        let token = client_request_token(ctx.exposure, "UpdateClusterConfig", &config.to_string());
-        let name = &ctx.exposure.cluster.name;
-        let request = VpcConfigRequest::builder()
-            .endpoint_public_access(desired.public)
-            .endpoint_private_access(desired.private)
-            .set_public_access_cidrs(desired.public_cidrs.clone())
-            .build();
-        let out = ctx
-            .session
-            .eks
-            .update_cluster_config()
-            .name(name)
-            .resources_vpc_config(request)
-            .client_request_token(&token)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("eks:UpdateClusterConfig", e))?;
-        tracing::info!(cluster = %name, token = %token, "UpdateClusterConfig accepted");
-        if let Some(id) = out.update().and_then(|u| u.id()) {
-            return verify_update(&ctx.session.eks, name, id).await;
-        }
-        // Some endpoints (local emulators) return no update: confirm from the cluster itself.
-        let after = describe_cluster(&ctx.session.eks, name).await?;
-        let verification = match after {
-            Some(s)
-                if s.endpoint_public_access == desired.public
-                    && s.endpoint_private_access == desired.private =>
-            {
-                format!(
-                    "the endpoint returned no update id; DescribeCluster now reports public access {} and private access {}, as requested",
-                    on_off(s.endpoint_public_access),
-                    on_off(s.endpoint_private_access)
-                )
-            }
-            Some(s) => format!(
-                "the endpoint returned no update id and DescribeCluster still reports public access {} and private access {}; check the cluster",
-                on_off(s.endpoint_public_access),
-                on_off(s.endpoint_private_access)
-            ),
-            None => {
-                "the endpoint returned no update id and DescribeCluster no longer finds the cluster"
-                    .into()
-            }
-        };
-        Ok(Applied {
-            update_id: None,
-            verification,
-            failed: false,
-        })
+    async fn apply(
+        &self,
+        situation: &Situation<'_>,
+        change: &EndpointChange,
+    ) -> Result<Applied, RemediationError> {
+        let name = &situation.exposure.cluster.name;
+        let confirmation = live::update_endpoint(&situation.session.eks, name, change).await?;
+        Ok(confirmation.applied(name, |after| {
+            decide::reread_verification(&change.desired, after)
+        }))
     }
 }
-
-fn on_off(b: bool) -> &'static str {
-    if b { "on" } else { "off" }
-}
-
-#[cfg(test)]
-mod tests;

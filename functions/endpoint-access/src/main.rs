@@ -1,13 +1,13 @@
-use endpoint_access::{EndpointAccessFix, Settings};
+use endpoint_access::{EndpointAccess, Settings};
 use shared::config::ProcessEnv;
 use shared::pipeline::Remediation;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    shared::output::telemetry::init();
     let config = shared::CommonConfig::from_env(&ProcessEnv)?;
     let settings = Settings::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;
-    let deps = shared::Deps::from_sdk(&sdk, config, EndpointAccessFix::FUNCTION);
-    shared::lambda::serve(EndpointAccessFix::new(settings), deps).await
+    let deps = shared::Deps::from_sdk(&sdk, config, EndpointAccess::FUNCTION);
+    shared::lambda::serve(EndpointAccess::new(settings), deps).await
 }

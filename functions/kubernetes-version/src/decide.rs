@@ -5,7 +5,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use shared::aws::{AwsError, FaultKind};
-use shared::shell::Cli;
+use shared::output::report::{BlockerCode, Priority};
+use shared::output::shell::Cli;
+use shared::pipeline::Verdict;
 use shared::{Assessment, Blocker, Plan, PlanStep, Revert};
 
 use crate::version::{
@@ -14,6 +16,13 @@ use crate::version::{
 
 pub const UPDATE_CLUSTER_VERSION: &str = "eks:UpdateClusterVersion";
 pub const UPDATE_NODEGROUP_VERSION: &str = "eks:UpdateNodegroupVersion";
+
+/// The planned `UpdateClusterVersion`: one minor version up, under its idempotency token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionUpgrade {
+    pub version: String,
+    pub token: String,
+}
 
 /// A managed node group, as DescribeNodegroup reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -172,8 +181,8 @@ fn addon_step(i: &Inputs, v: Minor) -> PlanStep {
     PlanStep {
         description: format!(
             "Update every installed EKS add-on (aws eks list-addons --cluster-name {}) to a version compatible with {v}: pick it from the command below, then run aws eks update-addon --cluster-name {} --addon-name NAME --addon-version VERSION for each",
-            shared::shell::quote(&i.cluster),
-            shared::shell::quote(&i.cluster)
+            shared::output::shell::quote(&i.cluster),
+            shared::output::shell::quote(&i.cluster)
         ),
         api_call: "eks:DescribeAddonVersions, eks:UpdateAddon".to_string(),
         parameters: json!({ "clusterName": i.cluster, "kubernetesVersion": v.to_string() }),
@@ -190,16 +199,30 @@ fn addon_step(i: &Inputs, v: Minor) -> PlanStep {
 
 /// The order blockers are listed in (the first gives the report's reason code): what must be
 /// fixed first, then what could not be verified.
-fn rank(code: &str) -> u8 {
+fn rank(code: BlockerCode) -> u8 {
+    use BlockerCode::*;
     match code {
-        "upgrade_insight_error" => 0,
-        "nodegroup_version_skew" => 1,
-        "nodegroup_not_active" => 2,
-        "next_version_unavailable" => 3,
-        "version_status_unknown" => 4,
-        "versions_not_checked" => 5,
-        "insights_not_checked" => 6,
-        _ => 7,
+        UpgradeInsightError => 0,
+        NodegroupVersionSkew => 1,
+        NodegroupNotActive => 2,
+        NextVersionUnavailable => 3,
+        VersionStatusUnknown => 4,
+        VersionsNotChecked => 5,
+        InsightsNotChecked => 6,
+        // Node groups that could not be read come after the checks on the version itself;
+        // the other two are never ranked (an update in progress defers, extended support is
+        // the policy blocker listed last).
+        NodegroupsNotChecked | NodegroupUpdateInProgress | ExtendedSupportRoutine => 7,
+        // The key pre-flight of secrets-encryption: never a blocker of this function.
+        NoKeyConfigured
+        | KeyNotChecked
+        | KeyNotFound
+        | KeyNotEnabled
+        | KeyPendingDeletion
+        | KeyNotSymmetric
+        | KeyWrongUsage
+        | KeyOtherRegion
+        | KeyNotCustomerManaged => 7,
     }
 }
 
@@ -222,7 +245,7 @@ fn quoted_names(names: &[&str]) -> String {
 }
 
 /// Evaluate and plan.
-pub fn evaluate(i: &Inputs) -> Assessment {
+pub fn evaluate(i: &Inputs) -> Assessment<VersionUpgrade> {
     let current = i.version;
     let next = current.next();
     let standing = i.versions.as_ref().ok().map(|v| Standing::of(current, v));
@@ -321,9 +344,9 @@ pub fn evaluate(i: &Inputs) -> Assessment {
             facts,
             not_checked,
             notes,
-            compliant_reason: format!(
+            verdict: Verdict::Compliant(format!(
                 "Kubernetes {current} is in standard support{until} according to DescribeClusterVersions: the live cluster does not run an unsupported version"
-            ),
+            )),
             ..Assessment::default()
         };
     }
@@ -424,7 +447,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
             for x in &errors {
                 holds.push(Hold {
                     blocker: Blocker::new(
-                        "upgrade_insight_error",
+                        BlockerCode::UpgradeInsightError,
                         format!(
                             "EKS upgrade insight '{}' is ERROR for {}: {}. Recommendation: {}",
                             x.name,
@@ -452,10 +475,10 @@ pub fn evaluate(i: &Inputs) -> Assessment {
             ));
             holds.push(Hold {
                 blocker: Blocker::new(
-                    "insights_not_checked",
+                    BlockerCode::InsightsNotChecked,
                     format!(
                         "The upgrade insights for {next} could not be read, so readiness is unverified and the responder will not start the upgrade; review them with aws eks list-insights --cluster-name {} --filter categories=UPGRADE_READINESS",
-                        shared::shell::quote(&i.cluster)
+                        shared::output::shell::quote(&i.cluster)
                     ),
                 ),
                 until: format!("the upgrade insights for {next} have been reviewed"),
@@ -492,7 +515,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
                     "{} node group(s) not described (at most {} DescribeNodegroup calls per evaluation): {}",
                     scan.not_described.len(),
                     crate::live::MAX_NODEGROUPS_DESCRIBED,
-                    shared::notify::bounded(&scan.not_described, 10).join(", ")
+                    shared::output::notify::bounded(&scan.not_described, 10).join(", ")
                 ));
                 unverified.extend(scan.not_described.iter().cloned());
             }
@@ -510,11 +533,11 @@ pub fn evaluate(i: &Inputs) -> Assessment {
             if !unverified.is_empty() {
                 holds.push(Hold {
                     blocker: Blocker::new(
-                        "nodegroups_not_checked",
+                        BlockerCode::NodegroupsNotChecked,
                         format!(
                             "The version of {} managed node group(s) could not be checked ({}); EKS refuses the upgrade unless every managed node group runs {current}",
                             unverified.len(),
-                            shared::notify::bounded(&unverified, 5).join(", ")
+                            shared::output::notify::bounded(&unverified, 5).join(", ")
                         ),
                     ),
                     until: format!("every managed node group is confirmed at {current}"),
@@ -540,7 +563,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
                         }
                         holds.push(Hold {
                             blocker: Blocker::new(
-                                "nodegroup_version_skew",
+                                BlockerCode::NodegroupVersionSkew,
                                 format!(
                                     "Managed node group '{}' runs Kubernetes {v} but the control plane runs {current}: EKS refuses UpdateClusterVersion until every managed node group matches{}",
                                     g.name,
@@ -558,7 +581,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
                         not_checked.push(format!("Node group '{}': {e}", g.name));
                         holds.push(Hold {
                             blocker: Blocker::new(
-                                "nodegroups_not_checked",
+                                BlockerCode::NodegroupsNotChecked,
                                 format!(
                                     "Managed node group '{}' reports version '{raw}', which cannot be compared with {current}",
                                     g.name
@@ -574,7 +597,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
                     "ACTIVE" => {}
                     "UPDATING" | "CREATING" | "DELETING" => deferring.push(Hold {
                         blocker: Blocker::deferring(
-                            "nodegroup_update_in_progress",
+                            BlockerCode::NodegroupUpdateInProgress,
                             format!(
                                 "Managed node group '{}' is {}: another update is in progress, so the control-plane upgrade waits; the responder re-evaluates on the next delivery of this finding",
                                 g.name, g.status
@@ -584,7 +607,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
                     }),
                     other => holds.push(Hold {
                         blocker: Blocker::new(
-                            "nodegroup_not_active",
+                            BlockerCode::NodegroupNotActive,
                             format!(
                                 "Managed node group '{}' is {other}: repair it (aws eks describe-nodegroup shows its health issues) before upgrading the cluster",
                                 g.name
@@ -602,7 +625,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
             ));
             holds.push(Hold {
                 blocker: Blocker::new(
-                    "nodegroups_not_checked",
+                    BlockerCode::NodegroupsNotChecked,
                     format!(
                         "The managed node groups could not be listed; EKS refuses the upgrade unless every managed node group runs {current}, so the responder will not start it"
                     ),
@@ -617,7 +640,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
     match (&i.versions, &support) {
         (Err(_), _) => holds.push(Hold {
             blocker: Blocker::new(
-                "versions_not_checked",
+                BlockerCode::VersionsNotChecked,
                 format!(
                     "DescribeClusterVersions could not be called, so the support status of {current} and the availability of {next} were not verified from EKS; the responder will not start an upgrade it cannot verify"
                 ),
@@ -628,7 +651,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
         }),
         (Ok(_), None) | (Ok(_), Some(Support::Other(_))) => holds.push(Hold {
             blocker: Blocker::new(
-                "version_status_unknown",
+                BlockerCode::VersionStatusUnknown,
                 format!(
                     "EKS's version list does not tell whether {current} is supported; the responder does not upgrade what it cannot classify"
                 ),
@@ -637,7 +660,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
         }),
         (Ok(list), _) if !list.iter().any(|v| v.version == next) => holds.push(Hold {
             blocker: Blocker::new(
-                "next_version_unavailable",
+                BlockerCode::NextVersionUnavailable,
                 format!(
                     "DescribeClusterVersions does not list {next}, the only version EKS can upgrade {current} to"
                 ),
@@ -656,7 +679,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
             .map(|d| format!(" until {}", d.relative(i.now_secs)))
             .unwrap_or_default();
         policy = Some(Blocker::new(
-            "extended_support_routine",
+            BlockerCode::ExtendedSupportRoutine,
             format!(
                 "Kubernetes {current} is in extended support{ends}: it still gets security patches, so this is routine work, not an unsupported version. The responder applies upgrades only to unsupported versions; schedule this one (EKS upgrades the cluster automatically when extended support ends)"
             ),
@@ -668,7 +691,7 @@ pub fn evaluate(i: &Inputs) -> Assessment {
     }
 
     // The plan. Problems to fix come before checks that could not be made.
-    holds.sort_by_key(|h| rank(&h.blocker.code));
+    holds.sort_by_key(|h| rank(h.blocker.code));
     let all: Vec<&Hold> = deferring.iter().chain(holds.iter()).collect();
     let blocked = !all.is_empty();
     let untils: Vec<String> = all.iter().map(|h| h.until.clone()).collect();
@@ -867,8 +890,12 @@ pub fn evaluate(i: &Inputs) -> Assessment {
         notes,
         details: Some(details),
         details_text,
-        priority: Some(if extended { "routine" } else { "urgent" }),
-        plan: Some(Plan {
+        priority: Some(if extended {
+            Priority::Routine
+        } else {
+            Priority::Urgent
+        }),
+        verdict: Verdict::Act(Plan {
             summary,
             steps,
             follow_ups,
@@ -876,12 +903,13 @@ pub fn evaluate(i: &Inputs) -> Assessment {
             revert: Some(revert),
             irreversible: !rollback_possible,
             stage: None,
-            applicable: true,
+            action: VersionUpgrade {
+                version: next.to_string(),
+                token: i.token.clone(),
+            },
         }),
-        compliant_reason: String::new(),
     }
 }
 
 #[cfg(test)]
-#[path = "decide_tests.rs"]
 mod tests;

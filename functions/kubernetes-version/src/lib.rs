@@ -13,13 +13,16 @@ pub mod decide;
 pub mod live;
 pub mod version;
 
-use shared::aws::{AwsError, FaultKind};
-use shared::eks::{client_request_token, describe_cluster, verify_update};
-use shared::shell::Cli;
-use shared::{Applied, Assessment, Context, Plan, Remediation, Trait};
+use shared::Trait;
+use shared::aws::AwsError;
+use shared::aws::eks::{Confirmation, client_request_token, confirm_update};
+use shared::output::shell::Cli;
+use shared::pipeline::{Applied, Assessment, Remediation, RemediationError, Situation};
 
 use crate::decide::{Inputs, evaluate, in_standard_support};
 use crate::version::Minor;
+
+pub use crate::decide::VersionUpgrade;
 
 /// The action named in the `clientRequestToken` of the upgrade (with the target version).
 const TOKEN_ACTION: &str = "UpdateClusterVersion";
@@ -35,30 +38,26 @@ impl KubernetesVersion {
 }
 
 /// The cluster's version, as a number; an unreadable one ends the evaluation with a reason.
-fn current_version(ctx: &Context<'_>) -> Result<Minor, AwsError> {
-    let raw = ctx.cluster.version.as_deref().ok_or_else(|| AwsError {
+fn current_version(situation: &Situation<'_>) -> Result<Minor, RemediationError> {
+    let live_state = |message: String| RemediationError::LiveState {
         operation: "eks:DescribeCluster",
-        kind: FaultKind::Other,
-        code: None,
-        message: "DescribeCluster returned no Kubernetes version for the cluster, so no upgrade can be planned".to_string(),
+        message,
+    };
+    let raw = situation.cluster.version.as_deref().ok_or_else(|| {
+        live_state("DescribeCluster returned no Kubernetes version for the cluster, so no upgrade can be planned".to_string())
     })?;
-    Minor::parse(raw).map_err(|e| AwsError {
-        operation: "eks:DescribeCluster",
-        kind: FaultKind::Other,
-        code: None,
-        message: e.to_string(),
-    })
+    Minor::parse(raw).map_err(|e| live_state(e.to_string()))
 }
 
 /// EKS answers `InvalidStateException` when its own upgrade-readiness checks block the update.
 /// Say so, and what to look at; the responder never retries with `force`.
-fn readiness_refusal(err: AwsError, ctx: &Context<'_>, next: &str) -> AwsError {
+fn readiness_refusal(err: AwsError, situation: &Situation<'_>, next: &str) -> AwsError {
     if err.code.as_deref() != Some("InvalidStateException") {
         return err;
     }
     let review = Cli::aws("eks", "list-insights")
-        .arg("--region", &ctx.exposure.cluster.region)
-        .arg("--cluster-name", &ctx.exposure.cluster.name)
+        .arg("--region", &situation.exposure.cluster.region)
+        .arg("--cluster-name", &situation.exposure.cluster.name)
         .arg("--filter", "categories=UPGRADE_READINESS")
         .build();
     AwsError {
@@ -77,14 +76,18 @@ fn now_secs() -> i64 {
 }
 
 impl Remediation for KubernetesVersion {
+    type Action = VersionUpgrade;
     const FUNCTION: &'static str = "kubernetes-version";
     const OWNS: &'static [Trait] = &[Trait::UnsupportedVersion];
     const MUTATES: bool = true;
 
-    async fn assess(&self, ctx: &Context<'_>) -> Result<Assessment, AwsError> {
-        let eks = &ctx.session.eks;
-        let name = &ctx.exposure.cluster.name;
-        let current = current_version(ctx)?;
+    async fn assess(
+        &self,
+        situation: &Situation<'_>,
+    ) -> Result<Assessment<VersionUpgrade>, RemediationError> {
+        let eks = &situation.session.eks;
+        let name = &situation.exposure.cluster.name;
+        let current = current_version(situation)?;
         let next = current.next();
         let versions = live::cluster_versions(eks).await?;
         let (nodegroups, insights) = if in_standard_support(current, &versions) {
@@ -97,16 +100,16 @@ impl Remediation for KubernetesVersion {
         };
         let inputs = Inputs {
             cluster: name.clone(),
-            region: ctx.exposure.cluster.region.clone(),
-            status: ctx.cluster.status.clone(),
+            region: situation.exposure.cluster.region.clone(),
+            status: situation.cluster.status.clone(),
             version: current,
-            platform_version: ctx.cluster.platform_version.clone(),
-            support_type: ctx.cluster.support_type.clone(),
+            platform_version: situation.cluster.platform_version.clone(),
+            support_type: situation.cluster.support_type.clone(),
             now_secs: now_secs(),
             versions,
             nodegroups,
             insights,
-            token: client_request_token(ctx.exposure, TOKEN_ACTION, &next.to_string()),
+            token: client_request_token(situation.exposure, TOKEN_ACTION, &next.to_string()),
         };
         let assessment = evaluate(&inputs);
         tracing::info!(
@@ -115,70 +118,77 @@ impl Remediation for KubernetesVersion {
             version = %current,
             next = %next,
             version_status = assessment.live_state["version_status"].as_str().unwrap_or("not verified"),
-            blockers = assessment.plan.as_ref().map_or(0, |p| p.blockers.len()),
+            blockers = assessment.verdict.blockers().len(),
             not_checked = assessment.not_checked.len(),
             "kubernetes version assessed"
         );
         Ok(assessment)
     }
 
-    async fn apply(&self, ctx: &Context<'_>, _plan: &Plan) -> Result<Applied, AwsError> {
-        let eks = &ctx.session.eks;
-        let name = &ctx.exposure.cluster.name;
-        let region = &ctx.exposure.cluster.region;
-        let next = current_version(ctx)?.next().to_string();
-        let token = client_request_token(ctx.exposure, TOKEN_ACTION, &next);
+    async fn apply(
+        &self,
+        situation: &Situation<'_>,
+        upgrade: &VersionUpgrade,
+    ) -> Result<Applied, RemediationError> {
+        let eks = &situation.session.eks;
+        let name = &situation.exposure.cluster.name;
+        let region = &situation.exposure.cluster.region;
+        let next = &upgrade.version;
         // `force` is deliberately never set: EKS's upgrade-blocking readiness checks stay on.
         let out = eks
             .update_cluster_version()
             .name(name)
-            .version(&next)
-            .client_request_token(&token)
+            .version(next)
+            .client_request_token(&upgrade.token)
             .send()
             .await
             .map_err(|e| {
                 readiness_refusal(
                     AwsError::from_sdk("eks:UpdateClusterVersion", e),
-                    ctx,
-                    &next,
+                    situation,
+                    next,
                 )
             })?;
-        let Some(update_id) = out.update().and_then(|u| u.id()).map(str::to_string) else {
-            let verification = match describe_cluster(eks, name).await {
-                Ok(Some(c)) => format!(
-                    "UpdateClusterVersion returned no update id; DescribeCluster now reports status {} at version {}",
-                    c.status,
-                    c.version.as_deref().unwrap_or("unknown")
-                ),
-                Ok(None) => "UpdateClusterVersion returned no update id and DescribeCluster no longer finds the cluster".to_string(),
-                Err(e) => format!("UpdateClusterVersion returned no update id and the re-read failed: {e}"),
-            };
-            tracing::warn!(function = Self::FUNCTION, cluster = %name, version = %next, "update started without an update id");
-            return Ok(Applied {
-                update_id: None,
-                verification,
-                failed: false,
-            });
+        let update_id = out.update().and_then(|u| u.id());
+        let confirmation = confirm_update(eks, name, update_id).await?;
+        // A started upgrade that EKS confirmed says how to follow it.
+        let follow = match &confirmation {
+            Confirmation::Update { update_id, state } if !state.failed() => Some(
+                Cli::aws("eks", "describe-update")
+                    .arg("--region", region)
+                    .arg("--name", name)
+                    .arg("--update-id", update_id)
+                    .build(),
+            ),
+            _ => None,
         };
-        let mut applied = verify_update(eks, name, &update_id).await?;
-        if !applied.failed && applied.verification.starts_with("DescribeUpdate reports") {
-            let follow = Cli::aws("eks", "describe-update")
-                .arg("--region", region)
-                .arg("--name", name)
-                .arg("--update-id", &update_id)
-                .build();
+        let mut applied = confirmation.applied(name, |after| match after {
+            Ok(Some(c)) => format!(
+                "UpdateClusterVersion returned no update id; DescribeCluster now reports status {} at version {}",
+                c.status,
+                c.version.as_deref().unwrap_or("unknown")
+            ),
+            Ok(None) => "UpdateClusterVersion returned no update id and DescribeCluster no longer finds the cluster".to_string(),
+            Err(e) => format!("UpdateClusterVersion returned no update id and the re-read failed: {e}"),
+        });
+        if let Some(follow) = follow {
             applied.verification.push_str(&format!(
                 "; a control-plane upgrade takes a while, follow it with: {follow}"
             ));
         }
-        tracing::info!(
-            function = Self::FUNCTION,
-            cluster = %name,
-            version = %next,
-            update_id = %update_id,
-            failed = applied.failed,
-            "control-plane upgrade started"
-        );
+        match &applied.update_id {
+            Some(update_id) => tracing::info!(
+                function = Self::FUNCTION,
+                cluster = %name,
+                version = %next,
+                update_id = %update_id,
+                failed = applied.failed,
+                "control-plane upgrade started"
+            ),
+            None => {
+                tracing::warn!(function = Self::FUNCTION, cluster = %name, version = %next, "update started without an update id")
+            }
+        }
         Ok(applied)
     }
 }

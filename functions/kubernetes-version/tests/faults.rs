@@ -1,4 +1,4 @@
-//! Fault matrix of kubernetes-version (issue 9, property 3): every AWS call the function makes,
+//! Fault matrix of kubernetes-version: every AWS call the function makes,
 //! under throttling (recovering and exhausted), 5xx, a real transport timeout, AccessDenied and
 //! not-found, ends as `expected` says — a report with a given outcome and reason code, a Lambda
 //! error EventBridge retries and dead-letters, or an applied upgrade whose notification, finding
@@ -10,13 +10,8 @@
 //! 1.25–1.35 in standard support, one managed node group at 1.24, and one WARNING upgrade insight
 //! (non-passing, so DescribeInsight is called; a warning does not block the upgrade).
 
-use std::marker::PhantomData;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_eks::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_eks::config::{ConfigBag, Intercept};
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
 use aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput;
 use aws_sdk_eks::operation::describe_insight::DescribeInsightOutput;
@@ -37,12 +32,12 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use kubernetes_version::KubernetesVersion;
 use shared::config::Mode;
 use shared::faulty_rule;
+use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
-use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, assert_effects, assert_effects_done, config, deps_with,
-    eks_client_at, event, fast_retry, json_fault, mocked_attempts, own_retry_quota,
-    recorder_for_cell, scripted_server, sns_for_cell,
+    ClusterFixture, Executions, FAULTS, Fault, assert_effects, assert_effects_done, config,
+    eks_client_at, event, fast_retry, json_fault, mocked_attempts, mocked_deps_with,
+    own_retry_quota, recorder_for_cell, scripted_server, sns_for_cell,
 };
 
 const EVENT: &str = "eks-unsupported-kubernetes-version.json";
@@ -91,7 +86,7 @@ impl Call {
             Call::UpdateClusterVersion => "eks:UpdateClusterVersion",
             Call::DescribeUpdate => "eks:DescribeUpdate",
             Call::Publish => "sns:Publish",
-            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindingsV2",
+            Call::BatchUpdateFindingsV2 => "securityhub:BatchUpdateFindings",
         }
     }
 }
@@ -240,9 +235,7 @@ fn describe_cluster_ok() -> DescribeClusterOutput {
         version: "1.24".to_string(),
         ..ClusterFixture::new(CLUSTER)
     };
-    DescribeClusterOutput::builder()
-        .cluster(fixture.cluster())
-        .build()
+    fixture.describe_output()
 }
 
 fn list_nodegroups_ok() -> ListNodegroupsOutput {
@@ -384,44 +377,6 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
 
 // ---- the cell ----
 
-/// Counts executions of one operation (by its input type) on any client, mocked or on a real
-/// socket: the SDK's retries of one call are one execution.
-#[derive(Clone)]
-struct Executions<I>(Arc<AtomicUsize>, PhantomData<fn() -> I>);
-
-impl<I> Executions<I> {
-    fn new() -> Self {
-        Executions(Arc::new(AtomicUsize::new(0)), PhantomData)
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl<I> std::fmt::Debug for Executions<I> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Executions({})", self.count())
-    }
-}
-
-impl<I: std::fmt::Debug + Send + Sync + 'static> Intercept for Executions<I> {
-    fn name(&self) -> &'static str {
-        "Executions"
-    }
-
-    fn read_before_execution(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if context.input().downcast_ref::<I>().is_some() {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-}
-
 /// A retry quota of its own per cell: the SDK's token bucket is process-wide per service, and
 /// sixty cells of exhausted retries would drain it and change later cells' retries.
 struct Cell {
@@ -514,7 +469,7 @@ async fn run_cell(call: Call, fault: Fault) -> Cell {
         recorder_for_cell(call == Call::BatchUpdateFindingsV2, fault).await;
     faulted = faulted.or(publish_rule).or(record_rule);
 
-    let deps = deps_with(config(Mode::Apply), eks, sns, securityhub);
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, securityhub);
     let result = respond(&KubernetesVersion::new(), &deps, event(EVENT), None).await;
     Cell {
         result,

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput;
 use aws_sdk_eks::operation::describe_insight::DescribeInsightOutput;
 use aws_sdk_eks::operation::describe_nodegroup::DescribeNodegroupOutput;
-use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::operation::list_insights::{ListInsightsInput, ListInsightsOutput};
 use aws_sdk_eks::operation::list_nodegroups::ListNodegroupsOutput;
 use aws_sdk_eks::operation::update_cluster_version::{
@@ -23,7 +22,9 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use kubernetes_version::KubernetesVersion;
 use shared::config::Mode;
 use shared::pipeline::{ResponderError, respond};
-use shared::testing::{Captures, ClusterFixture, config, deps, eks_client, event};
+use shared::testing::{
+    Captures, ClusterFixture, config, describe_update_rule, eks_client, event, mocked_deps,
+};
 use shared::{Outcome, Remediation, Report};
 
 const EVENT: &str = "eks-unsupported-kubernetes-version.json";
@@ -239,33 +240,6 @@ fn update_rule() -> (Rule, Arc<Mutex<Vec<UpdateClusterVersionInput>>>) {
     (rule, seen)
 }
 
-/// An UpdateClusterVersion that must never be called.
-fn forbidden_update() -> Rule {
-    mock!(aws_sdk_eks::Client::update_cluster_version)
-        .match_requests(|req| {
-            panic!("UpdateClusterVersion must not be called, but was called with {req:?}")
-        })
-        .then_output(|| UpdateClusterVersionOutput::builder().build())
-}
-
-fn describe_update_rule() -> Rule {
-    mock!(aws_sdk_eks::Client::describe_update)
-        .match_requests(|req| {
-            req.update_id() == Some("upd-1") && req.name() == Some("batch-legacy")
-        })
-        .then_output(|| {
-            DescribeUpdateOutput::builder()
-                .update(
-                    Update::builder()
-                        .id("upd-1")
-                        .status(UpdateStatus::InProgress)
-                        .r#type(UpdateType::VersionUpdate)
-                        .build(),
-                )
-                .build()
-        })
-}
-
 fn cluster(version: &str) -> ClusterFixture {
     ClusterFixture {
         version: version.to_string(),
@@ -274,7 +248,7 @@ fn cluster(version: &str) -> ClusterFixture {
 }
 
 async fn run(mode: Mode, rules: &[&Rule]) -> (Report, Captures) {
-    let (deps, captures) = deps(config(mode), eks_client(rules));
+    let (deps, captures) = mocked_deps(config(mode), eks_client(rules));
     let report = respond(&KubernetesVersion::new(), &deps, event(EVENT), None)
         .await
         .expect("a report");
@@ -339,7 +313,10 @@ async fn standard_support_is_already_compliant() {
     let fixture = cluster("1.31");
     let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.31", NodegroupStatus::Active)]);
     let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let versions = versions_rule(catalogue(28, 31));
     let (report, captures) = run(
         Mode::Apply,
@@ -391,7 +368,10 @@ async fn extended_support_is_proposed_as_routine_and_not_applied() {
     let fixture = cluster("1.29");
     let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.29", NodegroupStatus::Active)]);
     let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, captures) = run(
         Mode::Apply,
         &[
@@ -407,7 +387,7 @@ async fn extended_support_is_proposed_as_routine_and_not_applied() {
     .await;
     assert_eq!(report.outcome, Outcome::Proposed);
     assert_eq!(report.reason_code, "extended_support_routine");
-    assert_eq!(report.priority, Some("routine"));
+    assert_eq!(report.priority, Some(shared::Priority::Routine));
     assert_eq!(update.num_calls(), 0);
     assert_eq!(report.plan.len(), 1);
     assert_eq!(report.plan[0].parameters["version"], "1.30");
@@ -444,7 +424,7 @@ async fn unsupported_with_a_clean_path_applies_the_next_minor() {
     let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.24", NodegroupStatus::Active)]);
     let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
     let (update, updates) = update_rule();
-    let describe_update = describe_update_rule();
+    let describe_update = describe_update_rule("upd-1", UpdateType::VersionUpdate);
     let (report, captures) = run(
         Mode::Apply,
         &[
@@ -477,8 +457,8 @@ async fn unsupported_with_a_clean_path_applies_the_next_minor() {
     assert_eq!(report.plan[0].parameters["clientRequestToken"], token);
     // Derived from the finding revision, the action and the target version, so a re-delivered
     // event sends the same token and cannot start a second update.
-    let exposure = match shared::gate::gate(
-        &shared::gate::event_from_value(event(EVENT)).expect("event"),
+    let exposure = match shared::event::gate::gate(
+        &shared::event::gate::event_from_value(event(EVENT)).expect("event"),
         KubernetesVersion::OWNS,
     ) {
         Ok(shared::Gate::Actionable(e)) => e,
@@ -486,7 +466,7 @@ async fn unsupported_with_a_clean_path_applies_the_next_minor() {
     };
     assert_eq!(
         token,
-        shared::eks::client_request_token(&exposure, "UpdateClusterVersion", "1.25")
+        shared::aws::eks::client_request_token(&exposure, "UpdateClusterVersion", "1.25")
     );
 
     assert_eq!(report.plan.len(), 1);
@@ -534,7 +514,10 @@ async fn unsupported_with_an_error_insight_is_proposed_and_names_it() {
             "Migrate PodSecurityPolicy and batch/v1beta1 CronJob clients to the v1.25 APIs",
         ),
     ]);
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, captures) = run(
         Mode::Apply,
         &[
@@ -606,7 +589,10 @@ async fn node_group_skew_blocks_and_the_catch_up_comes_first() {
         ("ng-old", "1.23", NodegroupStatus::Active),
     ]);
     let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, captures) = run(
         Mode::Apply,
         &[
@@ -651,7 +637,10 @@ async fn several_minors_behind_lists_the_path_to_standard_support() {
     let fixture = cluster("1.24");
     let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.24", NodegroupStatus::Active)]);
     let (list_ins, describe_ins, seen) = insight_rules(no_insight_rows());
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, captures) = run(
         Mode::Propose,
         &[
@@ -703,7 +692,10 @@ async fn several_minors_behind_lists_the_path_to_standard_support() {
 
 #[tokio::test]
 async fn a_node_group_update_in_progress_defers() {
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, captures) = run_on_124(
         Mode::Apply,
         &[("ng-a", "1.24", NodegroupStatus::Updating)],
@@ -734,7 +726,10 @@ async fn a_cluster_being_updated_defers_before_any_version_read() {
         ..cluster("1.24")
     };
     let versions = versions_rule(catalogue(25, 25));
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, captures) =
         run(Mode::Apply, &[&fixture.describe_rule(), &versions, &update]).await;
     assert_eq!(report.outcome, Outcome::Deferred);
@@ -808,7 +803,10 @@ async fn describe_cluster_versions_denied_is_proposed_from_what_is_known() {
         .build();
     let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.24", NodegroupStatus::Active)]);
     let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, captures) = run(
         Mode::Apply,
         &[
@@ -867,7 +865,10 @@ async fn list_insights_not_implemented_is_reported_and_blocks() {
         )
         .repeatedly()
         .build();
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, _captures) = run(
         Mode::Apply,
         &[
@@ -904,7 +905,7 @@ async fn throttling_is_returned_so_the_event_is_retried() {
         &[&fixture.describe_rule(), &versions],
         |c| c.retry_config(aws_sdk_eks::config::retry::RetryConfig::disabled())
     );
-    let (deps, captures) = deps(config(Mode::Apply), eks);
+    let (deps, captures) = mocked_deps(config(Mode::Apply), eks);
     let result = respond(&KubernetesVersion::new(), &deps, event(EVENT), None).await;
     match result {
         Err(ResponderError::Transient(e)) => {
@@ -933,7 +934,10 @@ async fn describe_calls_are_bounded() {
         .map(|id| (*id, *id, InsightStatusValue::Error, "blocking", "fix it"))
         .collect();
     let (list_ins, describe_ins, _) = insight_rules(rows);
-    let update = forbidden_update();
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
     let (report, _captures) = run(
         Mode::Apply,
         &[

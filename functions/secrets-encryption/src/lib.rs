@@ -5,27 +5,28 @@
 //! `kms:DescribeKey` pre-flight before any apply, and every message says the change cannot be
 //! undone and that losing the key breaks the cluster.
 //!
-//! Layout: [`settings`] validates `SECRETS_KMS_KEY_ARN`; [`kms`] is the KMS port; [`preflight`]
-//! and [`plan`] are the pure decision; this file wires them to the shared pipeline.
+//! Layout: [`settings`] validates `SECRETS_KMS_KEY_ARN`; [`live`] is the KMS port; [`preflight`]
+//! and [`decide`] are the pure decision; this file wires them to the shared pipeline.
 
-pub mod kms;
-pub mod plan;
+pub mod decide;
+pub mod live;
 pub mod preflight;
 pub mod settings;
 
 use aws_sdk_eks::types::{EncryptionConfig, Provider};
 
 use shared::Trait;
+use shared::aws::eks::{Confirmation, client_request_token, confirm_update};
 use shared::aws::{AwsError, FaultKind};
 use shared::config::Mode;
-use shared::eks::{client_request_token, describe_cluster, describe_update};
-use shared::pipeline::{Applied, Assessment, Context, Plan, Remediation};
+use shared::pipeline::{Applied, Assessment, Remediation, RemediationError, Situation};
 
-pub use kms::{KeyFacts, KmsAccess};
+pub use live::{KeyFacts, KmsAccess};
 pub use preflight::KeyStatus;
 pub use settings::{KmsKeyArn, Settings};
 
-use plan::{ACTION, Inputs, planned_key};
+pub use decide::AssociateKey;
+use decide::{ACTION, Inputs};
 use preflight::configured_in_cluster_region;
 
 /// The secrets-encryption remediation.
@@ -50,8 +51,8 @@ impl SecretsEncryption {
 
     /// The key pre-flight's first half: where the key is, and what DescribeKey says about it.
     /// Only a transient DescribeKey fault is an error (the event is retried).
-    async fn key_status(&self, ctx: &Context<'_>) -> Result<KeyStatus, AwsError> {
-        let cluster = &ctx.exposure.cluster;
+    async fn key_status(&self, situation: &Situation<'_>) -> Result<KeyStatus, AwsError> {
+        let cluster = &situation.exposure.cluster;
         let Some(configured) = self.settings.key.clone() else {
             return Ok(KeyStatus::NotConfigured);
         };
@@ -60,7 +61,7 @@ impl SecretsEncryption {
         }
         match self
             .kms
-            .describe_key(&ctx.session.config, &configured.arn)
+            .describe_key(&situation.session.config, &configured.arn)
             .await
         {
             Ok(facts) => {
@@ -84,8 +85,9 @@ impl SecretsEncryption {
     }
 
     /// The cluster's IAM role, for the key policy. Advisory: a missing role is a reason, not an error.
-    fn cluster_role(ctx: &Context<'_>) -> Result<String, String> {
-        ctx.cluster
+    fn cluster_role(situation: &Situation<'_>) -> Result<String, String> {
+        situation
+            .cluster
             .role_arn
             .clone()
             .ok_or_else(|| "DescribeCluster returned no roleArn".to_string())
@@ -111,106 +113,106 @@ pub fn explain_associate_error(err: AwsError, key: &str, region: &str) -> AwsErr
 }
 
 impl Remediation for SecretsEncryption {
+    /// `None` when the plan names no key yet (it is blocked until one is configured).
+    type Action = Option<AssociateKey>;
     const FUNCTION: &'static str = "secrets-encryption";
     const OWNS: &'static [Trait] = &[Trait::UnencryptedSecrets];
 
-    async fn assess(&self, ctx: &Context<'_>) -> Result<Assessment, AwsError> {
-        let cluster = &ctx.exposure.cluster;
-        if ctx.cluster.secrets_key().is_some() {
-            return Ok(plan::compliant(ctx.cluster, self.settings.key.as_ref()));
+    async fn assess(
+        &self,
+        situation: &Situation<'_>,
+    ) -> Result<Assessment<Option<AssociateKey>>, RemediationError> {
+        let cluster = &situation.exposure.cluster;
+        if situation.cluster.secrets_key().is_some() {
+            return Ok(decide::compliant(
+                situation.cluster,
+                self.settings.key.as_ref(),
+            ));
         }
-        let key = self.key_status(ctx).await?;
-        let cluster_role = Self::cluster_role(ctx);
-        let token = |k: &str| client_request_token(ctx.exposure, ACTION, k);
-        let assessment = plan::remediation(&Inputs {
+        let key = self.key_status(situation).await?;
+        let cluster_role = Self::cluster_role(situation);
+        let token = |k: &str| client_request_token(situation.exposure, ACTION, k);
+        let assessment = decide::remediation(&Inputs {
             cluster,
-            state: ctx.cluster,
+            state: situation.cluster,
             key: &key,
             cluster_role,
-            managed_by: ctx.mode.managed_by.as_deref(),
+            managed_by: situation.mode.managed_by.as_deref(),
             token: &token,
         });
-        if let Some(p) = &assessment.plan {
-            let codes: Vec<&str> = p.blockers.iter().map(|b| b.code.as_str()).collect();
-            tracing::info!(
-                cluster = %cluster.name,
-                key = key.key_to_associate().unwrap_or("none"),
-                blockers = ?codes,
-                "secrets encryption planned"
-            );
-        }
+        let codes: Vec<&str> = assessment
+            .verdict
+            .blockers()
+            .iter()
+            .map(|b| b.code.as_str())
+            .collect();
+        tracing::info!(
+            cluster = %cluster.name,
+            key = key.key_to_associate().unwrap_or("none"),
+            blockers = ?codes,
+            "secrets encryption planned"
+        );
         Ok(assessment)
     }
 
-    async fn apply(&self, ctx: &Context<'_>, plan: &Plan) -> Result<Applied, AwsError> {
-        let cluster = &ctx.exposure.cluster;
-        let refuse = |why: &str| AwsError {
+    async fn apply(
+        &self,
+        situation: &Situation<'_>,
+        action: &Option<AssociateKey>,
+    ) -> Result<Applied, RemediationError> {
+        let cluster = &situation.exposure.cluster;
+        let refuse = |why: &str| RemediationError::NotCalled {
             operation: "eks:AssociateEncryptionConfig",
-            kind: FaultKind::Invalid,
-            code: None,
-            message: format!("not called: {why}"),
+            why: why.to_string(),
         };
-        // The pipeline guarantees both; an irreversible call checks again.
-        if ctx.mode.effective != Mode::Apply || !plan.blockers.is_empty() {
-            return Err(refuse(
-                "the effective mode is not apply or the plan has blockers",
-            ));
+        // The pipeline calls apply only in apply mode; an irreversible call checks again.
+        if situation.mode.effective != Mode::Apply {
+            return Err(refuse("the effective mode is not apply"));
         }
-        let Some(key) = planned_key(plan) else {
+        let Some(AssociateKey { key, token }) = action else {
             return Err(refuse("the plan names no KMS key to associate"));
         };
-        let token = client_request_token(ctx.exposure, ACTION, &key);
         #[allow(deprecated)]
         // `resources` is deprecated (EKS encrypts all API data); EKS.3 needs it
         let config = EncryptionConfig::builder()
             .resources("secrets")
-            .provider(Provider::builder().key_arn(&key).build())
+            .provider(Provider::builder().key_arn(key).build())
             .build();
         tracing::warn!(cluster = %cluster.name, key = %key, token = %token, "AssociateEncryptionConfig: irreversible change");
-        let out = ctx
+        let out = situation
             .session
             .eks
             .associate_encryption_config()
             .cluster_name(&cluster.name)
             .encryption_config(config)
-            .client_request_token(&token)
+            .client_request_token(token)
             .send()
             .await
             .map_err(|e| {
                 explain_associate_error(
                     AwsError::from_sdk("eks:AssociateEncryptionConfig", e),
-                    &key,
+                    key,
                     &cluster.region,
                 )
             })?;
-        if let Some(id) = out.update().and_then(|u| u.id()) {
+        let update_id = out.update().and_then(|u| u.id());
+        if let Some(id) = update_id {
             tracing::info!(cluster = %cluster.name, update_id = %id, "AssociateEncryptionConfig accepted");
-            return Ok(
-                match describe_update(&ctx.session.eks, &cluster.name, id).await {
-                    Ok(update) => Applied {
-                        update_id: Some(id.to_string()),
-                        failed: update.failed(),
-                        verification: format!(
-                            "{}; the association runs asynchronously (the cluster is UPDATING meanwhile), then re-encrypt existing secrets as listed under 'After that'",
-                            update.describe()
-                        ),
-                    },
-                    // The update is started either way: report it, never retry it.
-                    Err(e) => Applied {
-                        update_id: Some(id.to_string()),
-                        failed: false,
-                        verification: format!(
-                            "EKS accepted update {id}, but DescribeUpdate could not confirm it ({e}); follow it with aws eks describe-update --region {} --name {} --update-id {id}",
-                            cluster.region, cluster.name
-                        ),
-                    },
-                },
-            );
         }
-        // No update id (some emulators): confirm from the cluster itself.
-        let verification = match describe_cluster(&ctx.session.eks, &cluster.name).await {
+        let confirmation = confirm_update(&situation.session.eks, &cluster.name, update_id).await?;
+        if let Confirmation::Update { update_id, state } = &confirmation {
+            return Ok(Applied {
+                update_id: Some(update_id.clone()),
+                failed: state.failed(),
+                verification: format!(
+                    "{}; the association runs asynchronously (the cluster is UPDATING meanwhile), then re-encrypt existing secrets as listed under 'After that'",
+                    state.describe()
+                ),
+            });
+        }
+        Ok(confirmation.applied(&cluster.name, |after| match after {
             Ok(Some(after)) => match after.secrets_key().and_then(|e| e.key_arn.clone()) {
-                Some(k) if k == key => format!(
+                Some(k) if &k == key => format!(
                     "the endpoint returned no update id; DescribeCluster now reports secrets encrypted with {k}"
                 ),
                 Some(k) => format!(
@@ -222,14 +224,6 @@ impl Remediation for SecretsEncryption {
             Err(e) => format!(
                 "the endpoint returned no update id and DescribeCluster could not confirm the change ({e})"
             ),
-        };
-        Ok(Applied {
-            update_id: None,
-            verification,
-            failed: false,
-        })
+        }))
     }
 }
-
-#[cfg(test)]
-mod tests;

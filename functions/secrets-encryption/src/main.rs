@@ -4,7 +4,7 @@ use shared::pipeline::Remediation;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
+    shared::output::telemetry::init();
     let config = shared::CommonConfig::from_env(&ProcessEnv)?;
     let settings = Settings::from_env(&ProcessEnv)?;
     let sdk = shared::aws::load_sdk_config().await;

@@ -3,9 +3,9 @@
 //! deletion, a customer-managed key whose policy you control).
 
 use shared::aws::{AwsError, FaultKind};
-use shared::report::Blocker;
+use shared::output::report::{Blocker, BlockerCode};
 
-use crate::kms::KeyFacts;
+use crate::live::KeyFacts;
 use crate::settings::KmsKeyArn;
 
 /// One pre-flight check.
@@ -42,14 +42,14 @@ impl Check {
     }
 
     /// The blocker code when the check fails.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> BlockerCode {
         match self {
-            Check::Enabled => "key_not_enabled",
-            Check::NotPendingDeletion => "key_pending_deletion",
-            Check::Symmetric => "key_not_symmetric",
-            Check::EncryptDecrypt => "key_wrong_usage",
-            Check::SameRegion => "key_other_region",
-            Check::CustomerManaged => "key_not_customer_managed",
+            Check::Enabled => BlockerCode::KeyNotEnabled,
+            Check::NotPendingDeletion => BlockerCode::KeyPendingDeletion,
+            Check::Symmetric => BlockerCode::KeyNotSymmetric,
+            Check::EncryptDecrypt => BlockerCode::KeyWrongUsage,
+            Check::SameRegion => BlockerCode::KeyOtherRegion,
+            Check::CustomerManaged => BlockerCode::KeyNotCustomerManaged,
         }
     }
 }
@@ -247,20 +247,20 @@ pub fn other_region_blocker(key: &KmsKeyArn, partition: &str, region: &str) -> B
 pub fn unreadable_blocker(key: &KmsKeyArn, error: &AwsError, region: &str) -> Blocker {
     let (code, why) = match error.kind {
         FaultKind::AccessDenied => (
-            "key_not_checked",
+            BlockerCode::KeyNotChecked,
             format!(
                 "kms:DescribeKey was denied ({error}); allow this function's role (or the member role) kms:DescribeKey and kms:CreateGrant on the key, in the key policy and in IAM"
             ),
         ),
         FaultKind::NotFound => (
-            "key_not_found",
+            BlockerCode::KeyNotFound,
             format!(
                 "KMS found no such key in account {} / {region} ({error}); check the ARN, and that an alias points at an existing key",
                 key.account
             ),
         ),
         _ => (
-            "key_not_checked",
+            BlockerCode::KeyNotChecked,
             format!("kms:DescribeKey failed ({error})"),
         ),
     };
@@ -365,7 +365,7 @@ mod tests {
 
         let blockers = blockers_for(&run_checks(&pending, "aws", "us-east-1"), ARN);
         assert_eq!(blockers.len(), 1);
-        assert_eq!(blockers[0].code, "key_pending_deletion");
+        assert_eq!(blockers[0].code, BlockerCode::KeyPendingDeletion);
         assert!(
             blockers[0]
                 .message
@@ -383,7 +383,7 @@ mod tests {
         assert!(configured_in_cluster_region(&key, "aws", "eu-west-1"));
         assert!(!configured_in_cluster_region(&key, "aws-cn", "eu-west-1"));
         let b = other_region_blocker(&key, "aws", "us-east-1");
-        assert_eq!(b.code, "key_other_region");
+        assert_eq!(b.code, BlockerCode::KeyOtherRegion);
         assert!(b.message.contains("pre-flight check 'same Region' failed"));
         assert!(
             b.message

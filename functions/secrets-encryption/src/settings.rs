@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use shared::cluster::is_account_id;
 use shared::config::{ConfigError, Env};
+use shared::event::cluster::is_account_id;
 
 /// The variable this function reads.
 pub const KEY_VARIABLE: &str = "SECRETS_KMS_KEY_ARN";

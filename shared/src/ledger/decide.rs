@@ -555,7 +555,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use crate::config::Mode;
-    use crate::gate::{Gate, IncomingEvent, gate};
+    use crate::event::gate::{Gate, IncomingEvent, gate};
     use crate::{Stage, Trait};
 
     fn step(api_call: &str, parameters: serde_json::Value) -> PlanStep {
@@ -919,7 +919,11 @@ mod tests {
             panic!("actionable");
         };
         let mut report = Report::new("kubernetes-version", &exposure, Mode::Apply, Mode::Apply)
-            .with_outcome(Outcome::Applied, "applied", "upgrade to 1.30\nstarted");
+            .with_outcome(
+                Outcome::Applied,
+                crate::DecisionCode::Applied,
+                "upgrade to 1.30\nstarted",
+            );
         report.stage = Some(Stage { number: 1, of: 2 });
         report.update_id = Some("u-1".into());
         let settings =

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::decide::{Breaker, day, rfc3339};
 use super::{Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey};
@@ -391,7 +391,7 @@ fn to_json(e: &Entry) -> Result<String, AwsError> {
     })
 }
 
-fn built(operation: &'static str, err: aws_smithy_types::error::operation::BuildError) -> AwsError {
+fn built(operation: &'static str, err: aws_sdk_dynamodb::error::BuildError) -> AwsError {
     AwsError {
         operation,
         kind: FaultKind::Invalid,

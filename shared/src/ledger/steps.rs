@@ -339,7 +339,7 @@ fn owned_traits(report: &Report) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::config::Mode;
-    use crate::gate::{Gate, IncomingEvent, gate};
+    use crate::event::gate::{Gate, IncomingEvent, gate};
     use crate::ledger::memory::MemoryLedger;
     use crate::{Outcome, Trait};
 
@@ -367,7 +367,7 @@ mod tests {
         };
         Report::new(function, &exposure, Mode::Propose, Mode::Propose).with_outcome(
             outcome,
-            "mode_propose",
+            crate::DecisionCode::ModePropose,
             reason,
         )
     }

@@ -14,11 +14,9 @@ pub fn moto_endpoint() -> String {
     })
 }
 
-/// SDK configuration pointing at moto with the given static credentials, on the functions' own
-/// HTTPS client (`shared::https`), so every test here goes through it.
+/// SDK configuration pointing at moto with the given static credentials.
 pub async fn sdk_with_key(access_key: &str) -> SdkConfig {
     aws_config::defaults(shared::aws::behavior_version())
-        .http_client(shared::https::https_client())
         .endpoint_url(moto_endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_eks::config::Credentials::new(

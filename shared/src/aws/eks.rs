@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::aws::{AwsError, FaultKind};
-use crate::gate::Exposure;
+use crate::event::gate::Exposure;
 
 /// The live cluster, as `DescribeCluster` reports it. The finding is a hint; this is the truth.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -191,48 +192,88 @@ pub fn client_request_token(exposure: &Exposure, action: &str, desired: &str) ->
         action,
         desired
     );
-    // Two FNV-1a passes with different offsets: a stable 128-bit digest without a crypto crate;
-    // collisions only matter between updates of one cluster.
-    let fnv = |offset: u64| {
-        key.bytes().fold(offset, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
-    format!(
-        "eer-{:016x}{:016x}",
-        fnv(0xcbf2_9ce4_8422_2325),
-        fnv(0x6c62_272e_07bb_0142)
-    )
+    // 128 bits of SHA-256 in hex: 36 characters, well inside the token's 64.
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("eer-{hex}")
 }
 
-/// Verify an update EKS accepted. A transient failure is returned (the event is retried and the
-/// same `clientRequestToken` finds the same update); any other failure to read it back is
-/// reported, never turned into "the change failed": the change was made.
-pub async fn verify_update(
+/// How a change EKS accepted was confirmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// `DescribeUpdate` answered for the update EKS returned.
+    Update {
+        update_id: String,
+        state: UpdateState,
+    },
+    /// EKS returned an update id but it could not be read back: the change was made all the same.
+    UpdateUnread { update_id: String, error: AwsError },
+    /// EKS returned no update id (some emulators): the cluster as `DescribeCluster` now reports
+    /// it (`Ok(None)`: gone), or why it could not be re-read.
+    Reread(Result<Option<ClusterState>, AwsError>),
+}
+
+/// Verify an update EKS accepted, or re-read the cluster when EKS returned no update id. A
+/// transient failure is returned (the event is retried and the same `clientRequestToken` finds
+/// the same update); any other failure to read back is a `Confirmation`, never "the change
+/// failed": the change was made.
+pub async fn confirm_update(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
-    update_id: &str,
-) -> Result<crate::pipeline::Applied, AwsError> {
-    match describe_update(eks, cluster, update_id).await {
-        Ok(update) => {
-            let mut verification = update.describe();
-            if update.status == "InProgress" {
-                verification.push_str("; EKS applies it asynchronously");
+    update_id: Option<&str>,
+) -> Result<Confirmation, AwsError> {
+    match update_id {
+        Some(id) => match describe_update(eks, cluster, id).await {
+            Ok(state) => Ok(Confirmation::Update {
+                update_id: id.to_string(),
+                state,
+            }),
+            Err(e) if e.is_transient() => Err(e),
+            Err(error) => Ok(Confirmation::UpdateUnread {
+                update_id: id.to_string(),
+                error,
+            }),
+        },
+        None => match describe_cluster(eks, cluster).await {
+            Err(e) if e.is_transient() => Err(e),
+            reread => Ok(Confirmation::Reread(reread)),
+        },
+    }
+}
+
+impl Confirmation {
+    /// The `Applied` in the shared words; `reread` words what a re-read without update id found.
+    pub fn applied(
+        self,
+        cluster: &str,
+        reread: impl FnOnce(Result<Option<&ClusterState>, &AwsError>) -> String,
+    ) -> crate::pipeline::Applied {
+        use crate::pipeline::Applied;
+        match self {
+            Confirmation::Update { update_id, state } => {
+                let mut verification = state.describe();
+                if state.status == "InProgress" {
+                    verification.push_str("; EKS applies it asynchronously");
+                }
+                Applied {
+                    update_id: Some(update_id),
+                    failed: state.failed(),
+                    verification,
+                }
             }
-            Ok(crate::pipeline::Applied {
-                update_id: Some(update_id.to_string()),
-                failed: update.failed(),
-                verification,
-            })
+            Confirmation::UpdateUnread { update_id, error } => Applied {
+                verification: format!(
+                    "EKS accepted update {update_id} but it could not be read back ({error}); check it with: aws eks describe-update --name {} --update-id {update_id}",
+                    crate::output::shell::quote(cluster)
+                ),
+                update_id: Some(update_id),
+                failed: false,
+            },
+            Confirmation::Reread(state) => Applied {
+                update_id: None,
+                verification: reread(state.as_ref().map(Option::as_ref)),
+                failed: false,
+            },
         }
-        Err(e) if e.is_transient() => Err(e),
-        Err(e) => Ok(crate::pipeline::Applied {
-            update_id: Some(update_id.to_string()),
-            failed: false,
-            verification: format!(
-                "EKS accepted update {update_id} but it could not be read back ({e}); check it with: aws eks describe-update --name {} --update-id {update_id}",
-                crate::shell::quote(cluster)
-            ),
-        }),
     }
 }

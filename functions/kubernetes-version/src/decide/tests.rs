@@ -90,11 +90,21 @@ fn denied(operation: &'static str) -> AwsError {
     }
 }
 
-fn plan(a: &Assessment) -> &Plan {
-    a.plan.as_ref().expect("a plan")
+fn plan(a: &Assessment<VersionUpgrade>) -> &Plan<VersionUpgrade> {
+    match &a.verdict {
+        Verdict::Act(p) => p,
+        other => panic!("a plan expected, got {other:?}"),
+    }
 }
 
-fn codes(p: &Plan) -> Vec<&str> {
+fn compliant_reason(a: &Assessment<VersionUpgrade>) -> &str {
+    match &a.verdict {
+        Verdict::Compliant(r) => r,
+        other => panic!("compliant expected, got {other:?}"),
+    }
+}
+
+fn codes(p: &Plan<VersionUpgrade>) -> Vec<&str> {
     p.blockers.iter().map(|b| b.code.as_str()).collect()
 }
 
@@ -118,12 +128,11 @@ fn standard_support_is_compliant_and_plans_nothing() {
         insights: None,
         ..inputs((1, 31), catalogue(28, 31))
     });
-    assert!(a.plan.is_none());
     assert!(
-        a.compliant_reason
+        compliant_reason(&a)
             .contains("Kubernetes 1.31 is in standard support until D+120 (in 120 days)"),
         "{}",
-        a.compliant_reason
+        compliant_reason(&a)
     );
     assert_eq!(a.live_state["version_status"], "STANDARD_SUPPORT");
     assert!(in_standard_support(
@@ -146,7 +155,7 @@ fn standard_policy_warns_of_the_automatic_upgrade() {
         support_type: Some("STANDARD".to_string()),
         ..inputs((1, 31), catalogue(28, 31))
     });
-    assert!(a.plan.is_none());
+    compliant_reason(&a);
     assert!(
         a.notes
             .iter()
@@ -174,8 +183,8 @@ fn unsupported_with_a_clean_path_plans_the_next_minor_only() {
         "aws eks update-cluster-version --region us-east-1 --name batch-legacy --kubernetes-version 1.25"
     );
     assert!(!step.description.contains("BLOCKED"));
-    assert_eq!(a.priority, Some("urgent"));
-    assert!(p.applicable);
+    assert_eq!(a.priority, Some(Priority::Urgent));
+    assert_eq!(p.action.version, "1.25");
     assert!(
         p.summary.starts_with(
             "Upgrade batch-legacy from Kubernetes 1.24 (UNSUPPORTED) to 1.25, step 1 of 1 toward 1.25"
@@ -454,7 +463,7 @@ fn extended_support_is_routine_and_never_applied() {
             .contains("in extended support until D+245")
     );
     assert!(p.blockers[0].message.contains("not an unsupported version"));
-    assert_eq!(a.priority, Some("routine"));
+    assert_eq!(a.priority, Some(Priority::Routine));
     // Nothing else is wrong, so the commands are not labelled blocked: they are for scheduling.
     assert!(!p.steps[0].cli.starts_with('#'));
     assert!(p.summary.starts_with("Routine: upgrade batch-legacy from Kubernetes 1.29 (EXTENDED_SUPPORT until D+245) to 1.30, step 1 of 2 toward 1.31"), "{}", p.summary);

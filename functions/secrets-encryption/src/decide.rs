@@ -4,10 +4,10 @@
 use serde_json::{Value, json};
 
 use shared::ClusterRef;
-use shared::eks::ClusterState;
-use shared::pipeline::{Assessment, Plan};
-use shared::report::{Blocker, PlanStep, Revert};
-use shared::shell::Cli;
+use shared::aws::eks::ClusterState;
+use shared::output::report::{Blocker, BlockerCode, PlanStep, Revert};
+use shared::output::shell::Cli;
+use shared::pipeline::{Assessment, Plan, Verdict};
 
 use crate::preflight::{
     KeyStatus, blockers_for, other_region_blocker, run_checks, unreadable_blocker,
@@ -16,7 +16,7 @@ use crate::settings::{KEY_PARAMETER, KEY_VARIABLE, KmsKeyArn};
 
 /// The EKS action, as named in `DescribeUpdate` and in the idempotency token.
 pub const ACTION: &str = "AssociateEncryptionConfig";
-/// The API call in plan steps; `apply` finds its step by this name.
+/// The API call in plan steps.
 pub const API_CALL: &str = "eks:AssociateEncryptionConfig";
 /// Placeholders in commands the operator completes.
 pub const KEY_PLACEHOLDER: &str = "<key-arn>";
@@ -90,8 +90,19 @@ fn status_fact(state: &ClusterState) -> String {
     )
 }
 
+/// The planned `AssociateEncryptionConfig`: the key, under its idempotency token. A plan whose
+/// key is still to be created has none (and a blocker saying so).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssociateKey {
+    pub key: String,
+    pub token: String,
+}
+
 /// The live cluster already encrypts its secrets with a KMS key.
-pub fn compliant(state: &ClusterState, configured: Option<&KmsKeyArn>) -> Assessment {
+pub fn compliant(
+    state: &ClusterState,
+    configured: Option<&KmsKeyArn>,
+) -> Assessment<Option<AssociateKey>> {
     let key = state
         .secrets_key()
         .and_then(|e| e.key_arn.clone())
@@ -116,9 +127,9 @@ pub fn compliant(state: &ClusterState, configured: Option<&KmsKeyArn>) -> Assess
         live_state: live_state(state),
         facts,
         notes,
-        compliant_reason: format!(
+        verdict: Verdict::Compliant(format!(
             "Kubernetes secrets are already envelope-encrypted with KMS key {key}"
-        ),
+        )),
         ..Assessment::default()
     }
 }
@@ -353,7 +364,7 @@ fn key_facts(inputs: &Inputs<'_>, facts: &mut Vec<String>, details: &mut Value) 
 
 /// The cluster's secrets are not encrypted with a KMS key: the plan, its blockers and every
 /// warning that goes with an irreversible change.
-pub fn remediation(inputs: &Inputs<'_>) -> Assessment {
+pub fn remediation(inputs: &Inputs<'_>) -> Assessment<Option<AssociateKey>> {
     let cluster = inputs.cluster;
     let state = inputs.state;
     let mut facts = vec![
@@ -389,7 +400,7 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment {
     match inputs.key {
         KeyStatus::NotConfigured => {
             blockers.push(Blocker::new(
-                "no_key_configured",
+                BlockerCode::NoKeyConfigured,
                 format!(
                     "no KMS key is configured: create one (steps below) and set the SAM parameter {KEY_PARAMETER} (environment variable {KEY_VARIABLE}) to its ARN; the responder never creates or chooses keys itself"
                 ),
@@ -438,6 +449,12 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment {
     }
 
     let key_to_associate = inputs.key.key_to_associate();
+    let action = key_to_associate
+        .filter(|k| k.starts_with("arn:"))
+        .map(|k| AssociateKey {
+            key: k.to_string(),
+            token: (inputs.token)(k),
+        });
     let associate = match key_to_associate {
         Some(k) => associate_step(cluster, k, Some(&(inputs.token)(k))),
         None => associate_step(cluster, KEY_PLACEHOLDER, None),
@@ -485,7 +502,7 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment {
         details: Some(details),
         details_text,
         priority: None,
-        plan: Some(Plan {
+        verdict: Verdict::Act(Plan {
             summary,
             steps,
             follow_ups: follow_ups(cluster, &alarm_key, &key_region),
@@ -497,27 +514,16 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment {
             }),
             irreversible: true,
             stage: None,
-            applicable: true,
+            action,
         }),
-        compliant_reason: String::new(),
     }
-}
-
-/// The key ARN the plan associates, if it names a real key (not a placeholder).
-pub fn planned_key(plan: &Plan) -> Option<String> {
-    plan.steps
-        .iter()
-        .find(|s| s.api_call == API_CALL)
-        .and_then(|s| s.parameters["encryptionConfig"][0]["provider"]["keyArn"].as_str())
-        .filter(|k| k.starts_with("arn:"))
-        .map(str::to_string)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kms::KeyFacts;
-    use shared::eks::EncryptionEntry;
+    use crate::live::KeyFacts;
+    use shared::aws::eks::EncryptionEntry;
 
     const KEY: &str = "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     const ROLE: &str = "arn:aws:iam::444455556666:role/orders-staging-cluster";
@@ -551,7 +557,11 @@ mod tests {
         format!("tok-{}", k.len())
     }
 
-    fn assess(state: &ClusterState, key: &KeyStatus, role: Result<String, String>) -> Assessment {
+    fn assess(
+        state: &ClusterState,
+        key: &KeyStatus,
+        role: Result<String, String>,
+    ) -> Assessment<Option<AssociateKey>> {
         let cluster = cluster();
         remediation(&Inputs {
             cluster: &cluster,
@@ -563,8 +573,19 @@ mod tests {
         })
     }
 
-    fn all_text(a: &Assessment) -> String {
-        let plan = a.plan.as_ref().expect("plan");
+    fn plan(a: &Assessment<Option<AssociateKey>>) -> &Plan<Option<AssociateKey>> {
+        match &a.verdict {
+            Verdict::Act(p) => p,
+            other => panic!("a plan expected, got {other:?}"),
+        }
+    }
+
+    fn planned_key(plan: &Plan<Option<AssociateKey>>) -> Option<&str> {
+        plan.action.as_ref().map(|a| a.key.as_str())
+    }
+
+    fn all_text(a: &Assessment<Option<AssociateKey>>) -> String {
+        let plan = plan(a);
         let mut t = vec![plan.summary.clone()];
         t.extend(a.notes.clone());
         t.join("\n")
@@ -589,8 +610,7 @@ mod tests {
             key_arn: Some(KEY.into()),
         }];
         let a = compliant(&s, None);
-        assert!(a.plan.is_none());
-        assert!(a.compliant_reason.contains(KEY));
+        assert!(matches!(&a.verdict, Verdict::Compliant(r) if r.contains(KEY)));
         assert!(a.notes.iter().any(|n| n.contains("ScheduleKeyDeletion")));
 
         let other = KmsKeyArn::parse(&KEY.replace("1234abcd-", "9999abcd-")).expect("arn");
@@ -606,13 +626,12 @@ mod tests {
             facts: good_key(),
         };
         let a = assess(&state("1.31"), &key, Ok(ROLE.into()));
-        let plan = a.plan.as_ref().expect("plan");
+        let plan = plan(&a);
         assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
         assert!(plan.irreversible);
-        assert!(plan.applicable);
         assert_eq!(plan.steps.len(), 1);
         assert_eq!(plan.steps[0].api_call, API_CALL);
-        assert_eq!(planned_key(plan).as_deref(), Some(KEY));
+        assert_eq!(planned_key(plan), Some(KEY));
         assert_eq!(
             plan.steps[0].cli,
             format!(
@@ -660,8 +679,8 @@ mod tests {
             facts: good_key(),
         };
         let a = assess(&state("1.27"), &key, Ok(ROLE.into()));
-        let plan = a.plan.as_ref().expect("plan");
-        assert_eq!(planned_key(plan).as_deref(), Some(KEY));
+        let plan = plan(&a);
+        assert_eq!(planned_key(plan), Some(KEY));
         assert!(a.facts.iter().any(|f| {
             f.contains("alias arn:aws:kms:us-east-1:444455556666:alias/eks/orders points at key")
         }));
@@ -683,7 +702,7 @@ mod tests {
     #[test]
     fn without_a_key_the_plan_explains_how_to_create_one_and_is_blocked() {
         let a = assess(&state("1.31"), &KeyStatus::NotConfigured, Ok(ROLE.into()));
-        let plan = a.plan.as_ref().expect("plan");
+        let plan = plan(&a);
         assert_eq!(plan.blockers.len(), 1);
         assert_eq!(plan.blockers[0].code, "no_key_configured");
         assert!(plan.blockers[0].message.contains("SecretsKmsKeyArn"));
@@ -731,7 +750,7 @@ mod tests {
             &KeyStatus::NotConfigured,
             Err("DescribeCluster returned no roleArn".into()),
         );
-        let plan = a.plan.as_ref().expect("plan");
+        let plan = plan(&a);
         assert_eq!(
             plan.steps[0].parameters["Policy"]["Statement"][1]["Principal"]["AWS"],
             "<cluster-role-arn>"
@@ -750,7 +769,7 @@ mod tests {
             },
         };
         let a = assess(&state("1.31"), &key, Ok(ROLE.into()));
-        let plan = a.plan.as_ref().expect("plan");
+        let plan = plan(&a);
         assert_eq!(plan.blockers.len(), 1);
         assert_eq!(plan.blockers[0].code, "key_not_enabled");
         assert!(
@@ -763,6 +782,6 @@ mod tests {
                 .iter()
                 .any(|f| f == "key pre-flight 'enabled': FAILED (KeyState is Disabled)")
         );
-        assert_eq!(planned_key(plan).as_deref(), Some(KEY));
+        assert_eq!(planned_key(plan), Some(KEY));
     }
 }

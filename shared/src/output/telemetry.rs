@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::report::{EffectStatus, Report};
+use crate::output::report::{EffectStatus, Report};
 
 pub const METRIC_NAMESPACE: &str = "EksExposureResponder";
 
@@ -84,7 +84,7 @@ pub fn emit_metrics(r: &Report) {
 mod tests {
     use super::*;
     use crate::config::Mode;
-    use crate::report::{Effect, Outcome};
+    use crate::output::report::{Effect, Outcome};
 
     #[test]
     fn one_emf_document_per_trait_with_failure_counts() {
@@ -92,8 +92,8 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/eks-multi-trait.json"),
         )
         .expect("event");
-        let event = crate::gate::parse_event(&bytes).expect("parse");
-        let Ok(crate::gate::Gate::Actionable(e)) = crate::gate::gate(
+        let event = crate::event::gate::parse_event(&bytes).expect("parse");
+        let Ok(crate::event::gate::Gate::Actionable(e)) = crate::event::gate::gate(
             &event,
             &[
                 crate::Trait::ExploitableVulnerability,
@@ -108,7 +108,11 @@ mod tests {
             Mode::Propose,
             Mode::Propose,
         )
-        .with_outcome(Outcome::Proposed, "hand_off", "x");
+        .with_outcome(
+            Outcome::Proposed,
+            crate::output::report::DecisionCode::HandOff,
+            "x",
+        );
         r.notification = Some(Effect::failed("down"));
         let lines = metric_lines(&r, 1_700_000_000_000);
         assert_eq!(lines.len(), 2);

@@ -4,12 +4,15 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Value, json};
 use shared::ClusterRef;
 use shared::Trait;
-use shared::pipeline::{Assessment, Plan};
-use shared::report::PlanStep;
-use shared::shell::Cli;
+use shared::output::report::PlanStep;
+use shared::output::report::Priority;
+use shared::output::shell::Cli;
+use shared::pipeline::{Assessment, HandOff, Plan, Verdict};
 
 use crate::model::{EnrichState, Fix, Image, Vuln};
 use crate::rank::compare_versions;
@@ -482,49 +485,168 @@ fn missing_reason(v: &Vuln) -> Option<String> {
     }
 }
 
-fn cve_json(v: &Vuln, l: &Limits) -> Value {
-    json!({
-        "id": v.id,
-        "finding_uid": v.finding_uid,
-        "trait": v.trait_id.id(),
-        "exploitable": v.exploitable(),
-        "exploit_available": v.exploit_available,
-        "epss": v.epss,
-        "epss_level": match v.epss_level() { 2 => Some("high"), 1 => Some("medium"), _ => None },
-        "cvss": v.cvss_score(),
-        "cvss_vector": v.cvss.as_ref().and_then(|c| c.vector.clone()),
-        "cvss_source": v.cvss.as_ref().and_then(|c| c.source.clone()),
-        "fix_available": v.fix.map(Fix::exists),
-        "fix": v.fix,
-        "severity": v.severity,
-        "packages": v.packages.iter().take(l.packages).map(|p| json!({
-            "name": p.name, "installed": p.installed, "fixed_in": p.fixed_in,
-            "package_manager": p.package_manager})).collect::<Vec<_>>(),
-        "images": v.images.iter().take(l.images).map(Image::key).collect::<Vec<_>>(),
-        "enriched": v.is_enriched(),
-        "missing": missing_reason(v),
-    })
+// Field order is the order on the wire. docs/schema/container-vulnerabilities-details-v1.json is
+// generated from these types (their doc comments become its descriptions).
+
+/// The `details` of a container-vulnerabilities report, for CI pipelines subscribed to the topic:
+/// the vulnerabilities ranked most urgent first, and the images to rebuild.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct Details {
+    /// Always `eks-exposure-responder/container-vulnerabilities/v1`.
+    pub schema: &'static str,
+    /// `urgent` (an exploitable vulnerability is on the exposure) or `routine`.
+    pub priority: &'static str,
+    /// The cluster ARN.
+    pub cluster: String,
+    pub total: usize,
+    /// How many of `total` are listed in full in `cves`.
+    pub shown: usize,
+    pub exploitable: usize,
+    pub exploit_available: usize,
+    pub with_fix: usize,
+    pub enriched: usize,
+    pub images_total: usize,
+    pub images_shown: usize,
+    /// One entry per image to rebuild, most urgent first.
+    pub images: Vec<ImageDetails>,
+    /// The most urgent vulnerabilities, in full.
+    pub cves: Vec<CveDetails>,
+    /// The vulnerabilities not listed in full.
+    pub omitted: Omitted,
 }
 
-fn image_json(g: &ImageGroup, ranked: &[Vuln], l: &Limits) -> Value {
-    json!({
-        "image": g.image.key(),
-        "uid": g.image.uid,
-        "repository": g.image.repository,
-        "registry": g.image.registry,
-        "region": g.image.region,
-        "digest": g.image.digest,
-        "tags": g.image.tags.iter().take(10).collect::<Vec<_>>(),
-        "in_use_count": g.image.in_use_count,
-        "priority": g.priority(),
-        "fix": g.fix.id(),
-        "packages": g.bumps.iter().take(l.packages).map(|b| json!({
-            "name": b.name, "installed": b.installed, "fixed_in": b.fixed_in,
-            "package_manager": b.package_manager})).collect::<Vec<_>>(),
-        "packages_total": g.bumps.len(),
-        "cves": g.vulns.iter().take(l.image_cves).map(|i| ranked[*i].id.clone()).collect::<Vec<_>>(),
-        "cve_count": g.vulns.len(),
-    })
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct ImageDetails {
+    /// `repository@digest`, or what identifies the image best.
+    pub image: String,
+    pub uid: Option<String>,
+    pub repository: Option<String>,
+    pub registry: Option<String>,
+    pub region: Option<String>,
+    pub digest: Option<String>,
+    pub tags: Vec<String>,
+    pub in_use_count: Option<u64>,
+    /// `urgent` or `routine`.
+    pub priority: &'static str,
+    /// `available`, `partial`, `none` or `unknown`.
+    pub fix: &'static str,
+    pub packages: Vec<PackageDetails>,
+    pub packages_total: usize,
+    pub cves: Vec<String>,
+    pub cve_count: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct PackageDetails {
+    pub name: String,
+    pub installed: Option<String>,
+    pub fixed_in: Option<String>,
+    pub package_manager: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct CveDetails {
+    pub id: String,
+    pub finding_uid: Option<String>,
+    /// The exposure trait: `exploitable_vulnerability` or `vulnerability`.
+    #[serde(rename = "trait")]
+    pub trait_id: &'static str,
+    pub exploitable: bool,
+    pub exploit_available: Option<bool>,
+    pub epss: Option<f64>,
+    /// `high`, `medium`, or absent.
+    pub epss_level: Option<&'static str>,
+    pub cvss: Option<f64>,
+    pub cvss_vector: Option<String>,
+    pub cvss_source: Option<String>,
+    pub fix_available: Option<bool>,
+    pub fix: Option<Fix>,
+    pub severity: Option<String>,
+    pub packages: Vec<PackageDetails>,
+    pub images: Vec<String>,
+    pub enriched: bool,
+    /// Why the details from Security Hub are missing, when they are.
+    pub missing: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct Omitted {
+    pub count: usize,
+    pub exploitable: usize,
+    pub exploit_available: usize,
+    pub with_fix: usize,
+    /// The ids of the first of them.
+    pub ids: Vec<String>,
+}
+
+fn cve_details(v: &Vuln, l: &Limits) -> CveDetails {
+    CveDetails {
+        id: v.id.clone(),
+        finding_uid: v.finding_uid.clone(),
+        trait_id: v.trait_id.id(),
+        exploitable: v.exploitable(),
+        exploit_available: v.exploit_available,
+        epss: v.epss,
+        epss_level: match v.epss_level() {
+            2 => Some("high"),
+            1 => Some("medium"),
+            _ => None,
+        },
+        cvss: v.cvss_score(),
+        cvss_vector: v.cvss.as_ref().and_then(|c| c.vector.clone()),
+        cvss_source: v.cvss.as_ref().and_then(|c| c.source.clone()),
+        fix_available: v.fix.map(Fix::exists),
+        fix: v.fix,
+        severity: v.severity.clone(),
+        packages: v
+            .packages
+            .iter()
+            .take(l.packages)
+            .map(|p| PackageDetails {
+                name: p.name.clone(),
+                installed: p.installed.clone(),
+                fixed_in: p.fixed_in.clone(),
+                package_manager: p.package_manager.clone(),
+            })
+            .collect(),
+        images: v.images.iter().take(l.images).map(Image::key).collect(),
+        enriched: v.is_enriched(),
+        missing: missing_reason(v),
+    }
+}
+
+fn image_details(g: &ImageGroup, ranked: &[Vuln], l: &Limits) -> ImageDetails {
+    ImageDetails {
+        image: g.image.key(),
+        uid: g.image.uid.clone(),
+        repository: g.image.repository.clone(),
+        registry: g.image.registry.clone(),
+        region: g.image.region.clone(),
+        digest: g.image.digest.clone(),
+        tags: g.image.tags.iter().take(10).cloned().collect(),
+        in_use_count: g.image.in_use_count,
+        priority: g.priority(),
+        fix: g.fix.id(),
+        packages: g
+            .bumps
+            .iter()
+            .take(l.packages)
+            .map(|b| PackageDetails {
+                name: b.name.clone(),
+                installed: b.installed.clone(),
+                fixed_in: b.fixed_in.clone(),
+                package_manager: b.package_manager.clone(),
+            })
+            .collect(),
+        packages_total: g.bumps.len(),
+        cves: g
+            .vulns
+            .iter()
+            .take(l.image_cves)
+            .map(|i| ranked[*i].id.clone())
+            .collect(),
+        cve_count: g.vulns.len(),
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -548,38 +670,56 @@ fn counts<'a>(vs: impl Iterator<Item = &'a Vuln>) -> Counts {
 }
 
 /// `details` at the given limits: the top entries in full, the rest counted.
-pub fn details_at(ranked: &[Vuln], groups: &[ImageGroup], ctx: &Context<'_>, l: &Limits) -> Value {
+pub fn details_at(
+    ranked: &[Vuln],
+    groups: &[ImageGroup],
+    ctx: &Context<'_>,
+    l: &Limits,
+) -> Details {
     let all = counts(ranked.iter());
     let rest = counts(ranked.iter().skip(l.cves));
-    json!({
-        "schema": SCHEMA,
-        "priority": if ctx.urgent { "urgent" } else { "routine" },
-        "cluster": ctx.cluster.arn,
-        "total": all.total,
-        "shown": ranked.len().min(l.cves),
-        "exploitable": all.exploitable,
-        "exploit_available": all.exploit,
-        "with_fix": all.with_fix,
-        "enriched": all.enriched,
-        "images_total": groups.len(),
-        "images_shown": groups.len().min(l.images),
-        "images": groups.iter().take(l.images).map(|g| image_json(g, ranked, l)).collect::<Vec<_>>(),
-        "cves": ranked.iter().take(l.cves).map(|v| cve_json(v, l)).collect::<Vec<_>>(),
-        "omitted": {
-            "count": rest.total,
-            "exploitable": rest.exploitable,
-            "exploit_available": rest.exploit,
-            "with_fix": rest.with_fix,
-            "ids": ranked.iter().skip(l.cves).take(OMITTED_IDS).map(|v| v.id.clone()).collect::<Vec<_>>(),
+    Details {
+        schema: SCHEMA,
+        priority: if ctx.urgent { "urgent" } else { "routine" },
+        cluster: ctx.cluster.arn.clone(),
+        total: all.total,
+        shown: ranked.len().min(l.cves),
+        exploitable: all.exploitable,
+        exploit_available: all.exploit,
+        with_fix: all.with_fix,
+        enriched: all.enriched,
+        images_total: groups.len(),
+        images_shown: groups.len().min(l.images),
+        images: groups
+            .iter()
+            .take(l.images)
+            .map(|g| image_details(g, ranked, l))
+            .collect(),
+        cves: ranked
+            .iter()
+            .take(l.cves)
+            .map(|v| cve_details(v, l))
+            .collect(),
+        omitted: Omitted {
+            count: rest.total,
+            exploitable: rest.exploitable,
+            exploit_available: rest.exploit,
+            with_fix: rest.with_fix,
+            ids: ranked
+                .iter()
+                .skip(l.cves)
+                .take(OMITTED_IDS)
+                .map(|v| v.id.clone())
+                .collect(),
         },
-    })
+    }
 }
 
 /// `details` for CI pipelines, at the most generous limits that fit `DETAILS_BUDGET`.
 pub fn details(ranked: &[Vuln], groups: &[ImageGroup], ctx: &Context<'_>) -> Value {
     let mut last = Value::Null;
     for l in &LIMITS {
-        last = details_at(ranked, groups, ctx, l);
+        last = serde_json::to_value(details_at(ranked, groups, ctx, l)).unwrap_or(Value::Null);
         let size = serde_json::to_string(&last).map_or(usize::MAX, |s| s.len());
         if size <= DETAILS_BUDGET {
             return last;
@@ -591,6 +731,11 @@ pub fn details(ranked: &[Vuln], groups: &[ImageGroup], ctx: &Context<'_>) -> Val
         );
     }
     last
+}
+
+/// The JSON Schema of `details`, as published in docs/schema/.
+pub fn details_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(Details)).unwrap_or(Value::Null)
 }
 
 /// The email lines: top CVEs in full, then a count of the rest.
@@ -663,15 +808,20 @@ fn score_summary(v: &Vuln) -> String {
 }
 
 /// The whole assessment: always a hand-off plan (outcome `proposed`).
-pub fn assess(ranked: &[Vuln], ctx: &Context<'_>) -> Assessment {
+pub fn assess(ranked: &[Vuln], ctx: &Context<'_>) -> Assessment<HandOff> {
     let groups = group_by_image(ranked);
     let all = counts(ranked.iter());
-    let priority = if ctx.urgent { "urgent" } else { "routine" };
+    let priority = if ctx.urgent {
+        Priority::Urgent
+    } else {
+        Priority::Routine
+    };
     if ranked.is_empty() {
         return Assessment {
             priority: Some(priority),
-            compliant_reason: "the finding carries no vulnerability signal this function handles"
-                .to_string(),
+            verdict: Verdict::Compliant(
+                "the finding carries no vulnerability signal this function handles".to_string(),
+            ),
             ..Assessment::default()
         };
     }
@@ -771,7 +921,7 @@ pub fn assess(ranked: &[Vuln], ctx: &Context<'_>) -> Assessment {
                     String::new()
                 }
             ),
-            api_call: crate::enrich::OPERATION.to_string(),
+            api_call: crate::live::OPERATION.to_string(),
             parameters: json!({"finding_info.uid": shown}),
             cli: get_findings_cli(ctx.home_region, &shown),
         });
@@ -825,14 +975,12 @@ pub fn assess(ranked: &[Vuln], ctx: &Context<'_>) -> Assessment {
         details: Some(details(ranked, &groups, ctx)),
         details_text: details_text(ranked),
         priority: Some(priority),
-        plan: Some(Plan {
+        verdict: Verdict::HandOff(Plan {
             summary,
             steps,
             follow_ups,
-            applicable: false,
             ..Plan::default()
         }),
-        compliant_reason: String::new(),
     }
 }
 
@@ -969,9 +1117,10 @@ mod tests {
             vec![pkg("golang.org/x/net", "0.7.0", Some("0.17.0"))],
         )];
         let a = assess(&vs, &ctx(&c));
-        let plan = a.plan.expect("plan");
-        assert!(!plan.applicable);
-        assert_eq!(a.priority, Some("urgent"));
+        let Verdict::HandOff(plan) = a.verdict else {
+            panic!("a hand-off expected")
+        };
+        assert_eq!(a.priority, Some(Priority::Urgent));
         assert_eq!(plan.steps.len(), 1);
         let s = &plan.steps[0];
         assert_eq!(s.api_call, HAND_OFF);

@@ -13,18 +13,18 @@ use aws_sdk_eks::operation::update_cluster_config::{
 use aws_sdk_eks::types::error::ResourceInUseException;
 use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus};
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
-use endpoint_access::{EndpointAccessFix, Settings};
+use endpoint_access::{EndpointAccess, Settings};
 use shared::config::Mode;
 use shared::faulty_rule;
+use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
-use shared::report::{EffectStatus, Outcome, Report};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, assert_effects, config, deps as mocked, deps_with,
-    eks_client_at, event, fast_retry, json_fault, recorder_for_cell, scripted_server, sns_for_cell,
+    ClusterFixture, FAULTS, Fault, assert_effects, config, eks_client_at, event, fast_retry,
+    json_fault, mocked_deps, mocked_deps_with, recorder_for_cell, scripted_server, sns_for_cell,
 };
 
-fn fix() -> EndpointAccessFix {
-    EndpointAccessFix::new(Settings::default())
+fn fix() -> EndpointAccess {
+    EndpointAccess::new(Settings::default())
 }
 
 /// A fake EKS control plane with the semantics that matter here: an accepted update makes the
@@ -110,7 +110,7 @@ fn stateful_eks(state: Arc<Mutex<FakeEks>>) -> (aws_sdk_eks::Client, Vec<Rule>) 
 async fn the_same_event_twice_concurrently_starts_one_update_and_both_report() {
     let state = Arc::new(Mutex::new(FakeEks::default()));
     let (eks, _rules) = stateful_eks(state.clone());
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let f = fix();
     let (a, b) = tokio::join!(
         respond(&f, &deps, event("eks-public-access.json"), None),
@@ -133,7 +133,7 @@ async fn a_redelivery_reuses_the_token_so_eks_returns_the_same_update() {
     // DescribeCluster is eventually consistent: the second delivery may still see ACTIVE.
     let state = Arc::new(Mutex::new(FakeEks::default()));
     let (eks, rules) = stateful_eks(state.clone());
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let first = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("first");
@@ -165,7 +165,7 @@ async fn the_echo_of_a_stage_one_record_is_deferred_and_never_recorded_again() {
     // Stage 1 leaves the finding New (comment only): its echo arrives while EKS is updating.
     let state = Arc::new(Mutex::new(FakeEks::default()));
     let (eks, _rules) = stateful_eks(state.clone());
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let first = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("first");
@@ -330,7 +330,7 @@ async fn run_cell(call: Call, fault: Fault) -> Result<Report, ResponderError> {
     };
     let (sns, _) = sns_for_cell(call == Call::Publish, fault).await;
     let (securityhub, _) = recorder_for_cell(call == Call::BatchUpdateFindingsV2, fault).await;
-    let deps = deps_with(config(Mode::Apply), eks, sns, securityhub);
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, securityhub);
     respond(&fix(), &deps, event("eks-public-access.json"), None).await
 }
 

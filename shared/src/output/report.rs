@@ -3,10 +3,11 @@
 
 use serde::Serialize;
 
-use crate::cluster::ClusterRef;
+use crate::aws::FaultKind;
 use crate::config::Mode;
-use crate::gate::Exposure;
-use crate::traits::Trait;
+use crate::event::cluster::ClusterRef;
+use crate::event::exposure::Trait;
+use crate::event::gate::Exposure;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,24 +74,174 @@ pub struct PlanStep {
     pub cli: String,
 }
 
+/// A machine-readable code: one enum variant, one snake_case string on the wire.
+macro_rules! wire_codes {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+wire_codes! {
+    /// Why an apply is refused (or deferred): the first one is the report's reason code.
+    pub enum BlockerCode {
+        // kubernetes-version
+        UpgradeInsightError = "upgrade_insight_error",
+        InsightsNotChecked = "insights_not_checked",
+        NodegroupsNotChecked = "nodegroups_not_checked",
+        NodegroupVersionSkew = "nodegroup_version_skew",
+        NodegroupUpdateInProgress = "nodegroup_update_in_progress",
+        NodegroupNotActive = "nodegroup_not_active",
+        VersionsNotChecked = "versions_not_checked",
+        VersionStatusUnknown = "version_status_unknown",
+        NextVersionUnavailable = "next_version_unavailable",
+        ExtendedSupportRoutine = "extended_support_routine",
+        // secrets-encryption
+        NoKeyConfigured = "no_key_configured",
+        KeyNotChecked = "key_not_checked",
+        KeyNotFound = "key_not_found",
+        KeyNotEnabled = "key_not_enabled",
+        KeyPendingDeletion = "key_pending_deletion",
+        KeyNotSymmetric = "key_not_symmetric",
+        KeyWrongUsage = "key_wrong_usage",
+        KeyOtherRegion = "key_other_region",
+        KeyNotCustomerManaged = "key_not_customer_managed",
+    }
+}
+
+wire_codes! {
+    /// The report's `reason_code` where no blocker or fault gives it.
+    pub enum DecisionCode {
+        // skipped
+        Closed = "closed",
+        NotNew = "not_new",
+        NoHandledTraits = "no_handled_traits",
+        AccountNotAllowed = "account_not_allowed",
+        IgnoredByTag = "ignored_by_tag",
+        ClusterNotFound = "cluster_not_found",
+        // failed before the function ran
+        ClusterUnreachable = "cluster_unreachable",
+        // deferred
+        ClusterNotActive = "cluster_not_active",
+        UpdateInProgress = "update_in_progress",
+        // the decision
+        AlreadyCompliant = "already_compliant",
+        HandOff = "hand_off",
+        Guardrail = "guardrail",
+        ModePropose = "mode_propose",
+        Applied = "applied",
+        UpdateFailed = "update_failed",
+    }
+}
+
+wire_codes! {
+    /// How soon the work should be done, where a function ranks it.
+    pub enum Priority {
+        Urgent = "urgent",
+        Routine = "routine",
+    }
+}
+
+/// The report's machine-readable reason: a decision, the blocker that stopped an apply, or the
+/// kind of AWS fault a failure ended in (`<fault>_failed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReasonCode {
+    Decision(DecisionCode),
+    Blocked(BlockerCode),
+    Failed(FaultKind),
+}
+
+impl ReasonCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::Decision(c) => c.as_str(),
+            ReasonCode::Blocked(c) => c.as_str(),
+            ReasonCode::Failed(kind) => match kind {
+                FaultKind::AccessDenied => "access_denied_failed",
+                FaultKind::NotFound => "not_found_failed",
+                FaultKind::InUse => "in_use_failed",
+                FaultKind::Invalid => "invalid_request_failed",
+                FaultKind::NotImplemented => "not_implemented_failed",
+                FaultKind::Transient => "transient_failed",
+                FaultKind::Other => "aws_failed",
+            },
+        }
+    }
+}
+
+impl From<DecisionCode> for ReasonCode {
+    fn from(c: DecisionCode) -> Self {
+        ReasonCode::Decision(c)
+    }
+}
+
+impl From<BlockerCode> for ReasonCode {
+    fn from(c: BlockerCode) -> Self {
+        ReasonCode::Blocked(c)
+    }
+}
+
+impl Serialize for ReasonCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ReasonCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A check that refuses an apply; `defers` when waiting is the fix (an update in progress).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Blocker {
-    pub code: String,
+    pub code: BlockerCode,
     pub message: String,
     pub defers: bool,
 }
 
 impl Blocker {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: BlockerCode, message: impl Into<String>) -> Self {
         Blocker {
-            code: code.to_string(),
+            code,
             message: message.into(),
             defers: false,
         }
     }
 
-    pub fn deferring(code: &str, message: impl Into<String>) -> Self {
+    pub fn deferring(code: BlockerCode, message: impl Into<String>) -> Self {
         Blocker {
             defers: true,
             ..Blocker::new(code, message)
@@ -175,11 +326,11 @@ pub struct Report {
     pub configured_mode: Mode,
     pub outcome: Outcome,
     /// Machine-readable reason (e.g. `not_new`, `update_in_progress`, `mode_propose`).
-    pub reason_code: String,
+    pub reason_code: ReasonCode,
     pub reason: String,
     /// `urgent` or `routine` where the function ranks its work.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority: Option<&'static str>,
+    pub priority: Option<Priority>,
     pub live_state: serde_json::Value,
     /// Live state and context as sentences.
     pub facts: Vec<String>,
@@ -228,7 +379,7 @@ impl Report {
             mode,
             configured_mode: configured,
             outcome: Outcome::Skipped,
-            reason_code: String::new(),
+            reason_code: ReasonCode::Decision(DecisionCode::Closed),
             reason: String::new(),
             priority: None,
             live_state: serde_json::Value::Null,
@@ -251,9 +402,14 @@ impl Report {
         }
     }
 
-    pub fn with_outcome(mut self, outcome: Outcome, code: &str, reason: impl Into<String>) -> Self {
+    pub fn with_outcome(
+        mut self,
+        outcome: Outcome,
+        code: impl Into<ReasonCode>,
+        reason: impl Into<String>,
+    ) -> Self {
         self.outcome = outcome;
-        self.reason_code = code.to_string();
+        self.reason_code = code.into();
         self.reason = reason.into();
         self
     }

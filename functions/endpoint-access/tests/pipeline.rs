@@ -1,26 +1,27 @@
 use std::collections::HashMap;
 
-use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::operation::update_cluster_config::{
     UpdateClusterConfigError, UpdateClusterConfigOutput,
 };
 use aws_sdk_eks::types::error::{ResourceInUseException, ServerException};
 use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus, UpdateType};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use shared::aws::eks::ClusterState;
 use shared::config::Mode;
-use shared::eks::ClusterState;
+use shared::output::report::{EffectStatus, Outcome, Stage};
 use shared::pipeline::respond;
-use shared::report::{EffectStatus, Outcome, Stage};
-use shared::testing::{ClusterFixture, config, deps as mocked, deps_with, eks_client, event};
+use shared::testing::{
+    ClusterFixture, config, describe_update_rule, eks_client, event, mocked_deps, mocked_deps_with,
+};
 
-use super::*;
+use endpoint_access::*;
 
-fn fix() -> EndpointAccessFix {
-    EndpointAccessFix::new(Settings::default())
+fn fix() -> EndpointAccess {
+    EndpointAccess::new(Settings::default())
 }
 
-fn with_allowlist(cidrs: &[&str]) -> EndpointAccessFix {
-    EndpointAccessFix::new(Settings {
+fn with_allowlist(cidrs: &[&str]) -> EndpointAccess {
+    EndpointAccess::new(Settings {
         allowed_public_cidrs: cidrs
             .iter()
             .map(|c| Cidr::parse(c).expect("cidr"))
@@ -50,26 +51,6 @@ fn update_rule(id: &'static str) -> Rule {
             )
             .build()
     })
-}
-
-fn describe_update_rule(id: &'static str) -> Rule {
-    mock!(aws_sdk_eks::Client::describe_update).then_output(move || {
-        DescribeUpdateOutput::builder()
-            .update(
-                Update::builder()
-                    .id(id)
-                    .status(UpdateStatus::InProgress)
-                    .build(),
-            )
-            .build()
-    })
-}
-
-/// A rule that fails the test if a mutating call is made.
-fn forbidden_update() -> Rule {
-    mock!(aws_sdk_eks::Client::update_cluster_config)
-        .match_requests(|_| panic!("UpdateClusterConfig must not be called here"))
-        .then_output(|| UpdateClusterConfigOutput::builder().build())
 }
 
 // ---- the pure decision ----
@@ -123,7 +104,7 @@ fn allowlist_rules() {
     };
     assert_eq!(
         desired,
-        EndpointAccess {
+        EndpointConfig {
             public: true,
             private: true,
             public_cidrs: Some(vec!["203.0.113.0/24".into()])
@@ -157,9 +138,12 @@ fn settings_validate_every_cidr() {
 #[tokio::test]
 async fn propose_mode_proposes_stage_one_and_records_it() {
     let cluster = ClusterFixture::new("payments-prod");
-    let no_update = forbidden_update();
+    let no_update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_config,
+        UpdateClusterConfigOutput
+    );
     let eks = eks_client(&[&cluster.describe_rule(), &no_update]);
-    let (deps, cap) = mocked(config(Mode::Propose), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Propose), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -263,9 +247,9 @@ async fn apply_stage_one_enables_private_access_and_keeps_the_finding_new() {
     let eks = eks_client(&[
         &cluster.describe_rule(),
         &update,
-        &describe_update_rule("upd-1"),
+        &describe_update_rule("upd-1", UpdateType::EndpointAccessUpdate),
     ]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -319,9 +303,9 @@ async fn apply_stage_two_turns_public_access_off() {
     let eks = eks_client(&[
         &cluster.describe_rule(),
         &update,
-        &describe_update_rule("upd-2"),
+        &describe_update_rule("upd-2", UpdateType::EndpointAccessUpdate),
     ]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -347,9 +331,12 @@ async fn already_private_cluster_is_compliant_and_nothing_is_recorded() {
     let mut cluster = ClusterFixture::new("ledger-internal");
     cluster.public = false;
     cluster.private = true;
-    let no_update = forbidden_update();
+    let no_update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_config,
+        UpdateClusterConfigOutput
+    );
     let eks = eks_client(&[&cluster.describe_rule(), &no_update]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(&fix(), &deps, event("eks-public-access-stale.json"), None)
         .await
         .expect("report");
@@ -375,8 +362,14 @@ async fn already_private_cluster_is_compliant_and_nothing_is_recorded() {
 async fn allowlisted_cidrs_are_compliant_and_an_open_endpoint_is_restricted() {
     let mut cluster = ClusterFixture::new("payments-prod");
     cluster.cidrs = vec!["203.0.113.0/26".into()];
-    let eks = eks_client(&[&cluster.describe_rule(), &forbidden_update()]);
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let eks = eks_client(&[
+        &cluster.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(
         &with_allowlist(&["203.0.113.0/24"]),
         &deps,
@@ -399,8 +392,12 @@ async fn allowlisted_cidrs_are_compliant_and_an_open_endpoint_is_restricted() {
                 .update(Update::builder().id("u3").build())
                 .build()
         });
-    let eks = eks_client(&[&open.describe_rule(), &update, &describe_update_rule("u3")]);
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let eks = eks_client(&[
+        &open.describe_rule(),
+        &update,
+        &describe_update_rule("u3", UpdateType::EndpointAccessUpdate),
+    ]);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let report = respond(
         &with_allowlist(&["203.0.113.0/24"]),
         &deps,
@@ -419,8 +416,14 @@ async fn guardrails_lower_the_mode() {
     // Tag propose under MODE=apply.
     let mut tagged = ClusterFixture::new("payments-prod");
     tagged.tags = vec![("eks-exposure-responder/mode".into(), "propose".into())];
-    let eks = eks_client(&[&tagged.describe_rule(), &forbidden_update()]);
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let eks = eks_client(&[
+        &tagged.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -431,8 +434,14 @@ async fn guardrails_lower_the_mode() {
     // Tag ignore: skipped, nothing sent or recorded.
     let mut ignored = ClusterFixture::new("payments-prod");
     ignored.tags = vec![("eks-exposure-responder/mode".into(), "ignore".into())];
-    let eks = eks_client(&[&ignored.describe_rule(), &forbidden_update()]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let eks = eks_client(&[
+        &ignored.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -446,8 +455,14 @@ async fn guardrails_lower_the_mode() {
         "aws:cloudformation:stack-name".into(),
         "payments-eks".into(),
     )];
-    let eks = eks_client(&[&iac.describe_rule(), &forbidden_update()]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let eks = eks_client(&[
+        &iac.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -459,8 +474,14 @@ async fn guardrails_lower_the_mode() {
 async fn busy_clusters_are_deferred_without_a_record() {
     let mut updating = ClusterFixture::new("payments-prod");
     updating.status = ClusterStatus::Updating;
-    let eks = eks_client(&[&updating.describe_rule(), &forbidden_update()]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let eks = eks_client(&[
+        &updating.describe_rule(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
+    ]);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -479,7 +500,7 @@ async fn busy_clusters_are_deferred_without_a_record() {
         &ClusterFixture::new("payments-prod").describe_rule(),
         &in_use,
     ]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -502,7 +523,7 @@ async fn refused_changes_fail_with_an_actionable_reason() {
         &ClusterFixture::new("payments-prod").describe_rule(),
         &denied,
     ]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -528,7 +549,7 @@ async fn transient_faults_become_lambda_errors_so_eventbridge_retries() {
         .times(5)
         .build();
     let eks = mock_client!(aws_sdk_eks, RuleMode::Sequential, &[&throttled]);
-    let (deps, cap) = mocked(config(Mode::Apply), eks);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
     let err = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect_err("retryable");
@@ -552,7 +573,7 @@ async fn a_throttled_read_that_recovers_still_proposes() {
         })
         .build();
     let eks = mock_client!(aws_sdk_eks, RuleMode::Sequential, &[&flaky]);
-    let (deps, _cap) = mocked(config(Mode::Propose), eks);
+    let (deps, _cap) = mocked_deps(config(Mode::Propose), eks);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -580,9 +601,9 @@ async fn failed_record_or_notification_never_undoes_the_remediation() {
     let eks = eks_client(&[
         &ClusterFixture::new("payments-prod").describe_rule(),
         &update_rule("u9"),
-        &describe_update_rule("u9"),
+        &describe_update_rule("u9", UpdateType::EndpointAccessUpdate),
     ]);
-    let deps = deps_with(config(Mode::Apply), eks, sns, sh);
+    let deps = mocked_deps_with(config(Mode::Apply), eks, sns, sh);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");
@@ -606,7 +627,7 @@ async fn server_errors_from_the_update_are_retried_then_raised() {
         &ClusterFixture::new("payments-prod").describe_rule(),
         &broken,
     ]);
-    let (deps, _cap) = mocked(config(Mode::Apply), eks);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
     let err = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect_err("retryable");
@@ -628,7 +649,7 @@ async fn skips_touch_nothing() {
             .then_output(|| {
                 aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput::builder().build()
             });
-        let (deps, cap) = mocked(config(Mode::Apply), eks_client(&[&never]));
+        let (deps, cap) = mocked_deps(config(Mode::Apply), eks_client(&[&never]));
         let r = respond(&fix(), &deps, event(file), None)
             .await
             .expect("report");
@@ -653,7 +674,7 @@ async fn accounts_outside_the_allowlist_are_skipped_before_any_aws_call() {
         });
     let mut cfg = config(Mode::Apply);
     cfg.allowed_accounts = vec!["999988887777".into()];
-    let (deps, cap) = mocked(cfg, eks_client(&[&never]));
+    let (deps, cap) = mocked_deps(cfg, eks_client(&[&never]));
     let r = respond(&fix(), &deps, event("eks-cross-account-uid-alt.json"), None)
         .await
         .expect("report");
@@ -678,7 +699,13 @@ async fn malformed_events_are_invalid_finding_errors() {
         "invalid-contradicting-account.json",
         "invalid-no-findings.json",
     ] {
-        let (deps, cap) = mocked(config(Mode::Apply), eks_client(&[&forbidden_update()]));
+        let (deps, cap) = mocked_deps(
+            config(Mode::Apply),
+            eks_client(&[&shared::forbidden_rule!(
+                aws_sdk_eks::Client::update_cluster_config,
+                UpdateClusterConfigOutput
+            )]),
+        );
         let err = respond(&fix(), &deps, event(file), None)
             .await
             .expect_err(file);
@@ -705,9 +732,12 @@ async fn a_proposal_whose_message_cannot_be_sent_is_retried_not_lost() {
     let (_, sh, _) = shared::testing::capturing_clients();
     let eks = eks_client(&[
         &ClusterFixture::new("payments-prod").describe_rule(),
-        &forbidden_update(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
     ]);
-    let deps = deps_with(config(Mode::Propose), eks, sns, sh);
+    let deps = mocked_deps_with(config(Mode::Propose), eks, sns, sh);
     let err = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect_err("retryable");
@@ -725,9 +755,12 @@ async fn a_proposal_whose_message_cannot_be_sent_is_retried_not_lost() {
     let (_, sh, _) = shared::testing::capturing_clients();
     let eks = eks_client(&[
         &ClusterFixture::new("payments-prod").describe_rule(),
-        &forbidden_update(),
+        &shared::forbidden_rule!(
+            aws_sdk_eks::Client::update_cluster_config,
+            UpdateClusterConfigOutput
+        ),
     ]);
-    let deps = deps_with(config(Mode::Propose), eks, sns, sh);
+    let deps = mocked_deps_with(config(Mode::Propose), eks, sns, sh);
     let r = respond(&fix(), &deps, event("eks-public-access.json"), None)
         .await
         .expect("report");

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_sns::types::MessageAttributeValue;
-use serde::Serialize;
 
 use crate::aws::AwsError;
-use crate::report::{Outcome, Report};
+use crate::output::report::{DecisionCode, Outcome, Priority, ReasonCode, Report};
 
-/// SNS rejects subjects over 100 characters, non-ASCII or with line breaks.
-pub const SUBJECT_MAX: usize = 100;
+/// SNS takes subjects of printable ASCII on one line, "less than 100 characters" (a subject of
+/// exactly 100 is refused).
+pub const SUBJECT_MAX: usize = 99;
 /// SNS accepts 256 KiB for message plus attributes; keep room for the attributes and envelope.
 pub const MESSAGE_BUDGET: usize = 240 * 1024;
 /// The email text gets at most this much of the budget; the JSON report the rest.
@@ -38,103 +38,19 @@ impl Message {
 }
 
 /// The `MessageStructure=json` body: email gets text, every other protocol the JSON report.
-/// (What `render` publishes is built by `report_body` in one pass; this is its definition.)
 pub fn structured_body(email_text: &str, json: &str) -> String {
     serde_json::json!({ "default": json, "email": email_text }).to_string()
 }
 
-/// `structured_body(email_text, &serde_json::to_string(report))` in one pass: the report is
-/// serialised straight into its escaped form inside the body instead of being written out and
-/// then escaped a second time (quotes are a fifth of a JSON report; each costs a split).
+/// The body for a report: its JSON inside `structured_body`.
 fn report_body(report: &Report, email_text: &str) -> String {
-    let mut out = Vec::with_capacity(2 * email_text.len() + 4096);
-    out.extend_from_slice(br#"{"default":""#);
-    let written = report
-        .serialize(&mut serde_json::Serializer::with_formatter(
-            &mut out,
-            InJsonString,
-        ))
-        .is_ok();
-    out.extend_from_slice(br#"","email":"#);
-    let written = written && serde_json::to_writer(&mut out, email_text).is_ok();
-    out.push(b'}');
-    match String::from_utf8(out) {
-        Ok(body) if written => body,
-        // Not expected (the report has string keys only); a body that says so, never a panic.
-        _ => structured_body(email_text, r#"{"error":"report could not be serialised"}"#),
-    }
+    // Not expected to fail (the report has string keys only); a body that says so, never a panic.
+    let json = serde_json::to_string(report)
+        .unwrap_or_else(|_| r#"{"error":"report could not be serialised"}"#.to_string());
+    structured_body(email_text, &json)
 }
 
-/// A JSON formatter whose output is already escaped for use inside a JSON string: what
-/// `serde_json`'s compact formatter writes, with every `"` and `\` escaped once more.
-/// Only strings carry those characters; numbers, literals and punctuation pass unchanged.
-struct InJsonString;
-
-impl serde_json::ser::Formatter for InJsonString {
-    fn begin_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(br#"\""#)
-    }
-
-    fn end_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(br#"\""#)
-    }
-
-    /// Fragments never hold `"`, `\` or control characters: serde_json hands those to
-    /// `write_char_escape`.
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        w.write_all(fragment.as_bytes())
-    }
-
-    fn write_char_escape<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        escape: serde_json::ser::CharEscape,
-    ) -> std::io::Result<()> {
-        use serde_json::ser::CharEscape;
-        // The inner escape (`\n`, `\"`, `\u001f`) with its backslash, and a quote or
-        // backslash inside it, escaped for the outer string.
-        let s: &[u8] = match escape {
-            CharEscape::Quote => br#"\\\""#,
-            CharEscape::ReverseSolidus => br#"\\\\"#,
-            CharEscape::Solidus => br#"\\/"#,
-            CharEscape::Backspace => br#"\\b"#,
-            CharEscape::FormFeed => br#"\\f"#,
-            CharEscape::LineFeed => br#"\\n"#,
-            CharEscape::CarriageReturn => br#"\\r"#,
-            CharEscape::Tab => br#"\\t"#,
-            CharEscape::AsciiControl(byte) => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let seq = [
-                    b'\\',
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(byte >> 4) as usize],
-                    HEX[(byte & 0xF) as usize],
-                ];
-                return w.write_all(&seq);
-            }
-        };
-        w.write_all(s)
-    }
-
-    /// Raw JSON (no `RawValue` is in a report today): escaped like any string content.
-    fn write_raw_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        let escaped = serde_json::to_string(fragment).map_err(std::io::Error::other)?;
-        w.write_all(&escaped.as_bytes()[1..escaped.len() - 1])
-    }
-}
-
-/// Make any text a valid SNS subject: printable ASCII, one line, at most 100 characters.
+/// Make any text a valid SNS subject: printable ASCII, one line, fewer than 100 characters.
 pub fn subject_safe(raw: &str) -> String {
     let mut s = String::with_capacity(raw.len().min(SUBJECT_MAX + 8));
     // One pass: whitespace runs become one space (none at either end), other non-printable
@@ -208,7 +124,7 @@ pub fn push_clean(out: &mut String, s: &str) {
 
 pub fn subject(report: &Report) -> String {
     let label = report.lead_trait().map_or("EKS exposure", |t| t.label());
-    let urgent = if report.priority == Some("urgent") {
+    let urgent = if report.priority == Some(Priority::Urgent) {
         "[URGENT]"
     } else {
         ""
@@ -230,7 +146,7 @@ fn what_to_do(report: &Report) -> &'static str {
         Outcome::Applied => {
             "Nothing, unless the change breaks something: the revert command is below."
         }
-        Outcome::Proposed if report.reason_code == "hand_off" => {
+        Outcome::Proposed if report.reason_code == ReasonCode::Decision(DecisionCode::HandOff) => {
             "Rebuild and redeploy the images below (or let the subscribed CI pipeline do it); nothing on the cluster was changed."
         }
         Outcome::Proposed => {
@@ -365,7 +281,7 @@ fn email_text_under(report: &Report, subject: &str) -> String {
         "Could not check:",
         report.not_checked.iter().map(String::as_str),
     );
-    let step_lines = |t: &mut String, title: &str, steps: &[crate::report::PlanStep]| {
+    let step_lines = |t: &mut String, title: &str, steps: &[crate::output::report::PlanStep]| {
         if steps.is_empty() {
             return;
         }
@@ -554,7 +470,7 @@ impl SnsNotifier {
 mod tests {
     use super::*;
     use crate::config::Mode;
-    use crate::report::Outcome;
+    use crate::output::report::Outcome;
 
     fn report() -> Report {
         let bytes = std::fs::read(
@@ -562,24 +478,29 @@ mod tests {
                 .join("../events/eks-public-access.json"),
         )
         .expect("event");
-        let event = crate::gate::parse_event(&bytes).expect("parse");
-        let Ok(crate::gate::Gate::Actionable(e)) = crate::gate::gate(&event, &crate::Trait::ALL)
+        let event = crate::event::gate::parse_event(&bytes).expect("parse");
+        let Ok(crate::event::gate::Gate::Actionable(e)) =
+            crate::event::gate::gate(&event, &crate::Trait::ALL)
         else {
             panic!("actionable");
         };
         Report::new("endpoint-access", &e, Mode::Propose, Mode::Propose).with_outcome(
             Outcome::Proposed,
-            "mode_propose",
+            DecisionCode::ModePropose,
             "x",
         )
     }
 
     #[test]
-    fn subjects_are_one_printable_ascii_line_of_at_most_100() {
+    fn subjects_are_one_printable_ascii_line_of_fewer_than_100() {
         assert_eq!(subject_safe("a\nb\tc  d"), "a b c d");
         assert_eq!(subject_safe("café ☕"), "caf? ?");
+        assert_eq!(subject_safe(&"x".repeat(99)), "x".repeat(99));
+        let long = subject_safe(&"x".repeat(100));
+        assert_eq!(long.len(), 99);
+        assert!(long.ends_with("..."));
         let long = subject_safe(&"x".repeat(300));
-        assert_eq!(long.len(), 100);
+        assert_eq!(long.len(), 99);
         assert!(long.ends_with("..."));
         assert_eq!(subject_safe("\u{7}"), "?");
         assert_eq!(subject_safe(""), "eks-exposure-responder");
@@ -604,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn the_one_pass_body_is_the_report_escaped_into_the_structured_body() {
+    fn the_body_carries_the_report_and_the_email_text_through_every_escape() {
         let mut r = report();
         // Every escape serde_json knows, inside values and keys, plus text that needs none.
         r.reason =
@@ -612,20 +533,18 @@ mod tests {
                 .into();
         r.facts = vec!["{\"json\": [\"inside\"]}".into(), String::new()];
         r.details = Some(serde_json::json!({ "k\"ey\\": [1.5, -2, null, true, "\u{0}"] }));
-        let email = "line 1\nline \"2\"\t\\";
-        let expected = structured_body(email, &serde_json::to_string(&r).expect("serialise"));
-        assert_eq!(report_body(&r, email), expected);
         let m = render(&r);
-        assert_eq!(m.body, structured_body(&m.email_text, &m.json_report()));
-        assert_eq!(
-            m.json_report(),
-            serde_json::to_string(&r).expect("serialise")
-        );
+        let body: serde_json::Value = serde_json::from_str(&m.body).expect("the body is JSON");
+        assert_eq!(body["email"], m.email_text.as_str());
+        let default: serde_json::Value =
+            serde_json::from_str(body["default"].as_str().expect("a string")).expect("JSON");
+        assert_eq!(default, serde_json::to_value(&r).expect("serialise"));
+        assert_eq!(default["reason"], r.reason.as_str());
     }
 
     #[test]
     fn a_hand_off_says_nothing_was_changed() {
-        let r = report().with_outcome(Outcome::Proposed, "hand_off", "rebuild");
+        let r = report().with_outcome(Outcome::Proposed, DecisionCode::HandOff, "rebuild");
         assert!(email_text(&r).contains("nothing on the cluster was changed"));
         assert!(email_text(&report()).contains("run the commands below"));
     }

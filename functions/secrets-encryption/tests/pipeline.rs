@@ -1,18 +1,21 @@
 //! The whole function through the shared pipeline, EKS and KMS mocked with aws-smithy-mocks.
 
 use aws_sdk_eks::operation::associate_encryption_config::AssociateEncryptionConfigOutput;
-use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::types::{Update, UpdateStatus, UpdateType};
 use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
 use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeySpec, KeyState, KeyUsageType};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use shared::config::Mode;
-use shared::gate::{Gate, event_from_value, gate};
+use shared::event::gate::{Gate, event_from_value, gate};
+use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::respond;
-use shared::report::{EffectStatus, Outcome, Report};
-use shared::testing::{Captures, ClusterFixture, config, deps, eks_client, event};
+use shared::testing::{
+    Captures, ClusterFixture, config, describe_update_rule, eks_client, event, mocked_deps,
+};
 
-use super::*;
+use secrets_encryption::*;
+use shared::aws::eks::client_request_token;
+use shared::pipeline::{Remediation, RemediationError, Situation};
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
 const CLUSTER: &str = "orders-staging";
@@ -93,20 +96,6 @@ fn associate_fault(status: u16, code: &str, message: &str) -> Rule {
         .build()
 }
 
-fn describe_update_rule(id: &'static str) -> Rule {
-    mock!(aws_sdk_eks::Client::describe_update).then_output(move || {
-        DescribeUpdateOutput::builder()
-            .update(
-                Update::builder()
-                    .id(id)
-                    .status(UpdateStatus::InProgress)
-                    .r#type(UpdateType::AssociateEncryptionConfig)
-                    .build(),
-            )
-            .build()
-    })
-}
-
 /// DescribeCluster with the cluster role this crate's tests expect.
 fn describe_with_role(fixture: &ClusterFixture) -> Rule {
     let mut f = fixture.clone();
@@ -124,7 +113,7 @@ fn expected_token(key: &str) -> String {
 }
 
 async fn run(fix: &SecretsEncryption, mode: Mode, eks_rules: &[&Rule]) -> (Report, Captures) {
-    let (deps, cap) = deps(config(mode), eks_client(eks_rules));
+    let (deps, cap) = mocked_deps(config(mode), eks_client(eks_rules));
     let report = respond(fix, &deps, event(EVENT), None)
         .await
         .expect("a report");
@@ -540,7 +529,7 @@ async fn a_transient_kms_fault_is_retried_not_decided() {
     let associate = forbidden_associate();
     let busy = describe_key_fault(500, "KMSInternalException", "internal error", 5);
     let fix = SecretsEncryption::with_kms(settings(Some(KEY)), kms(&[&busy]));
-    let (deps, cap) = deps(
+    let (deps, cap) = mocked_deps(
         config(Mode::Apply),
         eks_client(&[&cluster.describe_rule(), &associate]),
     );
@@ -592,7 +581,7 @@ async fn apply_associates_the_checked_key_with_a_token_and_verifies() {
         &[
             &cluster.describe_rule(),
             &associate,
-            &describe_update_rule("upd-enc-1"),
+            &describe_update_rule("upd-enc-1", UpdateType::AssociateEncryptionConfig),
         ],
     )
     .await;
@@ -740,36 +729,23 @@ async fn apply_refuses_outside_apply_mode_even_if_called() {
     let Ok(Gate::Actionable(exposure)) = gate(&parsed, SecretsEncryption::OWNS) else {
         panic!("actionable");
     };
-    let state = shared::eks::ClusterState::from_sdk(&fixture.cluster());
+    let state = shared::aws::eks::ClusterState::from_sdk(&fixture.cluster());
     let mode = shared::guardrails::decide_mode(Mode::Propose, &state.tags, false);
-    let ctx = Context {
+    let situation = Situation {
         exposure: &exposure,
         cluster: &state,
         session: &access.session,
         mode: &mode,
     };
-    let plan = Plan {
-        steps: vec![
-            plan::remediation(&plan::Inputs {
-                cluster: &exposure.cluster,
-                state: &state,
-                key: &KeyStatus::Described {
-                    configured: KmsKeyArn::parse(KEY).expect("arn"),
-                    facts: KeyFacts::from_sdk(&good_metadata()),
-                },
-                cluster_role: Ok(ROLE.into()),
-                managed_by: None,
-                token: &|k| k.to_string(),
-            })
-            .plan
-            .expect("plan")
-            .steps[0]
-                .clone(),
-        ],
-        ..Plan::default()
-    };
+    let action = Some(AssociateKey {
+        key: KEY.to_string(),
+        token: "token".to_string(),
+    });
     let fix = SecretsEncryption::with_kms(settings(Some(KEY)), kms(&[&forbidden_describe_key()]));
-    let err = fix.apply(&ctx, &plan).await.expect_err("refused");
-    assert!(err.message.starts_with("not called:"), "{err}");
+    let err = fix.apply(&situation, &action).await.expect_err("refused");
+    assert!(
+        matches!(&err, RemediationError::NotCalled { why, .. } if why.contains("not apply")),
+        "{err}"
+    );
     assert_eq!(associate.num_calls(), 0);
 }

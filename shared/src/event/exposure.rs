@@ -1,6 +1,6 @@
 //! Trait classification: which remediation topic a contributing finding ("signal") belongs to.
 //!
-//! Security Hub's GA trait wording is not documented with certainty (reference §2.4), so a signal is
+//! Security Hub's GA trait wording is not documented with certainty, so a signal is
 //! classified from every independent clue it carries — trait name, trait values, preview tag values,
 //! the contributing finding's uid (control id or Inspector ARN) and its title — and any one clue is
 //! enough.
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::finding::{RelatedEvent, owned_text};
+use crate::event::finding::{RelatedEvent, owned_text};
 
 /// The five EKS exposure traits. The identifiers are used verbatim in reports, SNS attributes,
 /// metrics and logs.
@@ -290,7 +290,7 @@ fn classify_parts(ev: &RelatedEvent<'_>, values: &[Cow<'static, str>]) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{OcsfTrait, PreviewTag, Product};
+    use crate::event::finding::{OcsfTrait, PreviewTag, Product};
 
     fn ev() -> RelatedEvent<'static> {
         RelatedEvent::default()

@@ -1,11 +1,12 @@
-//! The gate of SPEC §3: turn a raw EventBridge event into an exposure the responder may act on,
+//! The gate: turn a raw EventBridge event into an exposure the responder may act on,
 //! a typed reason to skip it, or an error naming the JSON path that was wrong.
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{ArnError, ClusterRef, is_account_id, is_cluster_name};
-use crate::finding::{FindingsDetail, OcsfFinding, Resource, Text, owned_text};
-use crate::traits::{Signal, Trait, classify};
+use crate::event::cluster::{ArnError, ClusterRef, is_account_id, is_cluster_name};
+use crate::event::exposure::{Signal, Trait, classify};
+use crate::event::finding::{FindingsDetail, OcsfFinding, Resource, Text, owned_text};
+use crate::output::report::DecisionCode;
 
 /// The EventBridge envelope of a `Findings Imported V2` event: the fields the gate reads.
 /// `source` and `detail-type` are required (EventBridge always sets them); `time`, `resources`
@@ -168,14 +169,14 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> DecisionCode {
         match self {
-            SkipReason::Closed => "closed",
-            SkipReason::NotNew { .. } => "not_new",
-            SkipReason::NoHandledTraits { .. } => "no_handled_traits",
-            SkipReason::AccountNotAllowed { .. } => "account_not_allowed",
-            SkipReason::IgnoredByTag => "ignored_by_tag",
-            SkipReason::ClusterNotFound => "cluster_not_found",
+            SkipReason::Closed => DecisionCode::Closed,
+            SkipReason::NotNew { .. } => DecisionCode::NotNew,
+            SkipReason::NoHandledTraits { .. } => DecisionCode::NoHandledTraits,
+            SkipReason::AccountNotAllowed { .. } => DecisionCode::AccountNotAllowed,
+            SkipReason::IgnoredByTag => DecisionCode::IgnoredByTag,
+            SkipReason::ClusterNotFound => DecisionCode::ClusterNotFound,
         }
     }
 
@@ -259,7 +260,7 @@ fn expect_eq(path: &str, expected: &str, found: Option<&str>) -> Result<(), Inva
     })
 }
 
-/// Apply the gate of SPEC §3 for a function owning `owned` traits.
+/// Apply the gate for a function owning `owned` traits.
 pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
     expect_eq("$.source", SOURCE, Some(event.source.as_str()))?;
     expect_eq(
@@ -328,12 +329,12 @@ pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidF
     let unknown_traits = signals
         .iter()
         .filter_map(|s| match &s.class {
-            crate::traits::TraitClass::Unknown { category, name } => Some(format!(
+            crate::event::exposure::TraitClass::Unknown { category, name } => Some(format!(
                 "{}: {}",
                 category.as_deref().unwrap_or("(no category)"),
                 name.as_deref().unwrap_or("(no name)")
             )),
-            crate::traits::TraitClass::Known { .. } => None,
+            crate::event::exposure::TraitClass::Known { .. } => None,
         })
         .collect();
 

@@ -3,7 +3,7 @@
 //! traits are gone.
 
 use crate::aws::{AwsError, FaultKind};
-use crate::report::{Outcome, Report};
+use crate::output::report::{Outcome, Report};
 
 /// BatchUpdateFindingsV2 accepts 1–512 characters.
 pub const COMMENT_MAX: usize = 512;
@@ -47,7 +47,7 @@ pub fn record_for(report: &Report) -> Option<FindingRecord> {
         let _ = write!(comment, ", EKS update {id}");
     }
     comment.push_str(" - ");
-    crate::notify::push_clean(&mut comment, &report.reason);
+    crate::output::notify::push_clean(&mut comment, &report.reason);
     truncate_chars(&mut comment, COMMENT_MAX);
     Some(FindingRecord { comment, status_id })
 }
@@ -88,7 +88,8 @@ impl FindingRecorder {
         let out = req
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("securityhub:BatchUpdateFindingsV2", e))?;
+            // `BatchUpdateFindingsV2`, labelled with the IAM action that authorises it.
+            .map_err(|e| AwsError::from_sdk("securityhub:BatchUpdateFindings", e))?;
         if let Some(u) = out.unprocessed_findings().first() {
             let code = u.error_code().map(|c| c.as_str().to_string());
             let kind = match code.as_deref() {
@@ -98,7 +99,7 @@ impl FindingRecorder {
                 _ => FaultKind::Invalid,
             };
             return Err(AwsError {
-                operation: "securityhub:BatchUpdateFindingsV2",
+                operation: "securityhub:BatchUpdateFindings",
                 kind,
                 code,
                 message: u

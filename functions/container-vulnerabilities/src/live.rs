@@ -16,7 +16,8 @@ use shared::aws::AwsError;
 
 use crate::ocsf;
 
-pub const OPERATION: &str = "securityhub:GetFindingsV2";
+/// `GetFindingsV2`, labelled with the IAM action that authorises it.
+pub const OPERATION: &str = "securityhub:GetFindings";
 
 /// A `Document` as JSON. Non-finite floats (which JSON cannot carry) become `null`.
 pub fn document_to_value(d: &Document) -> Value {

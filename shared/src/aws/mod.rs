@@ -1,0 +1,38 @@
+//! AWS access: one `SdkConfig` per cold start with bounded calls, per-cluster sessions
+//! (`session`), SDK faults classified into what the pipeline does with them (`error`), and the
+//! EKS calls every remediation shares (`eks`).
+
+pub mod eks;
+mod error;
+mod session;
+
+pub use error::{AwsError, FaultKind, advice};
+pub use session::{AccessError, AwsAccess, ClusterAccess, ClusterSession, account_of_function_arn};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// The behaviour version every client uses (pinned: retries and timeouts do not move under us).
+pub fn behavior_version() -> BehaviorVersion {
+    BehaviorVersion::v2026_01_12()
+}
+
+/// Bounds on every AWS call. The SDK only sets a connect timeout by default, so an endpoint that
+/// accepts and never answers would otherwise hold the invocation until the Lambda timeout.
+/// Three attempts of 10 s fit inside the functions' 60 s timeout with room to report.
+pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(3100))
+        .operation_attempt_timeout(std::time::Duration::from_secs(10))
+        .operation_timeout(std::time::Duration::from_secs(30))
+        .build()
+}
+
+/// Load the SDK configuration once at cold start, on the SDK's default HTTPS client (its
+/// trusted roots are the platform's, or `SSL_CERT_FILE`/`SSL_CERT_DIR` when set). Honours
+/// `AWS_ENDPOINT_URL[_<SERVICE>]`.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(behavior_version())
+        .timeout_config(timeouts())
+        .load()
+        .await
+}

@@ -1,0 +1,158 @@
+//! Per-cluster sessions: the function's own credentials in its own account, the member role
+//! assumed in any other, cached per (account, Region) across warm invocations.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_config::{Region, SdkConfig};
+
+use crate::event::cluster::ClusterRef;
+
+/// What the responder uses to reach one cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterSession {
+    pub eks: aws_sdk_eks::Client,
+    /// Credentials and Region for the cluster's account; functions build their other clients
+    /// (KMS, …) from it.
+    pub config: SdkConfig,
+    /// The member role assumed to reach the cluster, if any.
+    pub assumed_role: Option<String>,
+}
+
+/// Why a cluster could not be reached.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error(
+        "the cluster is in account {account} but MEMBER_ROLE_NAME is not set, so the responder (in account {home}) cannot reach it: deploy member-role.yaml in {account} and set MemberRoleName"
+    )]
+    NoMemberRole { account: String, home: String },
+}
+
+/// Hands out the session for a cluster. The production implementation assumes member roles;
+/// tests hand out mocked clients.
+pub trait ClusterAccess {
+    fn session(
+        &self,
+        cluster: &ClusterRef,
+        home_account: Option<&str>,
+    ) -> impl std::future::Future<Output = Result<ClusterSession, AccessError>>;
+
+    /// A session with the function's own credentials in the cluster's Region, for work that
+    /// does not need the cluster's account (a hand-off whose cluster could not be reached).
+    fn home_session(&self, cluster: &ClusterRef) -> ClusterSession;
+}
+
+/// Production access: the function's own credentials for its own account, `MEMBER_ROLE_NAME`
+/// assumed in any other; sessions cached across warm invocations.
+pub struct AwsAccess {
+    base: SdkConfig,
+    member_role_name: Option<String>,
+    session_name: String,
+    cache: Mutex<HashMap<(String, String), ClusterSession>>,
+}
+
+impl AwsAccess {
+    pub fn new(base: SdkConfig, member_role_name: Option<String>, function: &str) -> Self {
+        // STS session names: 2-64 of [\w+=,.@-].
+        let mut session_name = format!("eks-exposure-responder-{function}");
+        session_name.truncate(64);
+        AwsAccess {
+            base,
+            member_role_name,
+            session_name,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, key: &(String, String)) -> Option<ClusterSession> {
+        self.cache.lock().ok().and_then(|c| c.get(key).cloned())
+    }
+}
+
+impl ClusterAccess for AwsAccess {
+    fn home_session(&self, cluster: &ClusterRef) -> ClusterSession {
+        let config = self
+            .base
+            .to_builder()
+            .region(Region::new(cluster.region.clone()))
+            .build();
+        ClusterSession {
+            eks: aws_sdk_eks::Client::new(&config),
+            config,
+            assumed_role: None,
+        }
+    }
+
+    async fn session(
+        &self,
+        cluster: &ClusterRef,
+        home_account: Option<&str>,
+    ) -> Result<ClusterSession, AccessError> {
+        let key = (cluster.account.clone(), cluster.region.clone());
+        if let Some(hit) = self.cached(&key) {
+            return Ok(hit);
+        }
+        let region = Region::new(cluster.region.clone());
+        let foreign = home_account.is_some_and(|home| home != cluster.account);
+        let (config, assumed_role) = match (&self.member_role_name, foreign) {
+            (Some(role), true) => {
+                let role_arn = format!(
+                    "arn:{}:iam::{}:role/{role}",
+                    cluster.partition, cluster.account
+                );
+                let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+                    .session_name(self.session_name.clone())
+                    .configure(&self.base)
+                    .build()
+                    .await;
+                let config = self
+                    .base
+                    .to_builder()
+                    .credentials_provider(aws_sdk_eks::config::SharedCredentialsProvider::new(
+                        provider,
+                    ))
+                    .region(region)
+                    .build();
+                (config, Some(role_arn))
+            }
+            (None, true) => {
+                return Err(AccessError::NoMemberRole {
+                    account: cluster.account.clone(),
+                    home: home_account.unwrap_or("unknown").to_string(),
+                });
+            }
+            _ => (self.base.to_builder().region(region).build(), None),
+        };
+        let session = ClusterSession {
+            eks: aws_sdk_eks::Client::new(&config),
+            config,
+            assumed_role,
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, session.clone());
+        }
+        Ok(session)
+    }
+}
+
+/// The account id in a Lambda function ARN (`arn:aws:lambda:<region>:<account>:function:<name>`).
+pub fn account_of_function_arn(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    crate::event::cluster::is_account_id(account).then_some(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_account_of_a_function_arn() {
+        assert_eq!(
+            account_of_function_arn(
+                "arn:aws:lambda:us-east-1:444455556666:function:endpoint-access"
+            ),
+            Some("444455556666")
+        );
+        assert_eq!(account_of_function_arn(""), None);
+    }
+}

@@ -1,0 +1,60 @@
+//! endpoint-access's two-stage apply against a service, with the finding record asserted end to
+//! end: moto_server changes the cluster (UpdateClusterConfig), the AWS stand-in in front of it
+//! (scripts/aws_standin.py) keeps the finding and the BatchUpdateFindingsV2 records.
+
+mod common;
+#[path = "common/standin.rs"]
+mod standin;
+
+use common::{Inbox, config, create_cluster, event_for, unique};
+use endpoint_access::{EndpointAccessFix, Settings};
+use shared::pipeline::respond;
+use shared::{Deps, Mode, Outcome};
+
+#[tokio::test]
+async fn stage_one_leaves_the_finding_new_and_stage_two_marks_it_in_progress() {
+    let sdk = standin::sdk().await;
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    let inbox = Inbox::new(&sdk).await;
+    let name = unique("payments");
+    create_cluster(&eks, &name, "1.31", true, false, None).await;
+    let event = standin::own_exposure(event_for("eks-public-access.json", &name), &name);
+    let uid = standin::load_finding(&event);
+    let fix = EndpointAccessFix::new(Settings::default());
+    let deps = Deps::from_sdk(
+        &sdk,
+        config(Mode::Apply, &inbox.topic_arn),
+        "endpoint-access",
+    );
+
+    let first = respond(&fix, &deps, event.clone(), None)
+        .await
+        .expect("report");
+    assert_eq!(first.outcome, Outcome::Applied, "{}", first.reason);
+    assert_eq!(first.stage.map(|s| (s.number, s.of)), Some((1, 2)));
+    let record = standin::finding_record(&uid);
+    assert_eq!(
+        (record["status_id"].as_i64(), record["status"].as_str()),
+        (Some(1), Some("New")),
+        "an earlier stage keeps the finding New so the next evaluation takes the next stage: {record}"
+    );
+    let comment = record["comment"].as_str().expect("comment");
+    assert!(
+        comment.starts_with("eks-exposure-responder/endpoint-access: applied (stage 1 of 2)"),
+        "{comment}"
+    );
+
+    let second = respond(&fix, &deps, event, None).await.expect("report");
+    assert_eq!(second.outcome, Outcome::Applied, "{}", second.reason);
+    assert_eq!(second.stage.map(|s| (s.number, s.of)), Some((2, 2)));
+    let record = standin::finding_record(&uid);
+    assert_eq!(record["status_id"], 2, "{record}");
+    assert!(
+        record["comment"]
+            .as_str()
+            .is_some_and(|c| c.contains("(stage 2 of 2)")),
+        "{record}"
+    );
+    assert_eq!(record["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(inbox.drain().await.len(), 2);
+}
