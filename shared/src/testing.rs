@@ -46,6 +46,7 @@ pub fn config(mode: Mode) -> CommonConfig {
         member_role_name: None,
         apply_to_iac_managed: false,
         update_findings: true,
+        ledger: None,
     }
 }
 
@@ -324,6 +325,7 @@ pub fn mocked_deps(
             access: StaticAccess::new(eks),
             config,
             emit_metrics: false,
+            ledger: None,
         },
         captures,
     )
@@ -342,6 +344,7 @@ pub fn mocked_deps_with(
         access: StaticAccess::new(eks),
         config,
         emit_metrics: false,
+        ledger: None,
     }
 }
 

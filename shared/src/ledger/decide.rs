@@ -18,7 +18,7 @@ pub const STORED_REPORT_MAX: usize = 64 * 1024;
 const DAY_MS: i64 = 86_400_000;
 
 /// The ledger's configuration (`LEDGER_TABLE` and its limits), read once at cold start.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LedgerSettings {
     pub table: String,
     /// Applies a function may start per clock hour (UTC); beyond it, it proposes.

@@ -7,8 +7,8 @@ use super::decide::{
     decision_for, finding_record, hour_bucket, judge, plan_digest,
 };
 use super::{Claim, Decision, DecisionLedger, DynamoLedger, Entry, FindingDecisions, FindingKey};
-use crate::Report;
 use crate::aws::{AwsError, FaultKind};
+use crate::{DecisionCode, Report};
 
 /// Conflicting writes on one finding tolerated before the event is retried instead.
 const CLAIM_ATTEMPTS: usize = 3;
@@ -44,11 +44,11 @@ pub enum Hold {
 }
 
 impl Hold {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> DecisionCode {
         match self {
-            Hold::ApplyLimit => "apply_limit_reached",
-            Hold::CircuitOpen => "circuit_open",
-            Hold::LedgerUnavailable => "ledger_unavailable",
+            Hold::ApplyLimit => DecisionCode::ApplyLimitReached,
+            Hold::CircuitOpen => DecisionCode::CircuitOpen,
+            Hold::LedgerUnavailable => DecisionCode::LedgerUnavailable,
         }
     }
 }
@@ -67,7 +67,7 @@ pub enum ApplyGate {
 pub enum Settled {
     /// The decision repeats the last one (`already_decided`) or the same event was decided
     /// already (`duplicate_delivery`): no message, no record.
-    Skip { code: &'static str, of: String },
+    Skip { code: DecisionCode, of: String },
     /// A new decision (or the one reminder), recorded.
     Decided(Box<Claimed>),
 }
@@ -209,13 +209,13 @@ impl<L: DecisionLedger> Ledger<L> {
                 Judgement::Reminder { of } => Some(of),
                 Judgement::AlreadyDecided { of } => {
                     return Ok(Settled::Skip {
-                        code: "already_decided",
+                        code: DecisionCode::AlreadyDecided,
                         of,
                     });
                 }
                 Judgement::DuplicateDelivery { of } => {
                     return Ok(Settled::Skip {
-                        code: "duplicate_delivery",
+                        code: DecisionCode::DuplicateDelivery,
                         of,
                     });
                 }
@@ -409,7 +409,7 @@ mod tests {
             why.contains("aws dynamodb delete-item --table-name ledger"),
             "{why}"
         );
-        assert_eq!(hold.code(), "circuit_open");
+        assert_eq!(hold.code(), DecisionCode::CircuitOpen);
     }
 
     #[tokio::test]
@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(
             l.decide(&r, subject, Some("rev1")).await,
             Ok(Settled::Skip {
-                code: "duplicate_delivery",
+                code: DecisionCode::DuplicateDelivery,
                 of: first.decision.decision_id.clone()
             })
         );
@@ -496,7 +496,7 @@ mod tests {
         assert_eq!(
             l.decide(&r, subject, Some("rev2")).await,
             Ok(Settled::Skip {
-                code: "already_decided",
+                code: DecisionCode::AlreadyDecided,
                 of: first.decision.decision_id.clone()
             })
         );
@@ -514,7 +514,7 @@ mod tests {
         assert!(matches!(
             l.decide(&r, subject, Some("rev4")).await,
             Ok(Settled::Skip {
-                code: "already_decided",
+                code: DecisionCode::AlreadyDecided,
                 ..
             })
         ));
@@ -594,7 +594,7 @@ mod tests {
         assert_eq!(
             racing.decide(&r, subject, Some("rev1")).await,
             Ok(Settled::Skip {
-                code: "duplicate_delivery",
+                code: DecisionCode::DuplicateDelivery,
                 of: rival.decision.decision_id.clone()
             })
         );
