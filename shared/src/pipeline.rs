@@ -662,6 +662,9 @@ async fn notify<A, L: DecisionLedger>(
 }
 
 #[cfg(test)]
+mod ledger_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

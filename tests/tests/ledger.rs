@@ -9,12 +9,18 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use common::{sdk, unique};
+use shared::aws::AwsAccess;
+use shared::ledger::LedgerSettings;
 use shared::ledger::decide::{Breaker, finding_record, hour_bucket};
 use shared::ledger::dynamo::{BY_DAY_INDEX, cluster_pk};
 use shared::ledger::{
     Candidate, Claim, Decision, DecisionLedger, DynamoLedger, Entry, FindingDecisions, FindingKey,
-    Judgement, judge,
+    Judgement, Ledger, judge,
 };
+use shared::output::notify::SnsNotifier;
+use shared::output::record::FindingRecorder;
+use shared::pipeline::respond;
+use shared::{Deps, Mode, Outcome, Report};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -527,4 +533,297 @@ async fn history_is_one_query_per_cluster_and_one_per_day() {
         .map(|i| i["outcome"].as_s().expect("outcome").as_str())
         .collect();
     assert_eq!(mine, ["proposed", "deferred"]);
+}
+
+// ------------------------------------------------------------------------------------------
+// The multi-trait finding: four functions, one finding, one record
+// ------------------------------------------------------------------------------------------
+
+/// The four functions as one enum, so a test can run them in any order.
+#[derive(Clone, Copy, Debug)]
+enum Function {
+    Endpoint,
+    Version,
+    Secrets,
+    Vulnerabilities,
+}
+
+const FUNCTIONS: [Function; 4] = [
+    Function::Endpoint,
+    Function::Version,
+    Function::Secrets,
+    Function::Vulnerabilities,
+];
+
+impl Function {
+    fn name(self) -> &'static str {
+        match self {
+            Function::Endpoint => "endpoint-access",
+            Function::Version => "kubernetes-version",
+            Function::Secrets => "secrets-encryption",
+            Function::Vulnerabilities => "container-vulnerabilities",
+        }
+    }
+}
+
+/// What the functions share: moto for EKS and the ledger, capturing SNS and Security Hub.
+struct Stack {
+    sdk: aws_config::SdkConfig,
+    table: String,
+    sns: aws_sdk_sns::Client,
+    securityhub: aws_sdk_securityhub::Client,
+    captures: shared::testing::Captures,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        let sdk = sdk().await;
+        let table = ledger_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
+        let (sns, securityhub, captures) = shared::testing::capturing_clients();
+        Stack {
+            sdk,
+            table,
+            sns,
+            securityhub,
+            captures,
+        }
+    }
+
+    fn deps(&self, function: Function, clock: fn() -> i64) -> Deps<AwsAccess> {
+        let mut config = common::config(Mode::Propose, shared::testing::TOPIC_ARN);
+        let settings = LedgerSettings::from_env(&shared::testing::env_of(&[(
+            "LEDGER_TABLE",
+            self.table.as_str(),
+        )]))
+        .expect("valid")
+        .expect("set");
+        config.ledger = Some(settings.clone());
+        Deps {
+            access: AwsAccess::new(self.sdk.clone(), None, function.name()),
+            notifier: SnsNotifier::new(self.sns.clone(), config.sns_topic_arn.clone()),
+            recorder: FindingRecorder::new(self.securityhub.clone()),
+            config,
+            emit_metrics: false,
+            ledger: Some(Ledger {
+                store: DynamoLedger::new(
+                    aws_sdk_dynamodb::Client::new(&self.sdk),
+                    self.table.clone(),
+                ),
+                settings,
+                clock,
+            }),
+        }
+    }
+
+    async fn run(
+        &self,
+        function: Function,
+        event: &serde_json::Value,
+        clock: fn() -> i64,
+    ) -> Report {
+        let deps = self.deps(function, clock);
+        let event = event.clone();
+        match function {
+            Function::Endpoint => {
+                respond(
+                    &endpoint_access::EndpointAccess::new(endpoint_access::Settings::default()),
+                    &deps,
+                    event,
+                    None,
+                )
+                .await
+            }
+            Function::Version => {
+                respond(
+                    &kubernetes_version::KubernetesVersion::new(),
+                    &deps,
+                    event,
+                    None,
+                )
+                .await
+            }
+            Function::Secrets => {
+                respond(
+                    &secrets_encryption::SecretsEncryption::new(
+                        secrets_encryption::Settings::default(),
+                    ),
+                    &deps,
+                    event,
+                    None,
+                )
+                .await
+            }
+            Function::Vulnerabilities => {
+                respond(
+                    &container_vulnerabilities::ContainerVulnerabilities::new(
+                        container_vulnerabilities::Settings::default(),
+                        aws_sdk_securityhub::Client::new(&self.sdk),
+                    ),
+                    &deps,
+                    event,
+                    None,
+                )
+                .await
+            }
+        }
+        .expect("a report")
+    }
+
+    /// (comment, status id) of every BatchUpdateFindingsV2 so far.
+    fn records(&self) -> Vec<(String, Option<i32>)> {
+        self.captures
+            .recorded()
+            .iter()
+            .map(|r| (r.comment().unwrap_or_default().to_string(), r.status_id()))
+            .collect()
+    }
+}
+
+fn clock_t0() -> i64 {
+    1_778_645_600_000
+}
+
+fn clock_next_day() -> i64 {
+    1_778_645_600_000 + DAY_MS
+}
+
+/// The same finding, later: Security Hub's echo of a record (a new modified time).
+fn echo_of(event: &serde_json::Value) -> serde_json::Value {
+    let mut echo = event.clone();
+    let f = &mut echo["detail"]["findings"][0]["finding_info"];
+    f["modified_time"] = serde_json::json!(1_778_645_999_000_i64);
+    f["modified_time_dt"] = serde_json::json!("2026-05-13T04:19:59.000Z");
+    echo
+}
+
+/// Every permutation of the four functions.
+fn orders() -> Vec<Vec<Function>> {
+    let mut out = Vec::new();
+    for a in 0..4 {
+        for b in (0..4).filter(|b| *b != a) {
+            for c in (0..4).filter(|c| *c != a && *c != b) {
+                let d = 6 - a - b - c;
+                out.push([a, b, c, d].map(|i| FUNCTIONS[i]).to_vec());
+            }
+        }
+    }
+    out
+}
+
+fn assert_one_complete_record(stack: &Stack, ctx: &str) {
+    let records = stack.records();
+    let (last, _) = records
+        .last()
+        .unwrap_or_else(|| panic!("{ctx}: nothing recorded"));
+    for f in FUNCTIONS {
+        assert!(
+            last.contains(&format!("{} proposed", f.name())),
+            "{ctx}: the last comment lacks {}: {last}",
+            f.name()
+        );
+    }
+    assert!(last.chars().count() <= 512, "{ctx}");
+    // In Progress is set, and only by a comment that carries every function.
+    let in_progress: Vec<&String> = records
+        .iter()
+        .filter(|(_, s)| *s == Some(2))
+        .map(|(c, _)| c)
+        .collect();
+    assert!(
+        !in_progress.is_empty(),
+        "{ctx}: never In Progress: {records:?}"
+    );
+    for c in in_progress {
+        assert!(
+            FUNCTIONS.iter().all(|f| c.contains(f.name())),
+            "{ctx}: In Progress before every trait had a decision: {c}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn four_functions_in_any_order_end_with_one_complete_comment_and_in_progress() {
+    for order in orders() {
+        let stack = Stack::new().await;
+        let eks = aws_sdk_eks::Client::new(&stack.sdk);
+        let name = unique("shared");
+        common::create_cluster(&eks, &name, "1.29", true, false, None).await;
+        let event = common::event_for("eks-multi-trait.json", &name);
+        let ctx = format!("{:?}", order.iter().map(|f| f.name()).collect::<Vec<_>>());
+        for (i, f) in order.iter().enumerate() {
+            let r = stack.run(*f, &event, clock_t0).await;
+            assert_eq!(
+                r.outcome,
+                Outcome::Proposed,
+                "{ctx} {}: {}",
+                f.name(),
+                r.reason
+            );
+            assert!(r.decision_id.is_some(), "{ctx}");
+            // Until the last function decided, the finding stays New.
+            let (_, status) = stack.records().last().cloned().expect("recorded");
+            assert_eq!(status.is_some(), i == 3, "{ctx} after {}", f.name());
+        }
+        assert_eq!(
+            stack.captures.published().len(),
+            4,
+            "{ctx}: one message each"
+        );
+        assert_one_complete_record(&stack, &ctx);
+
+        // The echoes of those records, and a re-delivery, send and record nothing more.
+        let records = stack.records().len();
+        for f in &order {
+            let echo = stack.run(*f, &echo_of(&event), clock_next_day).await;
+            assert_eq!(
+                (echo.outcome, echo.reason_code.as_str()),
+                (Outcome::Skipped, "already_decided"),
+                "{ctx} {}",
+                f.name()
+            );
+            assert!(echo.duplicate_of.is_some());
+            let again = stack.run(*f, &event, clock_next_day).await;
+            assert_eq!(again.reason_code.as_str(), "duplicate_delivery", "{ctx}");
+        }
+        assert_eq!(
+            stack.captures.published().len(),
+            4,
+            "{ctx}: no further message"
+        );
+        assert_eq!(stack.records().len(), records, "{ctx}: no further record");
+    }
+}
+
+#[tokio::test]
+async fn four_functions_at_once_end_with_one_complete_comment() {
+    let stack = Stack::new().await;
+    let eks = aws_sdk_eks::Client::new(&stack.sdk);
+    let name = unique("concurrent");
+    common::create_cluster(&eks, &name, "1.29", true, false, None).await;
+    let event = common::event_for("eks-multi-trait.json", &name);
+    let (a, b, c, d) = tokio::join!(
+        stack.run(Function::Endpoint, &event, clock_t0),
+        stack.run(Function::Version, &event, clock_t0),
+        stack.run(Function::Secrets, &event, clock_t0),
+        stack.run(Function::Vulnerabilities, &event, clock_t0),
+    );
+    for r in [&a, &b, &c, &d] {
+        assert_eq!(r.outcome, Outcome::Proposed, "{}: {}", r.function, r.reason);
+    }
+    assert_eq!(stack.captures.published().len(), 4);
+    assert_one_complete_record(&stack, "concurrent");
+
+    // The same event delivered twice at once to one function: one decision, one message.
+    let name = unique("twice");
+    common::create_cluster(&eks, &name, "1.29", true, false, None).await;
+    let event = common::event_for("eks-multi-trait.json", &name);
+    let before = stack.captures.published().len();
+    let (x, y) = tokio::join!(
+        stack.run(Function::Endpoint, &event, clock_t0),
+        stack.run(Function::Endpoint, &event, clock_t0),
+    );
+    let mut outcomes = [x.reason_code.as_str(), y.reason_code.as_str()];
+    outcomes.sort();
+    assert_eq!(outcomes, ["duplicate_delivery", "mode_propose"]);
+    assert_eq!(stack.captures.published().len(), before + 1);
 }
