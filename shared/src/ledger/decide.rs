@@ -111,9 +111,14 @@ fn number(env: &impl Env, name: &'static str, default: u32, min: u32) -> Result<
 // Plan digest
 // ------------------------------------------------------------------------------------------
 
+/// Parameters left out of the digest: the idempotency token carries the finding's revision,
+/// which every echo of a finding record changes, so with it no echo would repeat a decision.
+const NOT_DIGESTED: &[&str] = &["clientRequestToken"];
+
 /// SHA-256 (hex) of the canonical JSON of the plan's steps: each step's API call and
 /// parameters, in order. Descriptions and CLI lines are left out: they are rendered from the
-/// same parameters. Equal plans have equal digests whatever order their JSON keys came in.
+/// same parameters; so are idempotency tokens ([`NOT_DIGESTED`]). Equal plans have equal
+/// digests whatever order their JSON keys came in.
 pub fn plan_digest(steps: &[PlanStep]) -> String {
     let mut canonical = String::from("[");
     for (i, step) in steps.iter().enumerate() {
@@ -123,7 +128,7 @@ pub fn plan_digest(steps: &[PlanStep]) -> String {
         canonical.push_str("{\"api_call\":");
         push_json_string(&mut canonical, &step.api_call);
         canonical.push_str(",\"parameters\":");
-        push_canonical(&mut canonical, &step.parameters);
+        push_canonical(&mut canonical, &step.parameters, NOT_DIGESTED);
         canonical.push('}');
     }
     canonical.push(']');
@@ -133,14 +138,16 @@ pub fn plan_digest(steps: &[PlanStep]) -> String {
 /// JSON with object keys sorted (by their UTF-8 bytes) and no insignificant whitespace.
 pub fn canonical_json(value: &serde_json::Value) -> String {
     let mut out = String::new();
-    push_canonical(&mut out, value);
+    push_canonical(&mut out, value, &[]);
     out
 }
 
-fn push_canonical(out: &mut String, value: &serde_json::Value) {
+/// Canonical JSON of `value` without the object keys in `skip` (at any depth).
+fn push_canonical(out: &mut String, value: &serde_json::Value, skip: &[&str]) {
     match value {
         serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
+            let mut keys: Vec<&String> =
+                map.keys().filter(|k| !skip.contains(&k.as_str())).collect();
             keys.sort();
             out.push('{');
             for (i, k) in keys.into_iter().enumerate() {
@@ -149,7 +156,7 @@ fn push_canonical(out: &mut String, value: &serde_json::Value) {
                 }
                 push_json_string(out, k);
                 out.push(':');
-                push_canonical(out, &map[k]);
+                push_canonical(out, &map[k], skip);
             }
             out.push('}');
         }
@@ -159,7 +166,7 @@ fn push_canonical(out: &mut String, value: &serde_json::Value) {
                 if i > 0 {
                     out.push(',');
                 }
-                push_canonical(out, v);
+                push_canonical(out, v, skip);
             }
             out.push(']');
         }
@@ -617,6 +624,17 @@ mod tests {
             "step order is part of the plan"
         );
         assert_eq!(plan_digest(&[a]).len(), 64);
+        // The idempotency token changes with every revision of the finding: not the plan.
+        let with_token = |t: &str| {
+            step(
+                "eks:UpdateClusterVersion",
+                serde_json::json!({"name": "c", "version": "1.30", "clientRequestToken": t}),
+            )
+        };
+        assert_eq!(
+            plan_digest(&[with_token("eer-rev1")]),
+            plan_digest(&[with_token("eer-rev2")])
+        );
     }
 
     #[test]

@@ -10,8 +10,10 @@ use super::{Claim, Decision, DecisionLedger, DynamoLedger, Entry, FindingDecisio
 use crate::aws::{AwsError, FaultKind};
 use crate::{DecisionCode, Report};
 
-/// Conflicting writes on one finding tolerated before the event is retried instead.
-const CLAIM_ATTEMPTS: usize = 3;
+/// Conflicting writes on one finding tolerated before the event is retried instead. Each
+/// conflict means another decision was recorded (the writers make progress), and a finding
+/// has at most one writer per function and delivery: a few more than the four functions.
+const CLAIM_ATTEMPTS: usize = 8;
 /// Rewrites of the finding record while other functions keep deciding on it.
 const RECORD_ROUNDS: usize = 3;
 /// The apply counter outlives its hour by this much (then DynamoDB's TTL removes it).
