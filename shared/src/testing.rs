@@ -312,6 +312,17 @@ pub fn capturing_clients() -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client,
     (sns, securityhub, captures)
 }
 
+/// What a report could not check, less the note every report carries when there is no decision
+/// ledger (the harness runs without one, as a local run does).
+pub fn not_checked(report: &crate::Report) -> Vec<&str> {
+    report
+        .not_checked
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != crate::pipeline::NO_LEDGER)
+        .collect()
+}
+
 /// Dependencies with a mocked EKS client and capturing SNS/Security Hub clients.
 pub fn mocked_deps(
     config: CommonConfig,
