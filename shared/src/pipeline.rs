@@ -12,8 +12,9 @@ use crate::event::gate::{
     confirm_json, gate,
 };
 use crate::guardrails::{ModeDecision, decide_mode};
+use crate::ledger::{ApplyGate, Claimed, DecisionLedger, DynamoLedger, Ledger, Settled};
 use crate::output::notify::{SnsNotifier, render};
-use crate::output::record::{FindingRecorder, record_for};
+use crate::output::record::{FindingRecord, FindingRecorder, STATUS_IN_PROGRESS, record_for};
 use crate::output::report::{
     Blocker, DecisionCode, Effect, Outcome, PlanStep, Priority, ReasonCode, Report, Revert, Stage,
 };
@@ -205,6 +206,27 @@ impl ResponderError {
     }
 }
 
+impl From<ResponderError> for lambda_runtime::Diagnostic {
+    fn from(e: ResponderError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The AWS effects the pipeline needs.
+pub struct Deps<A, L = DynamoLedger> {
+    pub config: CommonConfig,
+    pub access: A,
+    pub notifier: SnsNotifier,
+    pub recorder: FindingRecorder,
+    /// Print EMF metric lines to stdout (on in Lambda; off where a test loop would flood it).
+    pub emit_metrics: bool,
+    /// The decision ledger; `None` when `LEDGER_TABLE` is unset (local runs).
+    pub ledger: Option<Ledger<L>>,
+}
+
 tokio::task_local! {
     /// When the invocation must have returned (the Lambda context's deadline), set by
     /// [`with_deadline`] around one event.
@@ -242,29 +264,10 @@ fn budget_for_change() -> Result<(), ResponderError> {
     }
 }
 
-impl From<ResponderError> for lambda_runtime::Diagnostic {
-    fn from(e: ResponderError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: e.error_type().to_string(),
-            error_message: e.to_string(),
-        }
-    }
-}
-
-/// The AWS effects the pipeline needs.
-pub struct Deps<A> {
-    pub config: CommonConfig,
-    pub access: A,
-    pub notifier: SnsNotifier,
-    pub recorder: FindingRecorder,
-    /// Print EMF metric lines to stdout (on in Lambda; off where a test loop would flood it).
-    pub emit_metrics: bool,
-}
-
 /// Handle one event end to end.
-pub async fn respond<R: Remediation, A: ClusterAccess>(
+pub async fn respond<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     remediation: &R,
-    deps: &Deps<A>,
+    deps: &Deps<A, L>,
     event: impl IncomingEvent,
     home_account: Option<&str>,
 ) -> Result<Report, ResponderError> {
@@ -288,10 +291,10 @@ pub async fn respond<R: Remediation, A: ClusterAccess>(
         })
     });
     if let Some(reason) = skip {
-        return finish(deps, skipped(base, &reason)).await;
+        return finish(deps, skipped(base, &reason), None).await;
     }
     let report = decide(remediation, deps, &exposure, base, home_account).await?;
-    finish(deps, report).await
+    finish(deps, report, exposure.modified_time.as_deref()).await
 }
 
 fn skipped(base: Report, reason: &SkipReason) -> Report {
@@ -326,9 +329,9 @@ fn failed(base: Report, err: &RemediationError, what: &str) -> Report {
 }
 
 /// Live state, guardrails, plan and action; every path ends in a report or a retryable error.
-async fn decide<R: Remediation, A: ClusterAccess>(
+async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     remediation: &R,
-    deps: &Deps<A>,
+    deps: &Deps<A, L>,
     exposure: &Exposure,
     base: Report,
     home_account: Option<&str>,
@@ -480,7 +483,22 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             format!("{summary} — not applied: {why}"),
         ));
     }
-    match remediation.apply(&situation, &action).await {
+    // The blast-radius limit and the circuit breaker, kept in the ledger.
+    let before = match &deps.ledger {
+        None => None,
+        Some(ledger) => match ledger.may_apply(R::FUNCTION).await {
+            Ok(ApplyGate::Go { breaker }) => Some(breaker),
+            Ok(ApplyGate::Hold { hold, why }) => {
+                return Ok(report.with_outcome(
+                    Outcome::Proposed,
+                    hold.code(),
+                    format!("{summary} — not applied: {why}"),
+                ));
+            }
+            Err(e) => return Err(ResponderError::Transient(e)),
+        },
+    };
+    let mut report = match remediation.apply(&situation, &action).await {
         Ok(applied) => {
             report.update_id = applied.update_id.clone();
             report.verification = Some(applied.verification.clone());
@@ -503,13 +521,116 @@ async fn decide<R: Remediation, A: ClusterAccess>(
         )),
         Err(RemediationError::Aws(e)) if e.is_transient() => Err(ResponderError::Transient(e)),
         Err(e) => Ok(failed(report, &e, "the change was refused")),
+    }?;
+    if let (Some(ledger), Some(before)) = (&deps.ledger, before)
+        && matches!(report.outcome, Outcome::Applied | Outcome::Failed)
+    {
+        let failed = report.outcome == Outcome::Failed;
+        if let Some(line) = ledger
+            .count_apply(R::FUNCTION, failed, &report.reason, before)
+            .await
+        {
+            report.not_checked.push(line);
+        }
+    }
+    Ok(report)
+}
+
+/// Said in every report of a function without a decision ledger.
+pub const NO_LEDGER: &str = "the decision ledger (LEDGER_TABLE) is not configured: this decision was not checked against earlier ones (a repeated delivery sends its message again), and no apply limit or circuit breaker applies";
+
+/// Record on the finding, notify, log, count. With the ledger, a decision that repeats the
+/// function's last one (or the same event decided by another delivery) ends here as `skipped`;
+/// a new one is recorded in the ledger before anything is sent, and the finding gets every
+/// function's latest decision. A failed record is reported, never raised. A notification that
+/// failed transiently is raised (so EventBridge retries the event) only when nothing was changed
+/// on the cluster: then the message is the whole result and must not be lost, its decision is
+/// released in the ledger, and a retry repeats nothing but the reads, the record and the
+/// message. After an apply it is reported instead, so a retry cannot turn "applied" into
+/// "deferred" behind the operator's back.
+async fn finish<A, L: DecisionLedger>(
+    deps: &Deps<A, L>,
+    mut report: Report,
+    revision: Option<&str>,
+) -> Result<Report, ResponderError> {
+    let Some(ledger) = &deps.ledger else {
+        report.not_checked.push(NO_LEDGER.to_string());
+        if report.outcome != Outcome::Skipped {
+            report.finding_update = record_alone(deps, &report).await;
+        }
+        return notify(deps, report, None).await;
+    };
+    if report.outcome == Outcome::Skipped {
+        return notify(deps, report, None).await;
+    }
+    // Security Hub did not confirm the event: the finding it names may be another one (or none),
+    // so it leaves no decision in the ledger and no comment; the message still tells the operator.
+    if record_for(&report).is_none()
+        && report.reason_code == ReasonCode::Decision(DecisionCode::Unconfirmed)
+    {
+        report.finding_update = Effect::not_attempted(
+            "Security Hub did not confirm the event: nothing is recorded in the ledger or on the finding",
+        );
+        return notify(deps, report, None).await;
+    }
+    // The cluster was changed (or an update started): a retry must not re-decide it.
+    let acted = report.outcome == Outcome::Applied || report.update_id.is_some();
+    let base = report.clone();
+    let subject = move |of: Option<&str>| {
+        let mut r = base.clone();
+        r.reminder_of = of.map(str::to_string);
+        crate::output::notify::subject(&r)
+    };
+    match ledger.decide(&report, subject, revision).await {
+        Ok(Settled::Skip { code, of }) => {
+            let why = match code {
+                DecisionCode::DuplicateDelivery => format!(
+                    "another delivery of this event already decided it ({of}); nothing is sent or recorded again"
+                ),
+                _ => format!(
+                    "the same decision ({}, {}, same plan) was already made as {of} within the last {} days; nothing is sent or recorded again",
+                    report.outcome.id(),
+                    report.reason_code,
+                    ledger.settings.dedupe_window_days
+                ),
+            };
+            report.duplicate_of = Some(of);
+            let mut report = report.with_outcome(Outcome::Skipped, code, why);
+            report.finding_update =
+                Effect::not_attempted("nothing is recorded for a decision already made");
+            notify(deps, report, None).await
+        }
+        Ok(Settled::Decided(claim)) => {
+            report.decision_id = Some(claim.decision.decision_id.clone());
+            report.reminder_of = claim.decision.reminder_of.clone();
+            report.finding_update = record_combined(deps, ledger, &mut report, &claim).await;
+            notify(deps, report, Some((ledger, &claim))).await
+        }
+        Err(e) if e.is_transient() && !acted => {
+            tracing::error!(function = report.function, error = %e, "decision ledger failed; the event will be retried");
+            Err(ResponderError::Transient(e))
+        }
+        Err(e) => {
+            tracing::error!(function = report.function, error = %e, "decision ledger failed; the decision is sent unrecorded");
+            report.not_checked.push(format!(
+                "the decision ledger could not be used ({e}): this decision was not checked against earlier ones nor recorded there, and the finding was not updated (a comment that cannot be deduplicated could come back as a new delivery)"
+            ));
+            report.finding_update = Effect::not_attempted(
+                "the decision ledger is unavailable: nothing is recorded on the finding",
+            );
+            notify(deps, report, None).await
+        }
     }
 }
 
 /// Why Security Hub's own copy of the finding does not confirm the event, if it does not. Anyone
 /// who may invoke the function can hand it any JSON; only the finding Security Hub holds says
 /// what it found, so nothing is changed on a cluster unless that copy agrees.
-async fn unconfirmed<A>(deps: &Deps<A>, exposure: &Exposure, owned: &[Trait]) -> Option<String> {
+async fn unconfirmed<A, L>(
+    deps: &Deps<A, L>,
+    exposure: &Exposure,
+    owned: &[Trait],
+) -> Option<String> {
     match deps.recorder.read(&exposure.metadata_uid).await {
         Ok(Some(copy)) => confirm_json(&copy, exposure, owned)
             .err()
@@ -524,48 +645,115 @@ async fn unconfirmed<A>(deps: &Deps<A>, exposure: &Exposure, owned: &[Trait]) ->
     }
 }
 
-/// Record on the finding, notify, log, count. A failed record is reported, never raised. A
-/// notification that failed transiently is raised (so EventBridge retries the event) only when
-/// nothing was changed on the cluster: then the message is the whole result and must not be lost,
-/// and a retry repeats nothing but the read, the record and the message. After an apply it is
-/// reported instead, so a retry cannot turn "applied" into "deferred" behind the operator's back.
-async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, ResponderError> {
-    if is_told(&report) {
-        report.finding_update = match record_for(&report) {
-            None => Effect::not_attempted(format!(
-                "nothing recorded (outcome {}): the finding stays New so it is evaluated again",
-                report.outcome.id()
-            )),
-            Some(_) if !deps.config.update_findings => {
-                Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated")
-            }
-            Some(record) => match deps
-                .recorder
-                .record(&report.finding.metadata_uid, &record)
-                .await
-            {
-                Ok(()) => Effect::done(
-                    format!(
-                        "comment added{}",
-                        if record.status_id.is_some() {
-                            " and status set to In Progress"
-                        } else {
-                            "; status left New for the next stage"
-                        }
-                    ),
-                    None,
+/// Without a ledger: this function's own comment, the status by its own outcome.
+async fn record_alone<A, L>(deps: &Deps<A, L>, report: &Report) -> Effect {
+    match record_for(report) {
+        None => Effect::not_attempted(format!(
+            "nothing recorded (outcome {}): the finding stays New so it is evaluated again",
+            report.outcome.id()
+        )),
+        Some(_) if !deps.config.update_findings => {
+            Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated")
+        }
+        Some(record) => match deps
+            .recorder
+            .record(&report.finding.metadata_uid, &record)
+            .await
+        {
+            Ok(()) => Effect::done(
+                format!(
+                    "comment added{}",
+                    if record.status_id.is_some() {
+                        " and status set to In Progress"
+                    } else {
+                        "; status left New for the next stage"
+                    }
                 ),
-                Err(e) => {
-                    tracing::error!(function = report.function, error = %e, "finding update failed");
-                    Effect::failed(format!("the finding was not updated: {e}"))
+                None,
+            ),
+            Err(e) => {
+                tracing::error!(function = report.function, error = %e, "finding update failed");
+                Effect::failed(format!("the finding was not updated: {e}"))
+            }
+        },
+    }
+}
+
+/// With the ledger: every function's latest decision in one comment; In Progress once every
+/// trait on the finding is settled.
+async fn record_combined<A, L: DecisionLedger>(
+    deps: &Deps<A, L>,
+    ledger: &Ledger<L>,
+    report: &mut Report,
+    claim: &Claimed,
+) -> Effect {
+    if !deps.config.update_findings {
+        return Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated");
+    }
+    let uid = report.finding.metadata_uid.clone();
+    let recorded = ledger
+        .record(report, &claim.claimed, async |plan| {
+            let record = FindingRecord {
+                comment: plan.comment.clone(),
+                status_id: plan.in_progress.then_some(STATUS_IN_PROGRESS),
+            };
+            deps.recorder.record(&uid, &record).await
+        })
+        .await;
+    report.not_checked.extend(recorded.not_checked);
+    match recorded.result {
+        Ok(()) if recorded.plan.in_progress => Effect::done(
+            "comment with every function's latest decision; status set to In Progress (every trait on the finding has a decision)",
+            None,
+        ),
+        Ok(()) => Effect::done(
+            format!(
+                "comment with every function's latest decision; status left New until {} {} settled",
+                recorded.plan.waiting_for.join(", "),
+                if recorded.plan.waiting_for.len() == 1 {
+                    "is"
+                } else {
+                    "are"
                 }
-            },
-        };
+            ),
+            None,
+        ),
+        Err(e) => {
+            tracing::error!(function = report.function, error = %e, "finding update failed");
+            Effect::failed(format!("the finding was not updated: {e}"))
+        }
+    }
+}
+
+/// Send the message (none for a skipped finding), then log and count.
+async fn notify<A, L: DecisionLedger>(
+    deps: &Deps<A, L>,
+    mut report: Report,
+    claim: Option<(&Ledger<L>, &Claimed)>,
+) -> Result<Report, ResponderError> {
+    if !is_told(&report) {
+        report.notification = Some(Effect::not_attempted("no message for a skipped finding"));
+    } else {
         let message = render(&report);
         report.notification = Some(match deps.notifier.publish(&message).await {
             Ok(id) => Effect::done(format!("published: {}", message.subject), Some(id)),
             Err(e) if e.is_transient() && report.outcome != Outcome::Applied => {
                 tracing::error!(function = report.function, outcome = report.outcome.id(), error = %e, "notification failed; the event will be retried");
+                if let Some((ledger, c)) = claim {
+                    match ledger
+                        .release(&report, &c.claimed, c.previous.as_ref(), &c.decision)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(
+                            function = report.function,
+                            "the decision was not released: another was recorded since, and the retry is judged against it"
+                        ),
+                        Err(le) => {
+                            tracing::error!(function = report.function, error = %le, "the decision could not be released: the retry may be skipped as already decided")
+                        }
+                    }
+                }
                 return Err(ResponderError::Transient(e));
             }
             Err(e) => {
@@ -573,8 +761,6 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, Respond
                 Effect::failed(format!("the SNS message was not published: {e}"))
             }
         });
-    } else {
-        report.notification = Some(Effect::not_attempted("no message for a skipped finding"));
     }
     crate::output::telemetry::log_decision(&report);
     if deps.emit_metrics {
@@ -582,6 +768,9 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, Respond
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod ledger_tests;
 
 #[cfg(test)]
 mod tests {

@@ -47,6 +47,7 @@ pub fn config(mode: Mode) -> CommonConfig {
         member_role_name: None,
         apply_to_iac_managed: false,
         update_findings: true,
+        ledger: None,
     }
 }
 
@@ -344,8 +345,16 @@ pub fn held_findings_rule(findings: Vec<serde_json::Value>) -> Rule {
     })
 }
 
-/// SNS and Security Hub clients that succeed and capture their requests.
+/// SNS and Security Hub clients that succeed and capture their requests; Security Hub holds the
+/// sample findings.
 pub fn capturing_clients() -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client, Captures) {
+    capturing_clients_holding(held_findings())
+}
+
+/// As [`capturing_clients`], with Security Hub holding `held` (findings a test made up).
+pub fn capturing_clients_holding(
+    held: Vec<serde_json::Value>,
+) -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client, Captures) {
     let captures = Captures::default();
     let published = captures.published.clone();
     let publish = mock!(aws_sdk_sns::Client::publish)
@@ -366,9 +375,28 @@ pub fn capturing_clients() -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client,
         })
         .then_output(|| BatchUpdateFindingsV2Output::builder().build());
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&publish]);
-    let held = held_findings_rule(held_findings());
+    let held = held_findings_rule(held);
     let securityhub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&record, &held]);
     (sns, securityhub, captures)
+}
+
+/// Environment variables for `Env`-driven settings in tests (the ledger's settings).
+pub fn env_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What a report could not check, less the note every report carries when there is no decision
+/// ledger (the harness runs without one, as a local run does).
+pub fn not_checked(report: &crate::Report) -> Vec<&str> {
+    report
+        .not_checked
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != crate::pipeline::NO_LEDGER)
+        .collect()
 }
 
 /// Dependencies with a mocked EKS client and capturing SNS/Security Hub clients.
@@ -384,6 +412,7 @@ pub fn mocked_deps(
             access: StaticAccess::new(eks),
             config,
             emit_metrics: false,
+            ledger: None,
         },
         captures,
     )
@@ -402,6 +431,7 @@ pub fn mocked_deps_with(
         access: StaticAccess::new(eks),
         config,
         emit_metrics: false,
+        ledger: None,
     }
 }
 

@@ -113,12 +113,13 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
         aws_sdk_eks::Client::describe_cluster,
         aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput
     );
-    let deps = Deps {
+    let deps: Deps<_> = Deps {
         access: shared::testing::StaticAccess::new(shared::testing::eks_client(&[&no_call])),
         notifier: real.notifier,
         recorder: real.recorder,
         config: real.config,
         emit_metrics: false,
+        ledger: None,
     };
     let r = respond(&fix, &deps, event, home).await.expect("report");
     assert_eq!(

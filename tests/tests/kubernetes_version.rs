@@ -162,7 +162,8 @@ async fn unsupported_cluster_on_moto_is_proposed_honestly_and_never_applied() {
     assert_eq!(msgs[0].attributes["outcome"]["Value"], "proposed");
     let report = msgs[0].report();
     assert_eq!(report["outcome"], "proposed");
-    assert_eq!(report["not_checked"].as_array().map(Vec::len), Some(2));
+    // and the note that no decision ledger is configured
+    assert_eq!(report["not_checked"].as_array().map(Vec::len), Some(3));
 }
 
 #[tokio::test]

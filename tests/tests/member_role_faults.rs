@@ -74,6 +74,7 @@ async fn deps(sts: &str, function: &str, mode: Mode) -> (Deps<AwsAccess>, Captur
             recorder: FindingRecorder::new(securityhub),
             config: cfg,
             emit_metrics: false,
+            ledger: None,
         },
         captures,
     )

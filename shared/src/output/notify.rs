@@ -179,8 +179,14 @@ pub fn subject(report: &Report) -> String {
     } else {
         ""
     };
+    // A reminder says so first: the subject is what a person sees in a list of messages.
+    let reminder = if report.reminder_of.is_some() {
+        "[REMINDER] "
+    } else {
+        ""
+    };
     subject_safe(&format!(
-        "{}{urgent} {} {}/{}: {label}",
+        "{reminder}{}{urgent} {} {}/{}: {label}",
         report.outcome.banner(),
         report.cluster.name,
         report.cluster.account,

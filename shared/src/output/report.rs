@@ -156,6 +156,12 @@ wire_codes! {
         Unconfirmed = "finding_unconfirmed",
         Applied = "applied",
         UpdateFailed = "update_failed",
+        // the decision ledger
+        AlreadyDecided = "already_decided",
+        DuplicateDelivery = "duplicate_delivery",
+        ApplyLimitReached = "apply_limit_reached",
+        CircuitOpen = "circuit_open",
+        LedgerUnavailable = "ledger_unavailable",
     }
 }
 
@@ -361,6 +367,15 @@ pub struct Report {
     /// Function-specific lines for the email body.
     #[serde(skip)]
     pub details_text: Vec<String>,
+    /// The decision ledger's id of this decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    /// The earlier decision this delivery repeats (`already_decided`, `duplicate_delivery`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// The earlier decision this one repeats as a reminder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminder_of: Option<String>,
     pub finding_update: Effect,
     /// Absent from the copy published to SNS (it is that message).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -400,6 +415,9 @@ impl Report {
             verification: None,
             details: None,
             details_text: Vec::new(),
+            decision_id: None,
+            duplicate_of: None,
+            reminder_of: None,
             finding_update: Effect::not_attempted("not yet"),
             notification: None,
         }

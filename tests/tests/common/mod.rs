@@ -213,6 +213,7 @@ pub fn config(mode: shared::Mode, topic_arn: &str) -> shared::CommonConfig {
         member_role_name: None,
         apply_to_iac_managed: false,
         update_findings: true,
+        ledger: None,
     }
 }
 
