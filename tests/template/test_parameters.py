@@ -15,7 +15,7 @@ MEMBER = cfn.load(cfn.MEMBER_ROLE)
 COMMON_ENV = {"MODE", "SNS_TOPIC_ARN", "ALLOWED_ACCOUNTS", "MEMBER_ROLE_NAME",
               "APPLY_TO_IAC_MANAGED", "UPDATE_FINDINGS"}
 ENV = {
-    "endpoint-access": COMMON_ENV | {"ALLOWED_PUBLIC_CIDRS"},
+    "endpoint-access": COMMON_ENV | {"ALLOWED_PUBLIC_CIDRS", "ENDPOINT_STAGE_SOAK_MINUTES"},
     "kubernetes-version": COMMON_ENV,
     "secrets-encryption": COMMON_ENV | {"SECRETS_KMS_KEY_ARN"},
     "container-vulnerabilities": COMMON_ENV,

@@ -100,7 +100,10 @@ async fn through_every_function(event: Value) -> Result<Vec<usize>, String> {
             Err(ResponderError::Transient(e)) => Err(format!("unexpected transient error: {e}")),
         }
     }
-    let endpoint = endpoint_access::EndpointAccess::new(endpoint_access::Settings::default());
+    let endpoint = endpoint_access::EndpointAccess::new(endpoint_access::Settings {
+        stage_soak_minutes: 0,
+        ..endpoint_access::Settings::default()
+    });
     let secrets = secrets_encryption::SecretsEncryption::new(
         secrets_encryption::Settings::from_env(&std::collections::HashMap::new())
             .map_err(|e| e.to_string())?,

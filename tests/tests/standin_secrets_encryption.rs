@@ -7,7 +7,7 @@ mod common;
 #[path = "common/standin.rs"]
 mod standin;
 
-use common::{Inbox, config, create_cluster, event_for, unique};
+use common::{Inbox, config, consent_to_one_way_doors, create_cluster, event_for, unique};
 use secrets_encryption::{KmsKeyArn, SecretsEncryption, Settings};
 use shared::output::report::EffectStatus;
 use shared::pipeline::{Remediation, respond};
@@ -25,6 +25,7 @@ fn with_key(key: &str) -> SecretsEncryption {
 async fn unencrypted_cluster(eks: &aws_sdk_eks::Client) -> (String, serde_json::Value, String) {
     let name = unique("orders");
     create_cluster(eks, &name, "1.31", false, true, None).await;
+    consent_to_one_way_doors(eks, &name).await;
     let event = standin::own_exposure(event_for(EVENT, &name), &name);
     let uid = standin::load_finding(&event);
     (name, event, uid)
