@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make bench: cold start, first event beside Cloud Custodian, warm events, the pure decision
-# path, peak memory and package size — measured in one run and printed as one table
+# make bench: cold start, first event beside Cloud Custodian, warm events, each function's
+# respond with mocked AWS, peak memory and package size — measured in one run and printed as one table
 # (BENCHMARKS.md explains every number).
 #
 #   scripts/bench.sh            the full benchmark (make bench)
@@ -101,21 +101,16 @@ if [ "$smoke" = 1 ]; then
   (cd "$empty_dir" && CARGO_TARGET_DIR="$empty_target" cargo build --locked)
   bindir="$root/target/debug"
   empty_bin="$empty_target/debug/bench-empty"
-  step "Building the decision benchmark (test profile)"
-  cargo test --no-run -p eks-exposure-shared --bench decision
+  step "Building the respond benchmark (test profile)"
+  cargo test --no-run -p integration-tests --bench respond
 else
   step "Building host release binaries (x86_64): ${functions[*]} and the empty function"
   cargo build --release "${pkgs[@]}"
   (cd "$empty_dir" && CARGO_TARGET_DIR="$empty_target" cargo build --release --locked)
   bindir="$root/target/release"
   empty_bin="$empty_target/release/bench-empty"
-  step "Building the decision benchmark (bench profile = release, symbols kept for profiling)"
-  cargo bench --no-run -p eks-exposure-shared --bench decision --message-format=json-render-diagnostics |
-    "$py" -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "decision":
-        print(m["executable"])' >"$state/decision-bin"
+  step "Building the respond benchmark (bench profile = release)"
+  cargo bench --no-run -p integration-tests --bench respond
   if [ "$sizes" = 1 ]; then
     step "Building arm64 bootstraps with cargo lambda build --release --arm64"
     size_args=()
@@ -227,15 +222,15 @@ step "3. Warm events: one process, $warm_events events (after one warm-up event)
 "$py" scripts/bench/harness.py warm "$state" "$state/warm.json" --events "$warm_events" "${fn_bins[@]}"
 "$root/scripts/moto.sh" stop
 
-# --- 3b. decision path -----------------------------------------------------------------------
+# --- 3b. respond with mocked AWS ------------------------------------------------------------
 if [ "$smoke" = 1 ]; then
-  step "3. Decision path (criterion, test mode: each benchmark once)"
-  cargo test -q -p eks-exposure-shared --bench decision 2>&1 | grep -E "^(Testing|Success)|error" | tr '\n' ' '
+  step "3. Each function's respond, AWS mocked (criterion, test mode: each benchmark once)"
+  cargo test -q -p integration-tests --bench respond 2>&1 | grep -E "^(Testing|Success)|error" | tr '\n' ' '
   echo
 else
-  step "3. Decision path (criterion, one core)"
-  rm -rf "$root/target/criterion/decision"
-  cargo bench -q -p eks-exposure-shared --bench decision >"$state/criterion.log" 2>&1 ||
+  step "3. Each function's respond, AWS mocked (criterion, one core)"
+  rm -rf "$root/target/criterion/respond"
+  cargo bench -q -p integration-tests --bench respond >"$state/criterion.log" 2>&1 ||
     { tail -n 20 "$state/criterion.log"; exit 1; }
   echo "  $(grep -c 'time:' "$state/criterion.log") benchmarks; output in $state/criterion.log"
 fi

@@ -4,11 +4,13 @@
     python3 scripts/gen_events.py          # (re)write the generated files in events/
     python3 scripts/gen_events.py --check  # verify events/ against events/manifest.toml, write nothing
 
-The three files copied from the handout (../shared/events/) are NOT generated; they are read
-(eks-public-access.json is the base for the derived invalid files) and checked, never rewritten.
+The three hand-written files (eks-public-access.json, eks-unsupported-kubernetes-version.json,
+eks-high-priority-vulnerability.json) are NOT generated; they are read (eks-public-access.json is
+the base for the derived invalid files) and checked, never rewritten.
 
-Shapes follow ../shared/reference/exposure-findings.md (sections 2, 4, 5). Every identifier is
-derived from a fixed seed with SHA-256, so re-running produces byte-identical files.
+Shapes follow Security Hub's OCSF exposure findings (class 2004, GA traits and preview tags).
+Every identifier is derived from a fixed seed with SHA-256, so re-running produces byte-identical
+files.
 """
 
 import copy
@@ -31,7 +33,7 @@ COPIED = (
     "eks-high-priority-vulnerability.json",
 )
 
-# payments-prod already has an exposure in the copied handout events: one exposure per resource,
+# payments-prod already has an exposure in the hand-written events: one exposure per resource,
 # so every later event about payments-prod reuses these identifiers.
 PAYMENTS_METADATA_UID = "c3b36eee5ddd49903dd93f175abe24db672f75e185165f6ed293515b200e451a"
 PAYMENTS_FINDING_UID = (
@@ -47,8 +49,8 @@ SEVERITY_IDS = {"Informational": 1, "Low": 2, "Medium": 3, "High": 4, "Critical"
 STATUS_IDS = {"New": 1, "In Progress": 2, "Suppressed": 3, "Resolved": 4}
 ACTIVITY_IDS = {"Create": 1, "Update": 2, "Close": 3}
 
-# Trait names: the remediation-page headings used as placeholders, as in the handout events
-# (reference §2.4, §4 — [INF]).
+# Trait names: the remediation-page headings used as placeholders, as in the hand-written events
+# (inferred: not confirmed by a real EKS exposure event).
 T1 = "The Amazon EKS cluster allows public access"
 T2 = "The Amazon EKS cluster uses an unsupported Kubernetes version"
 T3 = "The Amazon EKS cluster uses unencrypted Kubernetes secrets"
@@ -109,7 +111,7 @@ def ms(ts: str) -> int:
 
 
 def envelope_time(ts: str) -> str:
-    """Envelope `time` is whole seconds, as in the handout events."""
+    """Envelope `time` is whole seconds, as in the hand-written events."""
     return ts.split(".")[0] + "Z"
 
 
@@ -204,7 +206,7 @@ def finding(
     status="New",
     resource_uid_style="arn",
 ):
-    """A GA-shaped OCSF exposure finding; key order matches the handout events."""
+    """A GA-shaped OCSF exposure finding; key order matches the hand-written events."""
     arn = cluster_arn(account, region, cluster)
     resource = {
         "cloud_partition": "aws",
@@ -635,7 +637,7 @@ ROUTE_OF = {
 
 
 def classify(ev):
-    """Independent re-statement of reference §7 step 5 (control id / Inspector product)."""
+    """Independent re-statement of the trait classification (control id / Inspector product)."""
     uid, title = ev.get("uid", ""), ev.get("title", "")
     product = ev.get("product", {}).get("uid", "")
     values = [v for t in ev.get("traits", []) for v in t.get("values", [])]

@@ -6,7 +6,7 @@
                                                STATE/results.json (with the missed targets)
 
 Reads STATE/{machine,cold,first-pair,first-rest,warm,sizes}.json and criterion's estimates in
-target/criterion/decision/<id>/new/estimates.json. Standard library only.
+target/criterion/respond/<function>/new/estimates.json. Standard library only.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CRITERION = ROOT / "target" / "criterion" / "decision"
+CRITERION = ROOT / "target" / "criterion" / "respond"
 
 TARGET_COLD_RATIO = 3.0
 TARGET_FIRST_RATIO = 20.0
 TARGET_MEMORY_SHARE = 0.25
-TARGET_MULTI_PER_S = 50_000
 TARGET_BOOTSTRAP = 8 * 1024 * 1024
 TARGET_ZIP = 4 * 1024 * 1024
 
@@ -55,22 +54,6 @@ def cmd_sizes(state: Path, specs: list[str]) -> None:
         out[name] = {"bootstrap": p.stat().st_size, "zip": z.stat().st_size, "path": path}
         print(f"  size {name:<26} bootstrap {mib(out[name]['bootstrap']):>10}  zip {mib(out[name]['zip']):>10}")
     (state / "sizes.json").write_text(json.dumps(out, indent=1))
-
-
-STAGES = [
-    ("1-runtime-payload", "request body→runtime payload (RawValue)"),
-    ("2-typed-event", "payload→typed event"),
-    ("3-gate-classify", "gate+classify"),
-    ("4-mode-plan", "mode+plan"),
-    ("5-render", "render (SNS message + comment)"),
-]
-ALTERNATIVES = [
-    ("alt-json-value-then-typed", "bytes→serde_json::Value→typed (the parse before)"),
-    ("alt-typed-without-payload", "bytes→typed without the runtime's payload step"),
-]
-# The functions whose multi-trait decision is judged (criterion ids multi-trait/<function>);
-# "all-traits" is one decision over every trait, which no function makes: shown, not judged.
-MULTI = "multi-trait"
 
 
 def criterion(bench_id: str, group: Path = CRITERION) -> dict | None:
@@ -255,67 +238,25 @@ def cmd_table(state: Path, smoke: bool) -> int:
         if w.get("error"):
             problems.append(f"warm stream of {f}: {w['error']}")
 
-    # 3b. decision path (criterion)
-    multi_ids = sorted(
-        f"{MULTI}/{p.name}" for p in (CRITERION / MULTI).glob("*") if p.is_dir() and p.name != "report"
-    ) if (CRITERION / MULTI).is_dir() else []
-    multi_fns = [k for k in multi_ids if not k.endswith("/all-traits")]
-    ids = ["small", *multi_fns, *[k for k in multi_ids if k.endswith("/all-traits")], "cves/10", "cves/100", "cves/1000"]
-    crit = {k: criterion(k) for k in ids}
-    growth = None
+    # 3b. each function's respond with mocked AWS (criterion)
     if smoke:
-        rows.append(("decision path", "criterion", "smoke: each benchmark ran once (debug build), not measured", "", "n/a"))
-    elif any(crit[k] for k in multi_fns):
-        for k in ids:
-            c = crit[k]
+        rows.append(("respond, AWS mocked", "criterion", "smoke: each benchmark ran once (debug build), not measured", "", "n/a"))
+    else:
+        found = False
+        for f in functions:
+            c = criterion(f)
             if not c:
                 continue
-            per_s = 1e9 / c["median_ns"]
-            text = f"{fmt_us(c['median_ns'])} per finding, {per_s:,.0f} findings/s on one core"
-            target, ok, miss = "", None, ""
-            if k in multi_fns:
-                target = f"≥ {TARGET_MULTI_PER_S:,} findings/s"
-                ok = per_s >= TARGET_MULTI_PER_S
-                if not ok:
-                    miss = f"{per_s:,.0f}/s, {TARGET_MULTI_PER_S / per_s:.2f}× too slow"
-                    missed.append({"target": "decision", "function": k.split("/")[1], "per_s": per_s})
-            if k == "small":
-                label = "small (1 signal), endpoint-access"
-            elif k.endswith("/all-traits"):
-                label = "multi-trait, one decision over all 5 traits (no function makes it; reference)"
-            elif k.startswith(MULTI):
-                label = f"multi-trait (5 signals), {k.split('/')[1]}"
-            else:
-                label = f"{k.split('/')[1]} CVEs, container-vulnerabilities"
-            rows.append(("decision path", label, text, target, verdict(ok, miss)))
-        stages = {k: criterion(k, CRITERION.parent / "stages") for k, _ in STAGES + ALTERNATIVES}
-        if all(stages[k] for k, _ in STAGES[:5]):
-            total = sum(stages[k]["median_ns"] for k, _ in STAGES[:5])
-            parts = ", ".join(
-                f"{label} {fmt_us(stages[k]['median_ns'])} ({stages[k]['median_ns'] / total * 100:.0f}%)"
-                for k, label in STAGES[:5]
-            )
-            alts = "; ".join(f"{label}: {fmt_us(stages[k]['median_ns'])}" for k, label in ALTERNATIVES if stages[k])
-            rows.append(("decision path", "multi-trait all-traits decision, stage by stage", f"{parts}. Alternatives for the parse: {alts}", "", ""))
-        if crit["cves/10"] and crit["cves/100"] and crit["cves/1000"]:
-            t10, t100, t1000 = (crit[f"cves/{n}"]["median_ns"] for n in (10, 100, 1000))
-            slope_lo = (t100 - t10) / 90
-            slope_hi = (t1000 - t100) / 900
-            growth = {"t1000_over_t100": t1000 / t100, "slope_ratio": slope_hi / slope_lo}
-            linear = 0.67 <= growth["slope_ratio"] <= 1.5
+            found = True
             rows.append((
-                "decision path",
-                "growth small → large",
-                f"100 → 1,000 CVEs: {t1000 / t100:.1f}× the time for 10× the signals; cost per added CVE "
-                f"{slope_lo / 1000:.2f} µs (10→100) vs {slope_hi / 1000:.2f} µs (100→1,000); small → 1,000 CVEs "
-                f"{t1000 / crit['small']['median_ns']:.0f}×",
-                "linear",
-                verdict(linear, f"marginal cost grows {growth['slope_ratio']:.2f}× with size"),
+                "respond, AWS mocked",
+                f,
+                f"{fmt_us(c['median_ns'])} per event (median; every AWS call answered at once)",
+                "measured",
+                "",
             ))
-            if not linear:
-                missed.append({"target": "linear", "slope_ratio": growth["slope_ratio"]})
-    else:
-        problems.append("decision path: no criterion estimates")
+        if not found:
+            problems.append("respond: no criterion estimates")
 
     # 5. size
     if smoke:
@@ -370,7 +311,7 @@ def cmd_table(state: Path, smoke: bool) -> int:
     text = "\n".join(lines)
     print(text)
     (state / "results.md").write_text(text)
-    (state / "results.json").write_text(json.dumps({"missed": missed, "problems": problems, "growth": growth}, indent=1))
+    (state / "results.json").write_text(json.dumps({"missed": missed, "problems": problems}, indent=1))
     return 1 if problems else 0
 
 

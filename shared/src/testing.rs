@@ -241,7 +241,7 @@ pub fn describe_update_rule(id: &'static str, kind: UpdateType) -> Rule {
 #[macro_export]
 macro_rules! forbidden_rule {
     ($operation:path, $output:ty) => {
-        aws_smithy_mocks::mock!($operation)
+        $crate::testing::aws_smithy_mocks::mock!($operation)
             .match_requests(|req| {
                 panic!(
                     "{} must not be called, but was called with {req:?}",
@@ -353,6 +353,123 @@ pub fn mocked_deps_with(
 }
 
 // ---- fault injection, shared by every function's fault matrix ----
+
+/// How long one cell of a fault matrix may take: a call that hangs fails its cell instead of
+/// holding the test.
+pub const CELL_BOUND: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Run a fault matrix: `run` for every (call × fault), each within `CELL_BOUND`, then `check`
+/// with the cell's result and a label naming the cell. Returns how many cells ran.
+pub async fn every_cell<C, R, Fut>(
+    calls: &[C],
+    mut run: impl FnMut(C, Fault) -> Fut,
+    mut check: impl FnMut(C, Fault, &str, R),
+) -> usize
+where
+    C: Copy + std::fmt::Debug,
+    Fut: std::future::Future<Output = R>,
+{
+    let mut cells = 0;
+    for &call in calls {
+        for fault in FAULTS {
+            let ctx = format!("{call:?} × {fault:?}");
+            let started = std::time::Instant::now();
+            let result = tokio::time::timeout(CELL_BOUND, run(call, fault))
+                .await
+                .unwrap_or_else(|_| panic!("{ctx} hung"));
+            assert!(started.elapsed() < CELL_BOUND, "{ctx}");
+            check(call, fault, &ctx, result);
+            cells += 1;
+        }
+    }
+    cells
+}
+
+/// A cell whose transient fault outlasted the SDK's retries: the Lambda error EventBridge
+/// retries, naming the call (and the timeout, when it was one).
+pub fn assert_retryable(
+    result: Result<crate::output::report::Report, crate::pipeline::ResponderError>,
+    operation: &str,
+    fault: Fault,
+    ctx: &str,
+) {
+    match result {
+        Err(e) => {
+            assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
+            let text = e.to_string();
+            assert!(text.contains(operation), "{ctx}: {text}");
+            if fault == Fault::Timeout {
+                assert!(text.contains("timed out"), "{ctx}: {text}");
+            }
+        }
+        Ok(r) => panic!(
+            "{ctx}: expected a retryable error, got {:?} {}",
+            r.outcome, r.reason
+        ),
+    }
+}
+
+/// The report of a cell that must end in one.
+pub fn expect_report(
+    result: Result<crate::output::report::Report, crate::pipeline::ResponderError>,
+    ctx: &str,
+) -> crate::output::report::Report {
+    result.unwrap_or_else(|e| panic!("{ctx}: unexpected error {e}"))
+}
+
+/// A cell that ends in a report with `outcome` and `code`, nothing started on the cluster, and
+/// the message sent (none for a skipped finding).
+pub fn assert_outcome(
+    r: &crate::output::report::Report,
+    outcome: crate::output::report::Outcome,
+    code: &str,
+    ctx: &str,
+) {
+    use crate::output::report::{EffectStatus, Outcome};
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (outcome, code),
+        "{ctx}: {}",
+        r.reason
+    );
+    assert_eq!(r.update_id, None, "{ctx}");
+    let n = r.notification.as_ref().expect("notification");
+    let told = if outcome == Outcome::Skipped {
+        EffectStatus::NotAttempted
+    } else {
+        EffectStatus::Done
+    };
+    assert_eq!(n.status, told, "{ctx}: {}", n.detail);
+}
+
+/// A cell whose pre-flight could not check something: proposed, refused by the blocker `code`,
+/// a not-checked line saying why, and the record and message done.
+pub fn assert_refused(r: &crate::output::report::Report, code: &str, not_checked: &str, ctx: &str) {
+    assert_eq!(
+        (r.outcome, r.reason_code.as_str()),
+        (crate::output::report::Outcome::Proposed, code),
+        "{ctx}: {}",
+        r.reason
+    );
+    assert_eq!(r.update_id, None, "{ctx}");
+    assert!(
+        r.not_checked.iter().any(|n| n.contains(not_checked)),
+        "{ctx}: {:?}",
+        r.not_checked
+    );
+    assert_effects_done(r, ctx);
+}
+
+/// A faulted mock rule was called as often as the SDK retries that fault (where it was mocked).
+pub fn assert_attempts(faulted_calls: Option<usize>, fault: Fault, ctx: &str) {
+    if let Some(n) = faulted_calls {
+        assert_eq!(
+            n,
+            mocked_attempts(fault),
+            "{ctx}: attempts on the faulted call"
+        );
+    }
+}
 
 /// The faults every AWS call is tested under in the fault matrices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -542,14 +659,6 @@ pub fn securityhub_client_at(url: &str) -> aws_sdk_securityhub::Client {
             .retry_config(fast_retry())
             .build(),
     )
-}
-
-/// Environment variables for `Env`-driven settings in tests.
-pub fn env_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// Each fault-matrix cell gets its own retry quota: the SDK shares one per service across the

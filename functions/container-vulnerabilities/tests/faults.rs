@@ -10,7 +10,6 @@
 //! finding of that CVE served by GetFindingsV2.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use aws_sdk_eks::operation::describe_cluster::{DescribeClusterInput, DescribeClusterOutput};
 use aws_sdk_securityhub::operation::get_findings_v2::GetFindingsV2Output;
@@ -24,15 +23,15 @@ use shared::faulty_rule;
 use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
-    ClusterFixture, Executions, FAULTS, Fault, assert_effects, assert_effects_done, config,
-    eks_client_at, event, fast_retry, json_fault, mocked_attempts, mocked_deps_with,
-    own_retry_quota, recorder_for_cell, scripted_server, securityhub_client_at, sns_for_cell,
+    ClusterFixture, Executions, Fault, assert_attempts, assert_effects, assert_effects_done,
+    assert_outcome, assert_retryable, config, eks_client_at, event, every_cell, expect_report,
+    fast_retry, json_fault, mocked_deps_with, own_retry_quota, recorder_for_cell, scripted_server,
+    securityhub_client_at, sns_for_cell,
 };
 
 const EVENT: &str = "eks-high-priority-vulnerability.json";
 const CLUSTER: &str = "payments-prod";
 /// No cell may take longer: far below the function's timeout, far above a cell's real time.
-const CELL_BOUND: Duration = Duration::from_secs(20);
 /// The not-checked line of an unenriched CVE starts with what is missing, for which CVE.
 const MISSING: &str = "CVSS score and vector, EPSS score, exploit and fix availability, installed and fixed package versions, package manager, image tags and in-use count for 1 vulnerability (CVE-2023-44487): ";
 
@@ -288,114 +287,74 @@ fn assert_enriched(r: &Report, ctx: &str) {
 
 #[tokio::test]
 async fn every_call_under_every_fault_ends_as_specified() {
-    let mut cells = 0;
-    for call in CALLS {
-        for fault in FAULTS {
-            let ctx = format!("{call:?} × {fault:?}");
-            let want = expected(call, fault);
-            let started = Instant::now();
-            let cell = tokio::time::timeout(CELL_BOUND, run_cell(call, fault))
-                .await
-                .unwrap_or_else(|_| panic!("{ctx} hung"));
-            assert!(started.elapsed() < CELL_BOUND, "{ctx}");
-
-            assert_eq!(cell.eks_calls, 1, "{ctx}: DescribeCluster and nothing else");
-            if let Some(n) = cell.faulted_calls {
-                assert_eq!(
-                    n,
-                    mocked_attempts(fault),
-                    "{ctx}: attempts on the faulted call"
+    let cells = every_cell(&CALLS, run_cell, |call, fault, ctx, cell| {
+        let want = expected(call, fault);
+        assert_eq!(cell.eks_calls, 1, "{ctx}: DescribeCluster and nothing else");
+        assert_attempts(cell.faulted_calls, fault, ctx);
+        if want == Expect::LambdaError {
+            return assert_retryable(cell.result, call.operation(), fault, ctx);
+        }
+        let r = expect_report(cell.result, ctx);
+        match &want {
+            Expect::LambdaError => unreachable!(),
+            Expect::HandOff => {
+                assert_hand_off(&r, ctx);
+                assert!(r.not_checked.is_empty(), "{ctx}: {:?}", r.not_checked);
+                assert_enriched(&r, ctx);
+                assert_effects_done(&r, ctx);
+            }
+            Expect::HandOffClusterUnread(why) => {
+                assert_hand_off(&r, ctx);
+                assert_enriched(&r, ctx);
+                assert_effects_done(&r, ctx);
+                assert!(
+                    r.not_checked
+                        .iter()
+                        .any(|n| n.starts_with("the live cluster could not be read")
+                            && n.contains(why)
+                            && n.contains("eks-exposure-responder/mode")),
+                    "{ctx}: {:?}",
+                    r.not_checked
                 );
             }
-
-            match (&want, cell.result) {
-                (Expect::LambdaError, Err(e)) => {
-                    assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
-                    let text = e.to_string();
-                    assert!(text.contains(call.operation()), "{ctx}: {text}");
-                    if fault == Fault::Timeout {
-                        assert!(text.contains("timed out"), "{ctx}: {text}");
-                    }
-                }
-                (Expect::LambdaError, Ok(r)) => panic!(
-                    "{ctx}: expected a retryable error, got {:?} {}",
-                    r.outcome, r.reason
-                ),
-                (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
-                (Expect::HandOff, Ok(r)) => {
-                    assert_hand_off(&r, &ctx);
-                    assert!(r.not_checked.is_empty(), "{ctx}: {:?}", r.not_checked);
-                    assert_enriched(&r, &ctx);
-                    assert_effects_done(&r, &ctx);
-                }
-                (Expect::HandOffClusterUnread(why), Ok(r)) => {
-                    assert_hand_off(&r, &ctx);
-                    assert_enriched(&r, &ctx);
-                    assert_effects_done(&r, &ctx);
-                    assert!(
-                        r.not_checked
-                            .iter()
-                            .any(|n| n.starts_with("the live cluster could not be read")
-                                && n.contains(why)
-                                && n.contains("eks-exposure-responder/mode")),
-                        "{ctx}: {:?}",
-                        r.not_checked
-                    );
-                }
-                (Expect::HandOffMissing(why), Ok(r)) => {
-                    assert_hand_off(&r, &ctx);
-                    assert_eq!(r.not_checked.len(), 1, "{ctx}: {:?}", r.not_checked);
-                    let line = &r.not_checked[0];
-                    assert!(
-                        line.starts_with(MISSING) && line.contains(why),
-                        "{ctx}: {line}"
-                    );
-                    let c = cve(&r);
-                    assert_eq!(c["id"], "CVE-2023-44487", "{ctx}");
-                    assert_eq!(c["enriched"], false, "{ctx}");
-                    assert!(
-                        c["missing"].as_str().is_some_and(|m| m.contains(why)),
-                        "{ctx}: {c}"
-                    );
-                    // And the command that reads the missing details later.
-                    assert!(
-                        r.follow_ups
-                            .iter()
-                            .any(|s| s.cli.starts_with("aws securityhub get-findings-v2 ")),
-                        "{ctx}: {:?}",
-                        r.follow_ups
-                    );
-                    assert_effects_done(&r, &ctx);
-                }
-                (Expect::HandOffButNotified(s), Ok(r)) => {
-                    assert_hand_off(&r, &ctx);
-                    assert_enriched(&r, &ctx);
-                    assert_effects(&r, *s, EffectStatus::Done, fault, &ctx);
-                }
-                (Expect::HandOffButRecorded(s), Ok(r)) => {
-                    assert_hand_off(&r, &ctx);
-                    assert_enriched(&r, &ctx);
-                    assert_effects(&r, EffectStatus::Done, *s, fault, &ctx);
-                }
-                (Expect::Outcome(o, code), Ok(r)) => {
-                    assert_eq!(
-                        (r.outcome, r.reason_code.as_str()),
-                        (*o, *code),
-                        "{ctx}: {}",
-                        r.reason
-                    );
-                    let n = r.notification.as_ref().expect("notification");
-                    let told = if *o == Outcome::Skipped {
-                        EffectStatus::NotAttempted
-                    } else {
-                        EffectStatus::Done
-                    };
-                    assert_eq!(n.status, told, "{ctx}: {}", n.detail);
-                }
+            Expect::HandOffMissing(why) => {
+                assert_hand_off(&r, ctx);
+                assert_eq!(r.not_checked.len(), 1, "{ctx}: {:?}", r.not_checked);
+                let line = &r.not_checked[0];
+                assert!(
+                    line.starts_with(MISSING) && line.contains(why),
+                    "{ctx}: {line}"
+                );
+                let c = cve(&r);
+                assert_eq!(c["id"], "CVE-2023-44487", "{ctx}");
+                assert_eq!(c["enriched"], false, "{ctx}");
+                assert!(
+                    c["missing"].as_str().is_some_and(|m| m.contains(why)),
+                    "{ctx}: {c}"
+                );
+                // And the command that reads the missing details later.
+                assert!(
+                    r.follow_ups
+                        .iter()
+                        .any(|s| s.cli.starts_with("aws securityhub get-findings-v2 ")),
+                    "{ctx}: {:?}",
+                    r.follow_ups
+                );
+                assert_effects_done(&r, ctx);
             }
-            cells += 1;
+            Expect::HandOffButNotified(s) => {
+                assert_hand_off(&r, ctx);
+                assert_enriched(&r, ctx);
+                assert_effects(&r, *s, EffectStatus::Done, fault, ctx);
+            }
+            Expect::HandOffButRecorded(s) => {
+                assert_hand_off(&r, ctx);
+                assert_enriched(&r, ctx);
+                assert_effects(&r, EffectStatus::Done, *s, fault, ctx);
+            }
+            Expect::Outcome(o, code) => assert_outcome(&r, *o, code, ctx),
         }
-    }
-    assert_eq!(cells, CALLS.len() * FAULTS.len());
+    })
+    .await;
     assert_eq!(cells, 24);
 }

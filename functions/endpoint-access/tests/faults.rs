@@ -3,7 +3,6 @@
 //! has an asserted result under throttling, 5xx, timeouts, AccessDenied and not-found.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
 use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
@@ -19,7 +18,7 @@ use shared::faulty_rule;
 use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
-    ClusterFixture, FAULTS, Fault, assert_effects, config, eks_client_at, event, fast_retry,
+    ClusterFixture, Fault, assert_effects, config, eks_client_at, event, every_cell, fast_retry,
     json_fault, mocked_deps, mocked_deps_with, recorder_for_cell, scripted_server, sns_for_cell,
 };
 
@@ -346,57 +345,48 @@ async fn every_call_under_every_fault_ends_as_specified() {
         Call::Publish,
         Call::BatchUpdateFindingsV2,
     ];
-    let mut cells = 0;
-    for call in calls {
-        for fault in FAULTS {
-            let want = expected(call, fault);
-            let started = std::time::Instant::now();
-            let got = tokio::time::timeout(Duration::from_secs(20), run_cell(call, fault))
-                .await
-                .unwrap_or_else(|_| panic!("{call:?} × {fault:?} hung"));
-            assert!(started.elapsed() < Duration::from_secs(20));
-            let ctx = format!("{call:?} × {fault:?}");
-            match (&want, got) {
-                (Expect::LambdaError, Err(e)) => {
-                    assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
-                    if matches!(fault, Fault::Timeout) {
-                        assert!(e.to_string().contains("timed out"), "{ctx}: {e}");
-                    }
-                }
-                (Expect::LambdaError, Ok(r)) => panic!(
-                    "{ctx}: expected a retryable error, got {:?} {}",
-                    r.outcome, r.reason
-                ),
-                (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
-                (Expect::Outcome(o, code), Ok(r)) => {
-                    assert_eq!(
-                        (r.outcome, r.reason_code.as_str()),
-                        (*o, *code),
-                        "{ctx}: {}",
-                        r.reason
-                    )
-                }
-                (Expect::AppliedButNotified(s), Ok(r)) => {
-                    assert_eq!(r.outcome, Outcome::Applied, "{ctx}");
-                    assert_effects(&r, *s, EffectStatus::Done, fault, &ctx);
-                }
-                (Expect::AppliedButRecorded(s), Ok(r)) => {
-                    assert_eq!(r.outcome, Outcome::Applied, "{ctx}");
-                    assert_effects(&r, EffectStatus::Done, *s, fault, &ctx);
-                }
-                (Expect::AppliedUnverified, Ok(r)) => {
-                    assert_eq!(r.outcome, Outcome::Applied, "{ctx}");
-                    assert!(
-                        r.verification
-                            .as_deref()
-                            .is_some_and(|v| v.contains("could not be read back")),
-                        "{ctx}: {:?}",
-                        r.verification
-                    );
+    let cells = every_cell(&calls, run_cell, |call, fault, ctx, got| {
+        let want = expected(call, fault);
+        match (&want, got) {
+            (Expect::LambdaError, Err(e)) => {
+                assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
+                if matches!(fault, Fault::Timeout) {
+                    assert!(e.to_string().contains("timed out"), "{ctx}: {e}");
                 }
             }
-            cells += 1;
+            (Expect::LambdaError, Ok(r)) => panic!(
+                "{ctx}: expected a retryable error, got {:?} {}",
+                r.outcome, r.reason
+            ),
+            (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
+            (Expect::Outcome(o, code), Ok(r)) => {
+                assert_eq!(
+                    (r.outcome, r.reason_code.as_str()),
+                    (*o, *code),
+                    "{ctx}: {}",
+                    r.reason
+                )
+            }
+            (Expect::AppliedButNotified(s), Ok(r)) => {
+                assert_eq!(r.outcome, Outcome::Applied, "{ctx}");
+                assert_effects(&r, *s, EffectStatus::Done, fault, ctx);
+            }
+            (Expect::AppliedButRecorded(s), Ok(r)) => {
+                assert_eq!(r.outcome, Outcome::Applied, "{ctx}");
+                assert_effects(&r, EffectStatus::Done, *s, fault, ctx);
+            }
+            (Expect::AppliedUnverified, Ok(r)) => {
+                assert_eq!(r.outcome, Outcome::Applied, "{ctx}");
+                assert!(
+                    r.verification
+                        .as_deref()
+                        .is_some_and(|v| v.contains("could not be read back")),
+                    "{ctx}: {:?}",
+                    r.verification
+                );
+            }
         }
-    }
+    })
+    .await;
     assert_eq!(cells, 30);
 }

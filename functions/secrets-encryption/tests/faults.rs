@@ -9,8 +9,6 @@
 //! encryptionConfig), MODE apply, `SECRETS_KMS_KEY_ARN` set to a key in the cluster's Region that
 //! passes every pre-flight check (enabled, symmetric, ENCRYPT_DECRYPT, customer managed).
 
-use std::time::{Duration, Instant};
-
 use aws_sdk_eks::operation::associate_encryption_config::{
     AssociateEncryptionConfigInput, AssociateEncryptionConfigOutput,
 };
@@ -27,16 +25,16 @@ use shared::faulty_rule;
 use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
-    ClusterFixture, Executions, FAULTS, Fault, assert_effects, assert_effects_done, config,
-    eks_client_at, event, fast_retry, fast_timeouts, json_fault, mocked_attempts, mocked_deps_with,
-    own_retry_quota, recorder_for_cell, scripted_server, sns_for_cell,
+    ClusterFixture, Executions, Fault, assert_attempts, assert_effects, assert_effects_done,
+    assert_outcome, assert_refused, assert_retryable, config, eks_client_at, event, every_cell,
+    expect_report, fast_retry, fast_timeouts, json_fault, mocked_deps_with, own_retry_quota,
+    recorder_for_cell, scripted_server, sns_for_cell,
 };
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
 const CLUSTER: &str = "orders-staging";
 const KEY: &str = "arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 /// No cell may take longer: far below the function's timeout, far above a cell's real time.
-const CELL_BOUND: Duration = Duration::from_secs(20);
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Call {
@@ -356,103 +354,48 @@ fn assert_verified(r: &Report, ctx: &str) {
 
 #[tokio::test]
 async fn every_call_under_every_fault_ends_as_specified() {
-    let mut cells = 0;
-    for call in CALLS {
-        for fault in FAULTS {
-            let ctx = format!("{call:?} × {fault:?}");
-            let want = expected(call, fault);
-            let started = Instant::now();
-            let cell = tokio::time::timeout(CELL_BOUND, run_cell(call, fault))
-                .await
-                .unwrap_or_else(|_| panic!("{ctx} hung"));
-            assert!(started.elapsed() < CELL_BOUND, "{ctx}");
-
-            assert_eq!(
-                cell.associations,
-                associations_requested(call, fault),
-                "{ctx}: AssociateEncryptionConfig executions"
-            );
-            if let Some(n) = cell.faulted_calls {
-                assert_eq!(
-                    n,
-                    mocked_attempts(fault),
-                    "{ctx}: attempts on the faulted call"
-                );
-            }
-
-            match (&want, cell.result) {
-                (Expect::LambdaError, Err(e)) => {
-                    assert_eq!(e.error_type(), "AwsTransientError", "{ctx}");
-                    let text = e.to_string();
-                    assert!(text.contains(call.operation()), "{ctx}: {text}");
-                    if fault == Fault::Timeout {
-                        assert!(text.contains("timed out"), "{ctx}: {text}");
-                    }
-                }
-                (Expect::LambdaError, Ok(r)) => panic!(
-                    "{ctx}: expected a retryable error, got {:?} {}",
-                    r.outcome, r.reason
-                ),
-                (_, Err(e)) => panic!("{ctx}: unexpected error {e}"),
-                (Expect::Applied, Ok(r)) => {
-                    assert_applied(&r, &ctx);
-                    assert_verified(&r, &ctx);
-                    assert_effects_done(&r, &ctx);
-                }
-                (Expect::AppliedUnverified, Ok(r)) => {
-                    assert_applied(&r, &ctx);
-                    let v = r.verification.as_deref().unwrap_or_default();
-                    assert!(
-                        v.contains("EKS accepted update upd-enc-1 but it could not be read back")
-                            && v.contains(call.operation())
-                            && v.contains("aws eks describe-update"),
-                        "{ctx}: {v}"
-                    );
-                    assert_effects_done(&r, &ctx);
-                }
-                (Expect::AppliedButNotified(s), Ok(r)) => {
-                    assert_applied(&r, &ctx);
-                    assert_effects(&r, *s, EffectStatus::Done, fault, &ctx);
-                }
-                (Expect::AppliedButRecorded(s), Ok(r)) => {
-                    assert_applied(&r, &ctx);
-                    assert_effects(&r, EffectStatus::Done, *s, fault, &ctx);
-                }
-                (Expect::Refused { code, not_checked }, Ok(r)) => {
-                    assert_eq!(
-                        (r.outcome, r.reason_code.as_str()),
-                        (Outcome::Proposed, *code),
-                        "{ctx}: {}",
-                        r.reason
-                    );
-                    assert_eq!(r.update_id, None, "{ctx}");
-                    assert!(
-                        r.not_checked.iter().any(|n| n.contains(not_checked)),
-                        "{ctx}: {:?}",
-                        r.not_checked
-                    );
-                    assert_effects_done(&r, &ctx);
-                }
-                (Expect::Outcome(o, code), Ok(r)) => {
-                    assert_eq!(
-                        (r.outcome, r.reason_code.as_str()),
-                        (*o, *code),
-                        "{ctx}: {}",
-                        r.reason
-                    );
-                    assert_eq!(r.update_id, None, "{ctx}");
-                    let n = r.notification.as_ref().expect("notification");
-                    let told = if *o == Outcome::Skipped {
-                        EffectStatus::NotAttempted
-                    } else {
-                        EffectStatus::Done
-                    };
-                    assert_eq!(n.status, told, "{ctx}: {}", n.detail);
-                }
-            }
-            cells += 1;
+    let cells = every_cell(&CALLS, run_cell, |call, fault, ctx, cell| {
+        let want = expected(call, fault);
+        assert_eq!(
+            cell.associations,
+            associations_requested(call, fault),
+            "{ctx}: AssociateEncryptionConfig executions"
+        );
+        assert_attempts(cell.faulted_calls, fault, ctx);
+        if want == Expect::LambdaError {
+            return assert_retryable(cell.result, call.operation(), fault, ctx);
         }
-    }
-    assert_eq!(cells, CALLS.len() * FAULTS.len());
+        let r = expect_report(cell.result, ctx);
+        match &want {
+            Expect::LambdaError => unreachable!(),
+            Expect::Applied => {
+                assert_applied(&r, ctx);
+                assert_verified(&r, ctx);
+                assert_effects_done(&r, ctx);
+            }
+            Expect::AppliedUnverified => {
+                assert_applied(&r, ctx);
+                let v = r.verification.as_deref().unwrap_or_default();
+                assert!(
+                    v.contains("EKS accepted update upd-enc-1 but it could not be read back")
+                        && v.contains(call.operation())
+                        && v.contains("aws eks describe-update"),
+                    "{ctx}: {v}"
+                );
+                assert_effects_done(&r, ctx);
+            }
+            Expect::AppliedButNotified(s) => {
+                assert_applied(&r, ctx);
+                assert_effects(&r, *s, EffectStatus::Done, fault, ctx);
+            }
+            Expect::AppliedButRecorded(s) => {
+                assert_applied(&r, ctx);
+                assert_effects(&r, EffectStatus::Done, *s, fault, ctx);
+            }
+            Expect::Refused { code, not_checked } => assert_refused(&r, code, not_checked, ctx),
+            Expect::Outcome(o, code) => assert_outcome(&r, *o, code, ctx),
+        }
+    })
+    .await;
     assert_eq!(cells, 36);
 }

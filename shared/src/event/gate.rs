@@ -233,10 +233,6 @@ pub struct Exposure {
 }
 
 impl Exposure {
-    pub fn signals_for(&self, t: Trait) -> impl Iterator<Item = &Signal> {
-        self.signals.iter().filter(move |s| s.trait_id() == Some(t))
-    }
-
     /// Severity as a short label, `Unknown` when absent.
     pub fn severity_label(&self) -> &str {
         self.severity.as_deref().unwrap_or("Unknown")

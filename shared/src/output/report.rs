@@ -84,8 +84,6 @@ macro_rules! wire_codes {
         }
 
         impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $wire,)*
@@ -441,5 +439,40 @@ impl Report {
             .as_deref()
             .and_then(|u| u.split(':').nth(3))
             .filter(|r| !r.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_snake_case_strings_of_the_report_schema() {
+        assert_eq!(
+            wire(&ReasonCode::Failed(FaultKind::AccessDenied)),
+            "\"access_denied_failed\""
+        );
+        assert_eq!(
+            wire(&ReasonCode::Failed(FaultKind::Other)),
+            "\"aws_failed\""
+        );
+        assert_eq!(
+            wire(&ReasonCode::Blocked(BlockerCode::NodegroupsNotChecked)),
+            "\"nodegroups_not_checked\""
+        );
+        assert_eq!(
+            wire(&ReasonCode::Decision(DecisionCode::ModePropose)),
+            "\"mode_propose\""
+        );
+        assert_eq!(
+            wire(&Blocker::new(BlockerCode::KeyWrongUsage, "m")),
+            r#"{"code":"key_wrong_usage","message":"m","defers":false}"#
+        );
+        assert_eq!(wire(&Some(Priority::Urgent)), "\"urgent\"");
+        assert_eq!(ReasonCode::Decision(DecisionCode::HandOff), "hand_off");
+    }
+
+    fn wire(value: &impl Serialize) -> String {
+        serde_json::to_string(value).unwrap_or_default()
     }
 }
