@@ -11,7 +11,7 @@ use crate::event::gate::{
     Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, check_envelope_account,
     confirm_json, gate,
 };
-use crate::guardrails::{ModeDecision, decide_mode};
+use crate::guardrails::{ModeDecision, decide_mode, one_way_door_consent};
 use crate::ledger::{ApplyGate, Claimed, DecisionLedger, DynamoLedger, Ledger, Settled};
 use crate::output::notify::{SnsNotifier, render};
 use crate::output::record::{FindingRecord, FindingRecorder, STATUS_IN_PROGRESS, record_for};
@@ -165,6 +165,9 @@ pub trait Remediation {
     const OWNS: &'static [Trait];
     /// Whether the fix changes the cluster (and so needs it ACTIVE, deferring otherwise).
     const MUTATES: bool = true;
+    /// Whether every change of this function is a one-way door (applied only with the cluster
+    /// owner's consent tag), even where its plan is not marked irreversible.
+    const ONE_WAY_DOOR: bool = false;
 
     /// Evaluate live state and decide. Transient errors are returned; anything the function can
     /// live without goes into `not_checked` instead.
@@ -425,6 +428,7 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     report.details_text = assessment.details_text;
     report.priority = assessment.priority;
     // `None`: a hand-off, which nothing applies.
+    let mut one_way_door = None;
     let (summary, action) = match assessment.verdict {
         Verdict::Compliant(reason) => {
             return Ok(report.with_outcome(
@@ -435,6 +439,13 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
         }
         Verdict::HandOff(plan) => (plan.into_report(&mut report).0, None),
         Verdict::Act(plan) => {
+            if plan.irreversible || R::ONE_WAY_DOOR {
+                one_way_door = Some(
+                    plan.steps
+                        .first()
+                        .map_or_else(|| "this change".to_string(), |s| s.api_call.clone()),
+                );
+            }
             let (summary, action) = plan.into_report(&mut report);
             (summary, Some(action))
         }
@@ -449,7 +460,14 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
             format!("{summary} — not applied: no cluster API applies this fix; it is handed to the people and pipelines subscribed"),
         ));
     };
-    if mode.effective != Mode::Apply || !report.blockers.is_empty() {
+    let no_consent = one_way_door
+        .filter(|_| mode.effective == Mode::Apply)
+        .and_then(|change| one_way_door_consent(&cluster.tags, &change).err());
+    if let Some(why) = &no_consent {
+        report.mode = Mode::Propose;
+        report.held_back.push(why.clone());
+    }
+    if mode.effective != Mode::Apply || !report.blockers.is_empty() || no_consent.is_some() {
         let (code, why) = if let Some(first) = report.blockers.first() {
             (
                 ReasonCode::Blocked(first.code),
@@ -458,6 +476,8 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
                     report.blockers.len()
                 ),
             )
+        } else if let Some(why) = no_consent {
+            (DecisionCode::Guardrail.into(), why)
         } else if mode.configured == Mode::Apply {
             (
                 DecisionCode::Guardrail.into(),

@@ -80,6 +80,13 @@ impl ClusterFixture {
         }
     }
 
+    /// The cluster owner's consent to one-way doors: the mode tag set to `apply`.
+    pub fn with_owner_consent(mut self) -> Self {
+        self.tags
+            .push((crate::guardrails::MODE_TAG.to_string(), "apply".to_string()));
+        self
+    }
+
     pub fn cluster(&self) -> Cluster {
         let vpc = VpcConfigResponse::builder()
             .endpoint_public_access(self.public)

@@ -208,6 +208,7 @@ def expected_environment(function: str, values: dict[str, str], topic_arn: str,
     }
     if function == "endpoint-access":
         env["ALLOWED_PUBLIC_CIDRS"] = values["AllowedPublicCidrs"]
+        env["ENDPOINT_STAGE_SOAK_MINUTES"] = str(values["EndpointStageSoakMinutes"])
     if function == "secrets-encryption":
         env["SECRETS_KMS_KEY_ARN"] = values["SecretsKmsKeyArn"]
     return env

@@ -16,7 +16,7 @@ COMMON_ENV = {"MODE", "SNS_TOPIC_ARN", "ALLOWED_ACCOUNTS", "MEMBER_ROLE_NAME",
               "APPLY_TO_IAC_MANAGED", "UPDATE_FINDINGS", "LEDGER_TABLE", "MAX_APPLIES_PER_HOUR",
               "CIRCUIT_BREAKER_FAILURES", "DEDUPE_WINDOW_DAYS", "LEDGER_RETENTION_DAYS"}
 ENV = {
-    "endpoint-access": COMMON_ENV | {"ALLOWED_PUBLIC_CIDRS"},
+    "endpoint-access": COMMON_ENV | {"ALLOWED_PUBLIC_CIDRS", "ENDPOINT_STAGE_SOAK_MINUTES"},
     "kubernetes-version": COMMON_ENV,
     "secrets-encryption": COMMON_ENV | {"SECRETS_KMS_KEY_ARN"},
     "container-vulnerabilities": COMMON_ENV,

@@ -148,7 +148,10 @@ async fn through_every_function(event: Value, mode: Mode) -> Result<Vec<Reached>
             Err(e) => Err(format!("unexpected error: {e}")),
         }
     }
-    let endpoint = endpoint_access::EndpointAccess::new(endpoint_access::Settings::default());
+    let endpoint = endpoint_access::EndpointAccess::new(endpoint_access::Settings {
+        stage_soak_minutes: 0,
+        ..endpoint_access::Settings::default()
+    });
     let secrets = secrets_encryption::SecretsEncryption::new(
         secrets_encryption::Settings::from_env(&std::collections::HashMap::new())
             .map_err(|e| e.to_string())?,

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Inbox, config, create_cluster, event_for, sdk, unique};
+use common::{Inbox, config, consent_to_one_way_doors, create_cluster, event_for, sdk, unique};
 use kubernetes_version::KubernetesVersion;
 use shared::pipeline::respond;
 use shared::{Deps, Mode, Outcome, Report};
@@ -97,6 +97,7 @@ async fn unsupported_cluster_on_moto_is_proposed_honestly_and_never_applied() {
     let inbox = Inbox::new(&sdk).await;
     let name = unique("batch-legacy");
     create_cluster(&eks, &name, "1.24", true, false, None).await;
+    consent_to_one_way_doors(&eks, &name).await;
     create_nodegroup(&eks, &name, "workers", "1.24").await;
 
     // MODE=apply: every blocker must hold, and moto's missing calls are blockers.
@@ -173,6 +174,7 @@ async fn node_group_skew_on_moto_blocks_and_the_catch_up_comes_first() {
     let inbox = Inbox::new(&sdk).await;
     let name = unique("batch-legacy");
     create_cluster(&eks, &name, "1.24", true, false, None).await;
+    consent_to_one_way_doors(&eks, &name).await;
     create_nodegroup(&eks, &name, "current", "1.24").await;
     create_nodegroup(&eks, &name, "behind", "1.23").await;
 

@@ -72,7 +72,10 @@ async fn ten_thousand_events_nothing_lost_memory_flat() {
         .to_string();
     let mut deps = Deps::from_sdk(&sdk, config(Mode::Propose, &topic), "endpoint-access");
     deps.emit_metrics = false;
-    let fix = EndpointAccess::new(Settings::default());
+    let fix = EndpointAccess::new(Settings {
+        stage_soak_minutes: 0,
+        ..Settings::default()
+    });
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
     let samples: Vec<(String, Vec<u8>)> = EXPECTED

@@ -23,7 +23,10 @@ use shared::testing::{
 };
 
 fn fix() -> EndpointAccess {
-    EndpointAccess::new(Settings::default())
+    EndpointAccess::new(Settings {
+        stage_soak_minutes: 0,
+        ..Settings::default()
+    })
 }
 
 /// A fake EKS control plane with the semantics that matter here: an accepted update makes the

@@ -233,7 +233,7 @@ fn versions_ok() -> DescribeClusterVersionsOutput {
 fn describe_cluster_ok() -> DescribeClusterOutput {
     let fixture = ClusterFixture {
         version: "1.24".to_string(),
-        ..ClusterFixture::new(CLUSTER)
+        ..ClusterFixture::new(CLUSTER).with_owner_consent()
     };
     fixture.describe_output()
 }
@@ -332,7 +332,7 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
     let routes = vec![
         (
             "GET /clusters/batch-legacy ",
-            r#"{"cluster":{"name":"batch-legacy","arn":"arn:aws:eks:us-east-1:444455556666:cluster/batch-legacy","status":"ACTIVE","version":"1.24","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role"}}"#.to_string(),
+            r#"{"cluster":{"name":"batch-legacy","arn":"arn:aws:eks:us-east-1:444455556666:cluster/batch-legacy","status":"ACTIVE","version":"1.24","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role","tags":{"eks-exposure-responder/mode":"apply"}}}"#.to_string(),
         ),
         (
             "GET /cluster-versions",

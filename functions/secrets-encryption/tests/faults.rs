@@ -144,7 +144,9 @@ fn associations_requested(call: Call, fault: Fault) -> usize {
 // ---- the clean path ----
 
 fn describe_cluster_ok() -> DescribeClusterOutput {
-    ClusterFixture::new(CLUSTER).describe_output()
+    ClusterFixture::new(CLUSTER)
+        .with_owner_consent()
+        .describe_output()
 }
 
 fn describe_key_ok() -> DescribeKeyOutput {
@@ -191,7 +193,7 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
     let routes = vec![
         (
             "GET /clusters/orders-staging ",
-            r#"{"cluster":{"name":"orders-staging","arn":"arn:aws:eks:us-east-1:444455556666:cluster/orders-staging","status":"ACTIVE","version":"1.31","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role"}}"#.to_string(),
+            r#"{"cluster":{"name":"orders-staging","arn":"arn:aws:eks:us-east-1:444455556666:cluster/orders-staging","status":"ACTIVE","version":"1.31","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role","tags":{"eks-exposure-responder/mode":"apply"}}}"#.to_string(),
         ),
         (
             "POST /clusters/orders-staging/encryption-config/associate",

@@ -128,6 +128,11 @@ wire_codes! {
         KeyNotSymmetric = "key_not_symmetric",
         KeyWrongUsage = "key_wrong_usage",
         KeyOtherRegion = "key_other_region",
+        KeyOtherAccount = "key_other_account",
+        // endpoint-access
+        NoAllowedPublicCidrs = "no_allowed_public_cidrs",
+        StageSoakPending = "stage_soak_pending",
+        StageSoakUnknown = "stage_soak_unknown",
         KeyNotCustomerManaged = "key_not_customer_managed",
     }
 }

@@ -150,6 +150,27 @@ impl Inbox {
     }
 }
 
+/// The cluster owner's consent to one-way doors (version upgrades, secrets encryption): the
+/// cluster tag `eks-exposure-responder/mode=apply`.
+pub async fn consent_to_one_way_doors(eks: &aws_sdk_eks::Client, name: &str) {
+    let arn = eks
+        .describe_cluster()
+        .name(name)
+        .send()
+        .await
+        .expect("describe cluster")
+        .cluster()
+        .and_then(|c| c.arn())
+        .expect("cluster ARN")
+        .to_string();
+    eks.tag_resource()
+        .resource_arn(arn)
+        .tags(shared::guardrails::MODE_TAG, "apply")
+        .send()
+        .await
+        .expect("tag cluster");
+}
+
 /// Create an EKS cluster in moto.
 pub async fn create_cluster(
     eks: &aws_sdk_eks::Client,
