@@ -22,12 +22,14 @@ What it answers itself (request and response shapes of botocore's service models
                                  clientRequestToken returns the same update. ERROR upgrade insights
                                  for the target refuse the upgrade unless `force`, as EKS's readiness
                                  checks do; the KMS key is checked with DescribeKey in moto.
-        DescribeUpdate           those updates
+        DescribeUpdate, ListUpdates
+                                 those updates (ListUpdates oldest first)
         DescribeCluster          moto's answer with the stand-in's changes laid over it: moto has no
                                  API to change a cluster's version or encryptionConfig, so the
                                  stand-in keeps them and patches the response
-        UpdateClusterConfig, DeleteCluster
-                                 moto's, refused while an update runs / forgetting the overlay
+        UpdateClusterConfig      moto's change, refused while an update runs, answered with a
+                                 Successful EndpointAccessUpdate (its params as EKS lists them)
+        DeleteCluster            moto's, forgetting the overlay
   Security Hub  GetFindingsV2, BatchUpdateFindingsV2
                                  the findings loaded with POST /_standin/findings; string, number
                                  and boolean filters (nested, AND/OR); status, severity and comment
@@ -176,6 +178,7 @@ class Standin:
             ("eks", "DescribeUpdate"): self.describe_update,
             ("eks", "DescribeCluster"): self.describe_cluster,
             ("eks", "UpdateClusterConfig"): self.update_cluster_config,
+            ("eks", "ListUpdates"): self.list_updates,
             ("eks", "DeleteCluster"): self.delete_cluster,
             ("securityhub", "GetFindingsV2"): self.get_findings_v2,
             ("securityhub", "BatchUpdateFindingsV2"): self.batch_update_findings_v2,
@@ -245,7 +248,8 @@ class Standin:
             cluster["status"] = "UPDATING"
         return cluster
 
-    def start_update(self, cluster: dict, kind: str, params: list[dict], changes: dict, token: str | None) -> dict:
+    def start_update(self, cluster: dict, kind: str, params: list[dict], changes: dict, token: str | None,
+                     done: bool = False) -> dict:
         arn = cluster["arn"]
         with self.lock:
             if token:
@@ -260,7 +264,7 @@ class Standin:
                                f"Cluster {cluster['name']} has an update in progress; wait for it to finish")
             update = {
                 "id": str(uuid.uuid4()),
-                "status": "InProgress",
+                "status": "Successful" if done else "InProgress",
                 "type": kind,
                 "params": params,
                 "createdAt": time.time(),
@@ -431,10 +435,40 @@ class Standin:
         return {"cluster": self.cluster(req, labels["name"])}
 
     def update_cluster_config(self, req: "Request", labels: dict):
+        """moto changes the endpoint settings (and answers with the cluster, not an update); the
+        stand-in answers as EKS does, with an EndpointAccessUpdate that ListUpdates and
+        DescribeUpdate then show. moto applies the change at once, so the update is Successful
+        from the start. Other changes (logging, network config) are moto's alone."""
         cluster = self.cluster(req, labels["name"])
         if self.in_progress(cluster["arn"]):
             raise ApiError("ResourceInUseException", 409, f"Cluster {cluster['name']} has an update in progress; wait for it to finish")
-        return FORWARD
+        body = req.json() or {}
+        vpc = body.get("resourcesVpcConfig")
+        if not vpc:
+            return FORWARD
+        token = body.get("clientRequestToken")
+        params = [{"type": t, "value": json.dumps(vpc[k]) if isinstance(vpc[k], list) else str(vpc[k]).lower()}
+                  for k, t in (("endpointPublicAccess", "EndpointPublicAccess"),
+                               ("endpointPrivateAccess", "EndpointPrivateAccess"),
+                               ("publicAccessCidrs", "PublicAccessCidrs")) if k in vpc]
+        with self.lock:
+            known = token and any(u["_cluster_arn"] == cluster["arn"] and u["_token"] == token for u in self.updates.values())
+        if not known:
+            passed_on = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
+            status, headers, raw = self.moto(req.method, req.raw_path, passed_on, req.body)
+            if status != 200:
+                raise MotoAnswer(status, headers, raw)
+        update = self.start_update(cluster, "EndpointAccessUpdate", params, {}, token, done=True)
+        return self.public_update(copy.deepcopy(update))
+
+    def list_updates(self, req: "Request", labels: dict) -> dict:
+        """The cluster's updates, oldest first (node group, add-on and capability updates: none)."""
+        arn = self.cluster(req, labels["name"])["arn"]
+        self.settle()
+        with self.lock:
+            ids = [] if {"nodegroupName", "addonName", "capabilityName"} & set(req.query) else [
+                u["id"] for u in sorted(self.updates.values(), key=lambda u: u["createdAt"]) if u["_cluster_arn"] == arn]
+        return page(ids, "updateIds", req.query.get("nextToken", [None])[0], req.query.get("maxResults", [None])[0])
 
     def delete_cluster(self, req: "Request", labels: dict):
         """moto deletes the cluster; the stand-in forgets what it laid over it, so a new cluster of

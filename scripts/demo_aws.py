@@ -161,6 +161,8 @@ def setup(state_dir: str) -> None:
         "SNS_TOPIC_ARN": topic_arn,
         "MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
         "SECRETS_KMS_KEY_ARN": key_arn,
+        # No soak between endpoint stages 1 and 2, so the demo shows stage 2 right after stage 1.
+        "ENDPOINT_STAGE_SOAK_MINUTES": "0",
     }
     # The functions reach EKS and Security Hub through the stand-in, everything else moto.
     for service in ("EKS", "SECURITYHUB"):

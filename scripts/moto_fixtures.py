@@ -87,9 +87,12 @@ def cluster_specs(key_arn: str) -> dict[str, dict]:
     keyed by name; `key_arn` encrypts the secrets of those that have a key."""
     encrypted = [{"resources": ["secrets"], "provider": {"keyArn": key_arn}}]
 
-    def spec(version, vpc_config, team, environment, secrets=True):
+    def spec(version, vpc_config, team, environment, secrets=True, owner_consent=False):
         s = {"version": version, "resourcesVpcConfig": vpc_config,
              "tags": {"team": team, "environment": environment}}
+        if owner_consent:
+            # The owner's consent to one-way doors (upgrades, secrets encryption) in apply mode.
+            s["tags"]["eks-exposure-responder/mode"] = "apply"
         if secrets:
             s["encryptionConfig"] = encrypted
         return s
@@ -97,12 +100,12 @@ def cluster_specs(key_arn: str) -> dict[str, dict]:
     return {
         "payments-prod": spec("1.31", vpc(True, False), "payments", "prod"),
         "ledger-internal": spec("1.31", vpc(False, True), "ledger", "prod"),
-        "batch-legacy": spec("1.24", vpc(False, True), "batch", "prod"),
+        "batch-legacy": spec("1.24", vpc(False, True), "batch", "prod", owner_consent=True),
         # A second 1.24 cluster whose upgrade readiness insights report an ERROR for 1.25.
-        "reports-legacy": spec("1.24", vpc(False, True), "reports", "prod"),
-        "orders-staging": spec("1.30", vpc(False, True), "orders", "staging", secrets=False),
+        "reports-legacy": spec("1.24", vpc(False, True), "reports", "prod", owner_consent=True),
+        "orders-staging": spec("1.30", vpc(False, True), "orders", "staging", secrets=False, owner_consent=True),
         # A second cluster without a secrets key, for the refused association.
-        "inventory-staging": spec("1.31", vpc(False, True), "inventory", "staging", secrets=False),
+        "inventory-staging": spec("1.31", vpc(False, True), "inventory", "staging", secrets=False, owner_consent=True),
         "analytics-dev": spec("1.31", vpc(True, True, ["203.0.113.0/24"]), "analytics", "dev"),
         "platform-shared": spec("1.24", vpc(True, False), "platform", "prod", secrets=False),
         "search-preview": spec("1.31", vpc(True, False), "search", "prod"),

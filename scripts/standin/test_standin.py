@@ -273,6 +273,36 @@ def test_a_cluster_created_again_under_a_deleted_name_starts_afresh(url):
     assert eks.list_insights(clusterName=name)["insights"] == []
 
 
+def test_endpoint_access_updates_are_listed_with_their_params_and_time(url):
+    eks = client(url, "eks")
+    name = new_cluster(eks, "1.31")
+    assert eks.list_updates(name=name)["updateIds"] == []
+    before = time.time()
+    first = eks.update_cluster_config(name=name, clientRequestToken="tok-private",
+                                      resourcesVpcConfig={"endpointPublicAccess": True, "endpointPrivateAccess": True})["update"]
+    assert (first["type"], first["status"]) == ("EndpointAccessUpdate", "Successful")
+    assert {"type": "EndpointPrivateAccess", "value": "true"} in first["params"]
+    cluster = eks.describe_cluster(name=name)["cluster"]
+    assert (cluster["status"], cluster["resourcesVpcConfig"]["endpointPrivateAccess"]) == ("ACTIVE", True)
+    # The same token is the same update, not a second one.
+    again = eks.update_cluster_config(name=name, clientRequestToken="tok-private",
+                                      resourcesVpcConfig={"endpointPublicAccess": True, "endpointPrivateAccess": True})["update"]
+    assert again["id"] == first["id"]
+    second = eks.update_cluster_config(name=name, resourcesVpcConfig={"publicAccessCidrs": ["203.0.113.0/24"]})["update"]
+    assert {"type": "PublicAccessCidrs", "value": '["203.0.113.0/24"]'} in second["params"]
+    listed = eks.list_updates(name=name)
+    assert listed["updateIds"] == [first["id"], second["id"]] and "nextToken" not in listed
+    paged = eks.list_updates(name=name, maxResults=1)
+    assert paged["updateIds"] == [first["id"]]
+    assert eks.list_updates(name=name, maxResults=1, nextToken=paged["nextToken"])["updateIds"] == [second["id"]]
+    described = eks.describe_update(name=name, updateId=first["id"])["update"]
+    assert described["createdAt"].timestamp() >= before - 1
+    assert eks.list_updates(name=name, nodegroupName="ng")["updateIds"] == []
+    with pytest.raises(ClientError) as e:
+        eks.list_updates(name=f"{name}-missing")
+    assert code(e) == "ResourceNotFoundException"
+
+
 def test_updates_are_per_account(url):
     """Two accounts may hold a cluster of the same name; an update changes one of them."""
     sts = client(url, "sts")
@@ -448,10 +478,10 @@ def test_an_eks_call_neither_implements_fails_loudly_with_its_name(url):
     eks = client(url, "eks")
     name = new_cluster(eks)
     with pytest.raises(ClientError) as e:
-        eks.list_updates(name=name)
+        eks.list_access_entries(clusterName=name)
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert code(e) == "NotImplemented"
-    assert "eks:ListUpdates" in e.value.response["Error"]["Message"]
+    assert "eks:ListAccessEntries" in e.value.response["Error"]["Message"]
 
 
 def test_a_security_hub_call_neither_implements_fails_loudly_with_its_name(url):

@@ -103,6 +103,8 @@ pub struct CommonConfig {
     pub member_role_name: Option<String>,
     pub apply_to_iac_managed: bool,
     pub update_findings: bool,
+    /// The decision ledger (`LEDGER_TABLE` and its limits); `None` only in local runs.
+    pub ledger: Option<crate::ledger::LedgerSettings>,
 }
 
 impl CommonConfig {
@@ -161,6 +163,7 @@ impl CommonConfig {
             member_role_name,
             apply_to_iac_managed: env.boolean("APPLY_TO_IAC_MANAGED", false)?,
             update_findings: env.boolean("UPDATE_FINDINGS", true)?,
+            ledger: crate::ledger::LedgerSettings::from_env(env)?,
         })
     }
 

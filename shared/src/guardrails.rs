@@ -97,6 +97,27 @@ pub fn decide_mode(
     }
 }
 
+/// A change that cannot be undone (a one-way door) is taken only with the cluster owner's explicit
+/// consent: the cluster tag `MODE_TAG=apply`. Operator-wide apply mode is not enough, because a
+/// cluster whose IaC tool adds no tags cannot be recognised as owned by one. `Err` is the sentence
+/// that says which tag to set.
+pub fn one_way_door_consent(tags: &BTreeMap<String, String>, change: &str) -> Result<(), String> {
+    let consented = tags
+        .get(MODE_TAG)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("apply"));
+    if consented {
+        Ok(())
+    } else {
+        Err(format!(
+            "{change} is a one-way door (it cannot be undone, or only briefly), so the responder takes it only with the cluster owner's consent: set the cluster tag {MODE_TAG}=apply to let it apply (the tag is {} today)",
+            match tags.get(MODE_TAG) {
+                Some(v) => format!("'{v}'"),
+                None => "not set".to_string(),
+            }
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +151,23 @@ mod tests {
             "an unreadable tag is the safe choice"
         );
         assert!(d.held_back[0].contains("'yolo'"));
+    }
+
+    #[test]
+    fn one_way_doors_need_the_owner_tag() {
+        assert_eq!(
+            one_way_door_consent(&tags(&[(MODE_TAG, " Apply ")]), "the upgrade"),
+            Ok(())
+        );
+        for t in [
+            tags(&[]),
+            tags(&[(MODE_TAG, "propose")]),
+            tags(&[("owner", "apply")]),
+        ] {
+            let why = one_way_door_consent(&t, "the upgrade").expect_err("no consent");
+            assert!(why.starts_with("the upgrade is a one-way door"), "{why}");
+            assert!(why.contains("eks-exposure-responder/mode=apply"), "{why}");
+        }
     }
 
     #[test]

@@ -11,7 +11,25 @@ use crate::pipeline::{Deps, Remediation, ResponderError, respond};
 impl Deps<AwsAccess> {
     /// Production dependencies from one `SdkConfig`.
     pub fn from_sdk(sdk: &aws_config::SdkConfig, config: CommonConfig, function: &str) -> Self {
+        let ledger = match &config.ledger {
+            Some(settings) => Some(crate::ledger::Ledger {
+                store: crate::ledger::DynamoLedger::new(
+                    aws_sdk_dynamodb::Client::new(sdk),
+                    settings.table.clone(),
+                ),
+                settings: settings.clone(),
+                clock: crate::ledger::system_clock,
+            }),
+            None => {
+                tracing::warn!(
+                    function,
+                    "LEDGER_TABLE is not set: no decision ledger, so repeated deliveries are not deduplicated and no apply limit or circuit breaker applies"
+                );
+                None
+            }
+        };
         Deps {
+            ledger,
             access: AwsAccess::new(sdk.clone(), config.member_role_name.clone(), function),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.sns_topic_arn.clone()),
             recorder: crate::output::record::FindingRecorder::new(
@@ -35,11 +53,31 @@ pub async fn handle<R: Remediation, A: crate::aws::ClusterAccess>(
     event: LambdaEvent<Payload>,
 ) -> Result<Report, ResponderError> {
     let home = account_of_function_arn(&event.context.invoked_function_arn);
-    let result = respond(remediation, deps, event.payload, home).await;
+    // Boxed: the whole decision is one deep future; on the heap it keeps every function's `main`
+    // future within the compiler's layout depth (one allocation per event).
+    let respond = Box::pin(respond(remediation, deps, event.payload, home));
+    let result = match deadline_of(&event.context) {
+        Some(deadline) => crate::pipeline::with_deadline(deadline, respond).await,
+        None => respond.await,
+    };
     if let Err(e) = &result {
         tracing::error!(function = R::FUNCTION, error_type = e.error_type(), error = %e, "event not handled");
     }
     result
+}
+
+/// The invocation's deadline (epoch milliseconds in the context) as an `Instant`.
+fn deadline_of(context: &lambda_runtime::Context) -> Option<std::time::Instant> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    if context.deadline == 0 {
+        return None; // no deadline given (a local runner)
+    }
+    let left = u128::from(context.deadline).saturating_sub(now_ms);
+    std::time::Instant::now()
+        .checked_add(std::time::Duration::from_millis(u64::try_from(left).ok()?))
 }
 
 /// Run the function under the Lambda runtime.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod event;
 pub mod guardrails;
 pub mod lambda;
+pub mod ledger;
 pub mod output;
 pub mod pipeline;
 #[cfg(any(test, feature = "test-support"))]

@@ -7,10 +7,14 @@ use crate::aws::eks::{ClusterState, describe_cluster};
 use crate::aws::{AwsError, ClusterAccess, ClusterSession, FaultKind};
 use crate::config::{CommonConfig, Mode};
 use crate::event::exposure::Trait;
-use crate::event::gate::{Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, gate};
-use crate::guardrails::{ModeDecision, decide_mode};
+use crate::event::gate::{
+    Exposure, Gate, IncomingEvent, InvalidFinding, SkipReason, check_envelope_account,
+    confirm_json, gate,
+};
+use crate::guardrails::{ModeDecision, decide_mode, one_way_door_consent};
+use crate::ledger::{ApplyGate, Claimed, DecisionLedger, DynamoLedger, Ledger, Settled};
 use crate::output::notify::{SnsNotifier, render};
-use crate::output::record::{FindingRecorder, record_for};
+use crate::output::record::{FindingRecord, FindingRecorder, STATUS_IN_PROGRESS, record_for};
 use crate::output::report::{
     Blocker, DecisionCode, Effect, Outcome, PlanStep, Priority, ReasonCode, Report, Revert, Stage,
 };
@@ -161,6 +165,9 @@ pub trait Remediation {
     const OWNS: &'static [Trait];
     /// Whether the fix changes the cluster (and so needs it ACTIVE, deferring otherwise).
     const MUTATES: bool = true;
+    /// Whether every change of this function is a one-way door (applied only with the cluster
+    /// owner's consent tag), even where its plan is not marked irreversible.
+    const ONE_WAY_DOOR: bool = false;
 
     /// Evaluate live state and decide. Transient errors are returned; anything the function can
     /// live without goes into `not_checked` instead.
@@ -185,6 +192,11 @@ pub enum ResponderError {
     InvalidFinding(#[from] InvalidFinding),
     #[error("AWS is failing transiently, retry later: {0}")]
     Transient(AwsError),
+    /// The invocation had too little time left to make the change and still report it.
+    #[error(
+        "only {left_ms} ms of the invocation were left, fewer than the {needed_ms} ms a change and its report need; nothing was changed, retry later"
+    )]
+    OutOfTime { left_ms: u128, needed_ms: u128 },
 }
 
 impl ResponderError {
@@ -192,6 +204,7 @@ impl ResponderError {
         match self {
             ResponderError::InvalidFinding(_) => "InvalidFinding",
             ResponderError::Transient(_) => "AwsTransientError",
+            ResponderError::OutOfTime { .. } => "OutOfTime",
         }
     }
 }
@@ -206,19 +219,58 @@ impl From<ResponderError> for lambda_runtime::Diagnostic {
 }
 
 /// The AWS effects the pipeline needs.
-pub struct Deps<A> {
+pub struct Deps<A, L = DynamoLedger> {
     pub config: CommonConfig,
     pub access: A,
     pub notifier: SnsNotifier,
     pub recorder: FindingRecorder,
     /// Print EMF metric lines to stdout (on in Lambda; off where a test loop would flood it).
     pub emit_metrics: bool,
+    /// The decision ledger; `None` when `LEDGER_TABLE` is unset (local runs).
+    pub ledger: Option<Ledger<L>>,
+}
+
+tokio::task_local! {
+    /// When the invocation must have returned (the Lambda context's deadline), set by
+    /// [`with_deadline`] around one event.
+    static DEADLINE: std::time::Instant;
+}
+
+/// What a mutating call and the report after it need: the call's own operation timeout (every
+/// client's bound) and a few seconds to verify, record and notify.
+pub const CHANGE_RESERVE: std::time::Duration = std::time::Duration::from_secs(35);
+
+/// Run `f` (one event) knowing the invocation's deadline, so no change starts that could not
+/// finish and be reported before the function times out.
+pub async fn with_deadline<F: std::future::Future>(
+    deadline: std::time::Instant,
+    f: F,
+) -> F::Output {
+    DEADLINE.scope(deadline, f).await
+}
+
+/// Time left before the invocation's deadline; `None` outside [`with_deadline`] (tests).
+pub fn time_left() -> Option<std::time::Duration> {
+    DEADLINE
+        .try_with(|d| d.saturating_duration_since(std::time::Instant::now()))
+        .ok()
+}
+
+/// `Err` when the invocation cannot fit a change and its report any more.
+fn budget_for_change() -> Result<(), ResponderError> {
+    match time_left() {
+        Some(left) if left < CHANGE_RESERVE => Err(ResponderError::OutOfTime {
+            left_ms: left.as_millis(),
+            needed_ms: CHANGE_RESERVE.as_millis(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Handle one event end to end.
-pub async fn respond<R: Remediation, A: ClusterAccess>(
+pub async fn respond<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     remediation: &R,
-    deps: &Deps<A>,
+    deps: &Deps<A, L>,
     event: impl IncomingEvent,
     home_account: Option<&str>,
 ) -> Result<Report, ResponderError> {
@@ -227,6 +279,11 @@ pub async fn respond<R: Remediation, A: ClusterAccess>(
         Gate::Actionable(e) => (e, None),
         Gate::Skip(e, reason) => (e, Some(reason)),
     };
+    // The Lambda runtime always names the function's own account; a caller without one (a
+    // test driving the pipeline directly) has no envelope to check it against.
+    if let Some(own) = home_account {
+        check_envelope_account(&event, own)?;
+    }
     let configured = deps.config.mode;
     let base = Report::new(R::FUNCTION, &exposure, configured, configured);
     let skip = skip.or_else(|| {
@@ -237,16 +294,30 @@ pub async fn respond<R: Remediation, A: ClusterAccess>(
         })
     });
     if let Some(reason) = skip {
-        return finish(deps, skipped(base, &reason)).await;
+        return finish(deps, skipped(base, &reason), None).await;
     }
     let report = decide(remediation, deps, &exposure, base, home_account).await?;
-    finish(deps, report).await
+    finish(deps, report, exposure.modified_time.as_deref()).await
 }
 
 fn skipped(base: Report, reason: &SkipReason) -> Report {
     let mut r = base.with_outcome(Outcome::Skipped, reason.code(), reason.describe());
     r.finding_update = Effect::not_attempted("nothing is recorded on a skipped finding");
     r
+}
+
+/// Skipped, and still told: anyone who may tag the cluster can exempt it, so the exemption is
+/// never silent. Low priority, so a subscription filter can route it away from the urgent.
+fn ignored_by_tag(report: Report) -> Report {
+    let mut r = skipped(report, &SkipReason::IgnoredByTag);
+    r.priority = Some(Priority::Low);
+    r
+}
+
+/// Whether a report is published: everything but a skip, except a cluster exempted by its tag.
+fn is_told(report: &Report) -> bool {
+    report.outcome != Outcome::Skipped
+        || report.reason_code == ReasonCode::Decision(DecisionCode::IgnoredByTag)
 }
 
 fn failed(base: Report, err: &RemediationError, what: &str) -> Report {
@@ -261,9 +332,9 @@ fn failed(base: Report, err: &RemediationError, what: &str) -> Report {
 }
 
 /// Live state, guardrails, plan and action; every path ends in a report or a retryable error.
-async fn decide<R: Remediation, A: ClusterAccess>(
+async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     remediation: &R,
-    deps: &Deps<A>,
+    deps: &Deps<A, L>,
     exposure: &Exposure,
     base: Report,
     home_account: Option<&str>,
@@ -279,6 +350,9 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             deps.access.home_session(&exposure.cluster)
         }
         Err(e) => {
+            if let Some(fault) = e.transient() {
+                return Err(ResponderError::Transient(fault.clone()));
+            }
             return Ok(base.with_outcome(
                 Outcome::Failed,
                 DecisionCode::ClusterUnreachable,
@@ -320,7 +394,7 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             .push(format!("reached the cluster through {role}"));
     }
     if mode.effective == Mode::Ignore {
-        return Ok(skipped(report, &SkipReason::IgnoredByTag));
+        return Ok(ignored_by_tag(report));
     }
     if R::MUTATES && !cluster.is_active() {
         report.live_state = serde_json::json!({ "status": cluster.status });
@@ -354,6 +428,7 @@ async fn decide<R: Remediation, A: ClusterAccess>(
     report.details_text = assessment.details_text;
     report.priority = assessment.priority;
     // `None`: a hand-off, which nothing applies.
+    let mut one_way_door = None;
     let (summary, action) = match assessment.verdict {
         Verdict::Compliant(reason) => {
             return Ok(report.with_outcome(
@@ -364,6 +439,13 @@ async fn decide<R: Remediation, A: ClusterAccess>(
         }
         Verdict::HandOff(plan) => (plan.into_report(&mut report).0, None),
         Verdict::Act(plan) => {
+            if plan.irreversible || R::ONE_WAY_DOOR {
+                one_way_door = Some(
+                    plan.steps
+                        .first()
+                        .map_or_else(|| "this change".to_string(), |s| s.api_call.clone()),
+                );
+            }
             let (summary, action) = plan.into_report(&mut report);
             (summary, Some(action))
         }
@@ -378,7 +460,14 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             format!("{summary} — not applied: no cluster API applies this fix; it is handed to the people and pipelines subscribed"),
         ));
     };
-    if mode.effective != Mode::Apply || !report.blockers.is_empty() {
+    let no_consent = one_way_door
+        .filter(|_| mode.effective == Mode::Apply)
+        .and_then(|change| one_way_door_consent(&cluster.tags, &change).err());
+    if let Some(why) = &no_consent {
+        report.mode = Mode::Propose;
+        report.held_back.push(why.clone());
+    }
+    if mode.effective != Mode::Apply || !report.blockers.is_empty() || no_consent.is_some() {
         let (code, why) = if let Some(first) = report.blockers.first() {
             (
                 ReasonCode::Blocked(first.code),
@@ -387,6 +476,8 @@ async fn decide<R: Remediation, A: ClusterAccess>(
                     report.blockers.len()
                 ),
             )
+        } else if let Some(why) = no_consent {
+            (DecisionCode::Guardrail.into(), why)
         } else if mode.configured == Mode::Apply {
             (
                 DecisionCode::Guardrail.into(),
@@ -404,7 +495,30 @@ async fn decide<R: Remediation, A: ClusterAccess>(
             format!("{summary} — not applied: {why}"),
         ));
     }
-    match remediation.apply(&situation, &action).await {
+    budget_for_change()?;
+    if let Some(why) = unconfirmed(deps, exposure, R::OWNS).await {
+        return Ok(report.with_outcome(
+            Outcome::Proposed,
+            DecisionCode::Unconfirmed,
+            format!("{summary} — not applied: {why}"),
+        ));
+    }
+    // The blast-radius limit and the circuit breaker, kept in the ledger.
+    let before = match &deps.ledger {
+        None => None,
+        Some(ledger) => match ledger.may_apply(R::FUNCTION).await {
+            Ok(ApplyGate::Go { breaker }) => Some(breaker),
+            Ok(ApplyGate::Hold { hold, why }) => {
+                return Ok(report.with_outcome(
+                    Outcome::Proposed,
+                    hold.code(),
+                    format!("{summary} — not applied: {why}"),
+                ));
+            }
+            Err(e) => return Err(ResponderError::Transient(e)),
+        },
+    };
+    let mut report = match remediation.apply(&situation, &action).await {
         Ok(applied) => {
             report.update_id = applied.update_id.clone();
             report.verification = Some(applied.verification.clone());
@@ -427,51 +541,239 @@ async fn decide<R: Remediation, A: ClusterAccess>(
         )),
         Err(RemediationError::Aws(e)) if e.is_transient() => Err(ResponderError::Transient(e)),
         Err(e) => Ok(failed(report, &e, "the change was refused")),
+    }?;
+    if let (Some(ledger), Some(before)) = (&deps.ledger, before)
+        && matches!(report.outcome, Outcome::Applied | Outcome::Failed)
+    {
+        let failed = report.outcome == Outcome::Failed;
+        if let Some(line) = ledger
+            .count_apply(R::FUNCTION, failed, &report.reason, before)
+            .await
+        {
+            report.not_checked.push(line);
+        }
+    }
+    Ok(report)
+}
+
+/// Said in every report of a function without a decision ledger.
+pub const NO_LEDGER: &str = "the decision ledger (LEDGER_TABLE) is not configured: this decision was not checked against earlier ones (a repeated delivery sends its message again), and no apply limit or circuit breaker applies";
+
+/// Record on the finding, notify, log, count. With the ledger, a decision that repeats the
+/// function's last one (or the same event decided by another delivery) ends here as `skipped`;
+/// a new one is recorded in the ledger before anything is sent, and the finding gets every
+/// function's latest decision. A failed record is reported, never raised. A notification that
+/// failed transiently is raised (so EventBridge retries the event) only when nothing was changed
+/// on the cluster: then the message is the whole result and must not be lost, its decision is
+/// released in the ledger, and a retry repeats nothing but the reads, the record and the
+/// message. After an apply it is reported instead, so a retry cannot turn "applied" into
+/// "deferred" behind the operator's back.
+async fn finish<A, L: DecisionLedger>(
+    deps: &Deps<A, L>,
+    mut report: Report,
+    revision: Option<&str>,
+) -> Result<Report, ResponderError> {
+    let Some(ledger) = &deps.ledger else {
+        report.not_checked.push(NO_LEDGER.to_string());
+        if report.outcome != Outcome::Skipped {
+            report.finding_update = record_alone(deps, &report).await;
+        }
+        return notify(deps, report, None).await;
+    };
+    if report.outcome == Outcome::Skipped {
+        return notify(deps, report, None).await;
+    }
+    // Security Hub did not confirm the event: the finding it names may be another one (or none),
+    // so it leaves no decision in the ledger and no comment; the message still tells the operator.
+    if record_for(&report).is_none()
+        && report.reason_code == ReasonCode::Decision(DecisionCode::Unconfirmed)
+    {
+        report.finding_update = Effect::not_attempted(
+            "Security Hub did not confirm the event: nothing is recorded in the ledger or on the finding",
+        );
+        return notify(deps, report, None).await;
+    }
+    // The cluster was changed (or an update started): a retry must not re-decide it.
+    let acted = report.outcome == Outcome::Applied || report.update_id.is_some();
+    let base = report.clone();
+    let subject = move |of: Option<&str>| {
+        let mut r = base.clone();
+        r.reminder_of = of.map(str::to_string);
+        crate::output::notify::subject(&r)
+    };
+    match ledger.decide(&report, subject, revision).await {
+        Ok(Settled::Skip { code, of }) => {
+            let why = match code {
+                DecisionCode::DuplicateDelivery => format!(
+                    "another delivery of this event already decided it ({of}); nothing is sent or recorded again"
+                ),
+                _ => format!(
+                    "the same decision ({}, {}, same plan) was already made as {of} within the last {} days; nothing is sent or recorded again",
+                    report.outcome.id(),
+                    report.reason_code,
+                    ledger.settings.dedupe_window_days
+                ),
+            };
+            report.duplicate_of = Some(of);
+            let mut report = report.with_outcome(Outcome::Skipped, code, why);
+            report.finding_update =
+                Effect::not_attempted("nothing is recorded for a decision already made");
+            notify(deps, report, None).await
+        }
+        Ok(Settled::Decided(claim)) => {
+            report.decision_id = Some(claim.decision.decision_id.clone());
+            report.reminder_of = claim.decision.reminder_of.clone();
+            report.finding_update = record_combined(deps, ledger, &mut report, &claim).await;
+            notify(deps, report, Some((ledger, &claim))).await
+        }
+        Err(e) if e.is_transient() && !acted => {
+            tracing::error!(function = report.function, error = %e, "decision ledger failed; the event will be retried");
+            Err(ResponderError::Transient(e))
+        }
+        Err(e) => {
+            tracing::error!(function = report.function, error = %e, "decision ledger failed; the decision is sent unrecorded");
+            report.not_checked.push(format!(
+                "the decision ledger could not be used ({e}): this decision was not checked against earlier ones nor recorded there, and the finding was not updated (a comment that cannot be deduplicated could come back as a new delivery)"
+            ));
+            report.finding_update = Effect::not_attempted(
+                "the decision ledger is unavailable: nothing is recorded on the finding",
+            );
+            notify(deps, report, None).await
+        }
     }
 }
 
-/// Record on the finding, notify, log, count. A failed record is reported, never raised. A
-/// notification that failed transiently is raised (so EventBridge retries the event) only when
-/// nothing was changed on the cluster: then the message is the whole result and must not be lost,
-/// and a retry repeats nothing but the read, the record and the message. After an apply it is
-/// reported instead, so a retry cannot turn "applied" into "deferred" behind the operator's back.
-async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, ResponderError> {
-    if report.outcome != Outcome::Skipped {
-        report.finding_update = match record_for(&report) {
-            None => Effect::not_attempted(format!(
-                "nothing recorded (outcome {}): the finding stays New so it is evaluated again",
-                report.outcome.id()
-            )),
-            Some(_) if !deps.config.update_findings => {
-                Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated")
-            }
-            Some(record) => match deps
-                .recorder
-                .record(&report.finding.metadata_uid, &record)
-                .await
-            {
-                Ok(()) => Effect::done(
-                    format!(
-                        "comment added{}",
-                        if record.status_id.is_some() {
-                            " and status set to In Progress"
-                        } else {
-                            "; status left New for the next stage"
-                        }
-                    ),
-                    None,
+/// Why Security Hub's own copy of the finding does not confirm the event, if it does not. Anyone
+/// who may invoke the function can hand it any JSON; only the finding Security Hub holds says
+/// what it found, so nothing is changed on a cluster unless that copy agrees.
+async fn unconfirmed<A, L>(
+    deps: &Deps<A, L>,
+    exposure: &Exposure,
+    owned: &[Trait],
+) -> Option<String> {
+    match deps.recorder.read(&exposure.metadata_uid).await {
+        Ok(Some(copy)) => confirm_json(&copy, exposure, owned)
+            .err()
+            .map(|why| format!("{why}, so the event was not confirmed")),
+        Ok(None) => Some(format!(
+            "Security Hub holds no finding with metadata uid {}, so the event was not confirmed",
+            exposure.metadata_uid
+        )),
+        Err(e) => Some(format!(
+            "Security Hub's copy of the finding could not be read ({e}), so the event was not confirmed"
+        )),
+    }
+}
+
+/// Without a ledger: this function's own comment, the status by its own outcome.
+async fn record_alone<A, L>(deps: &Deps<A, L>, report: &Report) -> Effect {
+    match record_for(report) {
+        None => Effect::not_attempted(format!(
+            "nothing recorded (outcome {}): the finding stays New so it is evaluated again",
+            report.outcome.id()
+        )),
+        Some(_) if !deps.config.update_findings => {
+            Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated")
+        }
+        Some(record) => match deps
+            .recorder
+            .record(&report.finding.metadata_uid, &record)
+            .await
+        {
+            Ok(()) => Effect::done(
+                format!(
+                    "comment added{}",
+                    if record.status_id.is_some() {
+                        " and status set to In Progress"
+                    } else {
+                        "; status left New for the next stage"
+                    }
                 ),
-                Err(e) => {
-                    tracing::error!(function = report.function, error = %e, "finding update failed");
-                    Effect::failed(format!("the finding was not updated: {e}"))
+                None,
+            ),
+            Err(e) => {
+                tracing::error!(function = report.function, error = %e, "finding update failed");
+                Effect::failed(format!("the finding was not updated: {e}"))
+            }
+        },
+    }
+}
+
+/// With the ledger: every function's latest decision in one comment; In Progress once every
+/// trait on the finding is settled.
+async fn record_combined<A, L: DecisionLedger>(
+    deps: &Deps<A, L>,
+    ledger: &Ledger<L>,
+    report: &mut Report,
+    claim: &Claimed,
+) -> Effect {
+    if !deps.config.update_findings {
+        return Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated");
+    }
+    let uid = report.finding.metadata_uid.clone();
+    let recorded = ledger
+        .record(report, &claim.claimed, async |plan| {
+            let record = FindingRecord {
+                comment: plan.comment.clone(),
+                status_id: plan.in_progress.then_some(STATUS_IN_PROGRESS),
+            };
+            deps.recorder.record(&uid, &record).await
+        })
+        .await;
+    report.not_checked.extend(recorded.not_checked);
+    match recorded.result {
+        Ok(()) if recorded.plan.in_progress => Effect::done(
+            "comment with every function's latest decision; status set to In Progress (every trait on the finding has a decision)",
+            None,
+        ),
+        Ok(()) => Effect::done(
+            format!(
+                "comment with every function's latest decision; status left New until {} {} settled",
+                recorded.plan.waiting_for.join(", "),
+                if recorded.plan.waiting_for.len() == 1 {
+                    "is"
+                } else {
+                    "are"
                 }
-            },
-        };
+            ),
+            None,
+        ),
+        Err(e) => {
+            tracing::error!(function = report.function, error = %e, "finding update failed");
+            Effect::failed(format!("the finding was not updated: {e}"))
+        }
+    }
+}
+
+/// Send the message (none for a skipped finding), then log and count.
+async fn notify<A, L: DecisionLedger>(
+    deps: &Deps<A, L>,
+    mut report: Report,
+    claim: Option<(&Ledger<L>, &Claimed)>,
+) -> Result<Report, ResponderError> {
+    if !is_told(&report) {
+        report.notification = Some(Effect::not_attempted("no message for a skipped finding"));
+    } else {
         let message = render(&report);
         report.notification = Some(match deps.notifier.publish(&message).await {
             Ok(id) => Effect::done(format!("published: {}", message.subject), Some(id)),
             Err(e) if e.is_transient() && report.outcome != Outcome::Applied => {
                 tracing::error!(function = report.function, outcome = report.outcome.id(), error = %e, "notification failed; the event will be retried");
+                if let Some((ledger, c)) = claim {
+                    match ledger
+                        .release(&report, &c.claimed, c.previous.as_ref(), &c.decision)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(
+                            function = report.function,
+                            "the decision was not released: another was recorded since, and the retry is judged against it"
+                        ),
+                        Err(le) => {
+                            tracing::error!(function = report.function, error = %le, "the decision could not be released: the retry may be skipped as already decided")
+                        }
+                    }
+                }
                 return Err(ResponderError::Transient(e));
             }
             Err(e) => {
@@ -479,8 +781,6 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, Respond
                 Effect::failed(format!("the SNS message was not published: {e}"))
             }
         });
-    } else {
-        report.notification = Some(Effect::not_attempted("no message for a skipped finding"));
     }
     crate::output::telemetry::log_decision(&report);
     if deps.emit_metrics {
@@ -488,6 +788,9 @@ async fn finish<A>(deps: &Deps<A>, mut report: Report) -> Result<Report, Respond
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod ledger_tests;
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@ use aws_sdk_eks::types::{
 use aws_sdk_securityhub::operation::batch_update_findings_v2::{
     BatchUpdateFindingsV2Input, BatchUpdateFindingsV2Output,
 };
+use aws_sdk_securityhub::operation::get_findings_v2::GetFindingsV2Output;
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
@@ -46,6 +47,7 @@ pub fn config(mode: Mode) -> CommonConfig {
         member_role_name: None,
         apply_to_iac_managed: false,
         update_findings: true,
+        ledger: None,
     }
 }
 
@@ -76,6 +78,13 @@ impl ClusterFixture {
             role_arn: "arn:aws:iam::444455556666:role/eks-cluster-role".to_string(),
             tags: Vec::new(),
         }
+    }
+
+    /// The cluster owner's consent to one-way doors: the mode tag set to `apply`.
+    pub fn with_owner_consent(mut self) -> Self {
+        self.tags
+            .push((crate::guardrails::MODE_TAG.to_string(), "apply".to_string()));
+        self
     }
 
     pub fn cluster(&self) -> Cluster {
@@ -285,8 +294,74 @@ impl Captures {
     }
 }
 
-/// SNS and Security Hub clients that succeed and capture their requests.
+/// Security Hub's own copies of the sample exposures in `events/`, by metadata uid: what a
+/// mocked `GetFindingsV2` answers with. Several samples describe one exposure (the same metadata
+/// uid) at different moments; its copy is the open one, carrying every signal any of them saw,
+/// so each sample is confirmed by it.
+pub fn held_findings() -> Vec<serde_json::Value> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .filter(|n| n.starts_with("eks-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    let mut held: Vec<serde_json::Value> = Vec::new();
+    for name in names {
+        let finding = event(&name)["detail"]["findings"][0].clone();
+        let open = finding["activity_id"] != 3 && finding["status"] == "New";
+        let uid = finding["metadata"]["uid"].clone();
+        match held.iter_mut().find(|h| h["metadata"]["uid"] == uid) {
+            Some(copy) => {
+                let signals = finding["finding_info"]["related_events"].clone();
+                if let (Some(all), Some(more)) = (
+                    copy["finding_info"]["related_events"].as_array_mut(),
+                    signals.as_array(),
+                ) {
+                    all.extend(more.iter().cloned());
+                }
+            }
+            None if open => held.push(finding),
+            None => {}
+        }
+    }
+    held
+}
+
+/// `GetFindingsV2` answered from `findings` (by the metadata uid the request filters on), as
+/// Security Hub would: the responder re-reads a finding before it changes anything.
+pub fn held_findings_rule(findings: Vec<serde_json::Value>) -> Rule {
+    mock!(aws_sdk_securityhub::Client::get_findings_v2).then_compute_output(move |input| {
+        let wanted: Vec<&str> = input
+            .filters()
+            .iter()
+            .flat_map(|f| f.composite_filters())
+            .flat_map(|c| c.string_filters())
+            .filter_map(|s| s.filter().and_then(|f| f.value()))
+            .collect();
+        let mut out = GetFindingsV2Output::builder();
+        for f in &findings {
+            if f["metadata"]["uid"]
+                .as_str()
+                .is_some_and(|u| wanted.contains(&u))
+            {
+                out = out.findings(crate::aws::value_to_document(f));
+            }
+        }
+        out.build()
+    })
+}
+
+/// SNS and Security Hub clients that succeed and capture their requests; Security Hub holds the
+/// sample findings.
 pub fn capturing_clients() -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client, Captures) {
+    capturing_clients_holding(held_findings())
+}
+
+/// As [`capturing_clients`], with Security Hub holding `held` (findings a test made up).
+pub fn capturing_clients_holding(
+    held: Vec<serde_json::Value>,
+) -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client, Captures) {
     let captures = Captures::default();
     let published = captures.published.clone();
     let publish = mock!(aws_sdk_sns::Client::publish)
@@ -307,8 +382,28 @@ pub fn capturing_clients() -> (aws_sdk_sns::Client, aws_sdk_securityhub::Client,
         })
         .then_output(|| BatchUpdateFindingsV2Output::builder().build());
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&publish]);
-    let securityhub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&record]);
+    let held = held_findings_rule(held);
+    let securityhub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&record, &held]);
     (sns, securityhub, captures)
+}
+
+/// Environment variables for `Env`-driven settings in tests (the ledger's settings).
+pub fn env_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What a report could not check, less the note every report carries when there is no decision
+/// ledger (the harness runs without one, as a local run does).
+pub fn not_checked(report: &crate::Report) -> Vec<&str> {
+    report
+        .not_checked
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != crate::pipeline::NO_LEDGER)
+        .collect()
 }
 
 /// Dependencies with a mocked EKS client and capturing SNS/Security Hub clients.
@@ -324,6 +419,7 @@ pub fn mocked_deps(
             access: StaticAccess::new(eks),
             config,
             emit_metrics: false,
+            ledger: None,
         },
         captures,
     )
@@ -342,6 +438,7 @@ pub fn mocked_deps_with(
         access: StaticAccess::new(eks),
         config,
         emit_metrics: false,
+        ledger: None,
     }
 }
 
@@ -612,6 +709,28 @@ pub async fn scripted_server(routes: Vec<(&'static str, String)>, hang_on: &'sta
     format!("http://{addr}")
 }
 
+/// A loopback HTTP server that answers every request with `status` and `body` (an AWS Query
+/// error, for STS). Returns its URL.
+pub async fn answering_server(status: u16, body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 16 * 1024];
+            let _ = sock.read(&mut buf).await;
+            let resp = format!(
+                "HTTP/1.1 {status} Answer\r\ncontent-type: text/xml\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}")
+}
+
 /// An EKS client on a real endpoint (e.g. `scripted_server`) with test timeouts and retries.
 pub fn eks_client_at(url: &str) -> aws_sdk_eks::Client {
     aws_sdk_eks::Client::from_conf(
@@ -684,16 +803,22 @@ pub async fn recorder_for_cell(
     fault: Fault,
 ) -> (aws_sdk_securityhub::Client, Option<Rule>) {
     let ok = || BatchUpdateFindingsV2Output::builder().build();
+    let held = held_findings_rule(held_findings());
     if !faulted {
         let r = mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(ok);
         return (
-            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r]),
+            mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r, &held]),
             None,
         );
     }
     if fault == Fault::Timeout {
+        // The finding is read back before the change; only the record hangs.
+        let findings = serde_json::json!({ "Findings": held_findings() }).to_string();
+        let routes = vec![("POST /findingsv2 ", findings)];
         return (
-            securityhub_client_at(&scripted_server(Vec::new(), "").await),
+            securityhub_client_at(
+                &scripted_server(routes, "PATCH /findingsv2/batchupdatev2").await,
+            ),
             None,
         );
     }
@@ -703,7 +828,7 @@ pub async fn recorder_for_cell(
         ok,
         json_fault
     );
-    let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r], |b| b
+    let client = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&r, &held], |b| b
         .retry_config(fast_retry())
         .retry_partition(own_retry_quota(&format!("record-{fault:?}"))));
     (client, Some(r))

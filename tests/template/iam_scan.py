@@ -1,7 +1,7 @@
 """Which AWS actions can a function's Rust code call?
 
 The operation catalogue is read from the AWS SDK crates the workspace resolves
-(`cargo metadata`): every `src/operation/<op>.rs` of aws-sdk-{eks,sns,securityhub,kms,sts}
+(`cargo metadata`): every `src/operation/<op>.rs` of aws-sdk-{eks,sns,securityhub,kms,sts,dynamodb}
 defines `pub struct <Operation>;`, so nothing here is a hand-kept list of operations.
 
 A call is an SDK fluent call `.<operation_snake_case>()` - with empty parentheses, as every
@@ -29,6 +29,7 @@ SDK_CRATES = {
     "aws-sdk-securityhub": "securityhub",
     "aws-sdk-kms": "kms",
     "aws-sdk-sts": "sts",
+    "aws-sdk-dynamodb": "dynamodb",
 }
 
 # Operations whose IAM action is not named after the operation (Service Authorization
@@ -36,6 +37,14 @@ SDK_CRATES = {
 ACTION_OF_OPERATION = {
     "securityhub:BatchUpdateFindingsV2": "securityhub:BatchUpdateFindings",
     "securityhub:GetFindingsV2": "securityhub:GetFindings",
+}
+
+# Operations that need the actions of what they contain rather than one of their own:
+# TransactWriteItems has no IAM action; each item needs the action of its kind (DynamoDB
+# Developer Guide, "Using IAM with DynamoDB transactions"). The ledger's transactions hold
+# Update and Put items only.
+ACTIONS_OF_OPERATION = {
+    "dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem"),
 }
 
 # Operations that need no IAM permission at all.
@@ -71,6 +80,10 @@ class Operation:
     def action(self) -> str:
         raw = f"{self.service}:{self.name}"
         return ACTION_OF_OPERATION.get(raw, raw)
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return ACTIONS_OF_OPERATION.get(self.action, (self.action,))
 
 
 @dataclass
@@ -252,7 +265,8 @@ def scan(files: list[Path], ops: dict[str, list[Operation]], services: set[str],
             if len(candidates) > 1:
                 result.ambiguous[m.group(1)] = sorted(op.action for op in candidates)
             for op in candidates[:1]:
-                result.add(op.action, where(m.start()))
+                for action in op.actions:
+                    result.add(action, where(m.start()))
         for m in ASSUME_ROLE_PROVIDER.finditer(code):
             result.add("sts:AssumeRole", where(m.start()))
     return result

@@ -54,7 +54,9 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
         "UpdateFindings": "false",
         "ApplyToIacManaged": "true",
     },
-    "notification-email": {"NotificationEmail": "security@example.com"},
+    "notification-email": {"NotificationEmail": "security@example.com",
+                           "LedgerDeletionProtection": "false", "MaxAppliesPerHour": "2",
+                           "CircuitBreakerFailures": "5", "DedupeWindowDays": "1"},
 }
 
 # Resource types moto's CloudFormation (moto 5.2.5) does not implement. moto skips such a

@@ -191,7 +191,8 @@ def test_moto_cannot_deploy_the_key_policy_cycle():
     assert outcome != "CREATE_COMPLETE"
 
 
-def expected_environment(function: str, values: dict[str, str], topic_arn: str) -> dict:
+def expected_environment(function: str, values: dict[str, str], topic_arn: str,
+                         ledger_table: str) -> dict:
     env = {
         "MODE": values[MODE_PARAMETER[function]] if function in MODE_PARAMETER else "propose",
         "SNS_TOPIC_ARN": topic_arn,
@@ -199,9 +200,15 @@ def expected_environment(function: str, values: dict[str, str], topic_arn: str) 
         "MEMBER_ROLE_NAME": f"{values['MemberRoleName']}-{function}" if values["MemberRoleName"] else "",
         "APPLY_TO_IAC_MANAGED": values["ApplyToIacManaged"],
         "UPDATE_FINDINGS": values["UpdateFindings"],
+        "LEDGER_TABLE": ledger_table,
+        "MAX_APPLIES_PER_HOUR": values["MaxAppliesPerHour"],
+        "CIRCUIT_BREAKER_FAILURES": values["CircuitBreakerFailures"],
+        "DEDUPE_WINDOW_DAYS": values["DedupeWindowDays"],
+        "LEDGER_RETENTION_DAYS": values["LedgerRetentionDays"],
     }
     if function == "endpoint-access":
         env["ALLOWED_PUBLIC_CIDRS"] = values["AllowedPublicCidrs"]
+        env["ENDPOINT_STAGE_SOAK_MINUTES"] = str(values["EndpointStageSoakMinutes"])
     if function == "secrets-encryption":
         env["SECRETS_KMS_KEY_ARN"] = values["SecretsKmsKeyArn"]
     return env
@@ -221,8 +228,10 @@ def test_deployed_function_rule_permission_and_role(parameter_set, logical_id):
     got = lam.get_function(FunctionName=ids[logical_id])
     config = got["Configuration"]
     assert (config["Runtime"], config["Handler"]) == ("provided.al2023", "bootstrap")
-    assert config["Environment"]["Variables"] == expected_environment(
-        function, values, ids["NotificationTopic"])
+    # moto hands Number parameters on as numbers; Lambda (and CloudFormation) as strings.
+    deployed_env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+    assert deployed_env == expected_environment(
+        function, values, ids["NotificationTopic"], ids["LedgerTable"])
     reserved = values[f"{logical_id.removesuffix('Function')}ReservedConcurrency"]
     assert got.get("Concurrency", {}).get("ReservedConcurrentExecutions") == (
         None if reserved == "0" else int(reserved))
@@ -279,6 +288,34 @@ def test_deployed_function_rule_permission_and_role(parameter_set, logical_id):
     assert key_use["Condition"] == {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}}
     (publish,) = [st for st in statements if "sns:Publish" in actions(st)]
     assert publish["Resource"] == ids["NotificationTopic"]
+    (ledger,) = [st for st in statements if any(a.startswith("dynamodb:") for a in actions(st))]
+    table_arn = stack.client("dynamodb").describe_table(TableName=ids["LedgerTable"])["Table"]["TableArn"]
+    assert ledger["Resource"] == table_arn
+    assert actions(ledger) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert ledger["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+        "cluster#arn:aws:eks:*:*:cluster/*", f"function#{function}"]
+
+
+@pytest.mark.parametrize("parameter_set", sorted(stack.PARAMETER_SETS))
+def test_deployed_ledger_table(parameter_set):
+    _, ids, values = deployed(parameter_set)
+    assert ids, parameter_set
+    ddb = stack.client("dynamodb")
+    table = ddb.describe_table(TableName=ids["LedgerTable"])["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
+        ("pk", "HASH"), ("sk", "RANGE")]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-day"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["day", "decided_at"]
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert table["DeletionProtectionEnabled"] is (values["LedgerDeletionProtection"] == "true")
+    # moto's CloudFormation ignores SSESpecification, TimeToLiveSpecification and
+    # PointInTimeRecoverySpecification: checked in what CloudFormation receives instead.
+    props = translated(parameter_set)["Resources"]["LedgerTable"]["Properties"]
+    assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 @pytest.mark.parametrize("parameter_set", sorted(stack.PARAMETER_SETS))

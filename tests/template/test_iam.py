@@ -319,3 +319,34 @@ def test_member_roles_write_only_for_their_own_function_and_only_where_allowed()
     # no key, no irreversible encryption, even where allowed
     grants = member_grants({"SecretsEncryptionAllowApply": "true"})
     assert grants["secrets-encryption"] & MUTATING == set()
+
+
+# ------------------------------------------------------------------------------------------
+# The decision ledger
+# ------------------------------------------------------------------------------------------
+
+LEDGER = {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+
+
+def test_ledger_access_is_the_one_table_its_cluster_items_and_the_functions_own_items():
+    for function, statements in effective({
+        "EndpointAccessMode": "apply", "KubernetesVersionMode": "apply",
+        "SecretsEncryptionMode": "apply",
+    }).items():
+        dynamodb = [st for st in statements if any(a.startswith("dynamodb:") for a in cfn.actions_of(st))]
+        (st,) = dynamodb
+        assert st["Resource"] == LEDGER, function
+        # reads and conditional writes; nothing that erases or lists
+        assert cfn.actions_of(st) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+        keys = st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        assert keys == [{"Fn::Sub": "cluster#arn:${AWS::Partition}:eks:*:*:cluster/*"},
+                        f"function#{function}"], function
+
+
+def test_the_scanner_expands_a_transaction_into_the_actions_of_its_items(operations):
+    (op,) = operations["transact_write_items"]
+    assert op.actions == ("dynamodb:PutItem", "dynamodb:UpdateItem")
+    assert all(iam_scan.is_known_action(a) for a in op.actions)
+    scan = code_scan("endpoint-access", operations)
+    assert {a for a in scan.actions if a.startswith("dynamodb:")} == {
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}

@@ -31,16 +31,18 @@ def rule_target(logical_id: str) -> dict:
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
-def test_every_function_alarms_on_errors_throttles_failed_decisions_and_dead_letters(logical_id):
+def test_every_function_alarms_on_errors_throttles_failed_decisions_failed_notifications_and_dead_letters(logical_id):
     queue = rule_target(logical_id)["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
     own = ({"FunctionName": {"Ref": logical_id}},  # AWS/Lambda
            {"Function": FUNCTIONS[logical_id], "Outcome": "failed"},  # the functions' EMF
+           {"Function": FUNCTIONS[logical_id]},  # the functions' EMF, any outcome
            {"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}})  # AWS/SQS
     by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms()
                  if {d["Name"]: d["Value"] for d in a["Dimensions"]} in own}
     assert set(by_metric) == {
         ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"),
-        ("EksExposureResponder", "Findings"), ("AWS/SQS", "ApproximateNumberOfMessagesVisible")}
+        ("EksExposureResponder", "Findings"), ("EksExposureResponder", "NotificationFailures"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible")}
     for a in by_metric.values():
         assert a["AlarmActions"] == [TOPIC]
         assert (a["ComparisonOperator"], a["Threshold"]) == ("GreaterThanThreshold", 0)

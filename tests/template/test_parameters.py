@@ -13,9 +13,10 @@ from cfn import ROOT
 TEMPLATE = cfn.load(cfn.TEMPLATE)
 MEMBER = cfn.load(cfn.MEMBER_ROLE)
 COMMON_ENV = {"MODE", "SNS_TOPIC_ARN", "ALLOWED_ACCOUNTS", "MEMBER_ROLE_NAME",
-              "APPLY_TO_IAC_MANAGED", "UPDATE_FINDINGS"}
+              "APPLY_TO_IAC_MANAGED", "UPDATE_FINDINGS", "LEDGER_TABLE", "MAX_APPLIES_PER_HOUR",
+              "CIRCUIT_BREAKER_FAILURES", "DEDUPE_WINDOW_DAYS", "LEDGER_RETENTION_DAYS"}
 ENV = {
-    "endpoint-access": COMMON_ENV | {"ALLOWED_PUBLIC_CIDRS"},
+    "endpoint-access": COMMON_ENV | {"ALLOWED_PUBLIC_CIDRS", "ENDPOINT_STAGE_SOAK_MINUTES"},
     "kubernetes-version": COMMON_ENV,
     "secrets-encryption": COMMON_ENV | {"SECRETS_KMS_KEY_ARN"},
     "container-vulnerabilities": COMMON_ENV,
@@ -115,3 +116,37 @@ def test_function_environment(function):
         pytest.skip("the Rust configuration code is not written yet")
     unread = {v for v in variables if f'"{v}"' not in sources}
     assert not unread, f"{function} is given variables its code never reads: {unread}"
+
+
+def test_ledger_parameters_have_safe_defaults_and_reach_every_function():
+    p = TEMPLATE["Parameters"]
+    assert (p["MaxAppliesPerHour"]["Default"], p["MaxAppliesPerHour"]["MinValue"]) == (10, 0)
+    assert (p["CircuitBreakerFailures"]["Default"], p["CircuitBreakerFailures"]["MinValue"]) == (3, 1)
+    assert (p["DedupeWindowDays"]["Default"], p["DedupeWindowDays"]["MinValue"]) == (7, 1)
+    # history outlives the dedupe window, so a reminder can find what it reminds of
+    assert p["LedgerRetentionDays"]["MinValue"] > p["DedupeWindowDays"]["Default"]
+    assert p["LedgerDeletionProtection"]["Default"] == "true"
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["LEDGER_TABLE"] == {"Ref": "LedgerTable"}
+    assert variables["MAX_APPLIES_PER_HOUR"] == {"Ref": "MaxAppliesPerHour"}
+    assert variables["CIRCUIT_BREAKER_FAILURES"] == {"Ref": "CircuitBreakerFailures"}
+    assert variables["DEDUPE_WINDOW_DAYS"] == {"Ref": "DedupeWindowDays"}
+    assert variables["LEDGER_RETENTION_DAYS"] == {"Ref": "LedgerRetentionDays"}
+    for logical_id in cfn.functions(TEMPLATE):
+        own = TEMPLATE["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
+        assert not {"LEDGER_TABLE", "MAX_APPLIES_PER_HOUR"} & set(own), logical_id
+
+
+def test_ledger_table_is_on_demand_encrypted_recoverable_and_expiring():
+    props = TEMPLATE["Resources"]["LedgerTable"]["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-day"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["day", "decided_at"]
+    for value, protected in (("true", True), ("false", False)):
+        ev = cfn.Evaluator(TEMPLATE, {"LedgerDeletionProtection": value})
+        assert ev.resolve_ifs(props["DeletionProtectionEnabled"]) is protected

@@ -60,7 +60,9 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
     );
 
     let inbox = Inbox::new(&base).await;
-    let event = event_for("eks-cross-account-uid-alt.json", &name);
+    let mut event = event_for("eks-cross-account-uid-alt.json", &name);
+    // Security Hub emits the event in the function's own account (moto's default).
+    event["account"] = serde_json::json!("123456789012");
     let fix = EndpointAccess::new(Settings::default());
     let home = Some("123456789012"); // moto's default account: the function's own
 
@@ -104,13 +106,30 @@ async fn a_member_account_cluster_is_reached_through_the_member_role() {
     let mut cfg = config(Mode::Apply, &inbox.topic_arn);
     cfg.member_role_name = Some(ROLE.into());
     cfg.allowed_accounts = vec!["444455556666".into()];
-    let deps = Deps::from_sdk(&base, cfg, "endpoint-access");
+    let real = Deps::from_sdk(&base, cfg, "endpoint-access");
+    // The same dependencies with an access that records every session asked for and an EKS
+    // client that panics on any call.
+    let no_call = shared::forbidden_rule!(
+        aws_sdk_eks::Client::describe_cluster,
+        aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput
+    );
+    let deps: Deps<_> = Deps {
+        access: shared::testing::StaticAccess::new(shared::testing::eks_client(&[&no_call])),
+        notifier: real.notifier,
+        recorder: real.recorder,
+        config: real.config,
+        emit_metrics: false,
+        ledger: None,
+    };
     let r = respond(&fix, &deps, event, home).await.expect("report");
     assert_eq!(
         (r.outcome, r.reason_code.as_str()),
         (Outcome::Skipped, "account_not_allowed")
     );
-    assert!(r.live_state.is_null(), "no cluster was read");
+    assert!(
+        deps.access.requests.lock().expect("requests").is_empty(),
+        "no session was asked for the disallowed account"
+    );
     let delivered = inbox.drain().await;
     assert_eq!(
         delivered.len(),
@@ -127,6 +146,7 @@ async fn a_cve_hand_off_is_not_lost_when_the_cluster_cannot_be_reached() {
     let inbox = Inbox::new(&base).await;
     let event = event_for("eks-cross-account-uid-alt.json", &unique("checkout"));
     let mut v = event;
+    v["account"] = serde_json::json!("123456789012");
     // Give the exposure a CVE signal of the member account.
     let signal = serde_json::json!({
         "uid": format!("arn:aws:inspector2:eu-west-1:{MEMBER}:finding/0316527ac3d2b7864cc74e683ce2f010"),

@@ -30,7 +30,10 @@ async fn propose_then_two_stage_apply_then_compliant() {
     let name = unique("payments");
     create_cluster(&eks, &name, "1.31", true, false, None).await;
     let event = event_for("eks-public-access.json", &name);
-    let fix = EndpointAccess::new(Settings::default());
+    let fix = EndpointAccess::new(Settings {
+        stage_soak_minutes: 0,
+        ..Settings::default()
+    });
 
     // 1. Propose: nothing changes, the operator gets the plan.
     let deps = Deps::from_sdk(
@@ -68,11 +71,12 @@ async fn propose_then_two_stage_apply_then_compliant() {
     );
 
     // 2. Apply, stage 1: private on, public still on.
-    let deps = Deps::from_sdk(
+    let mut deps = Deps::from_sdk(
         &sdk,
         config(Mode::Apply, &inbox.topic_arn),
         "endpoint-access",
     );
+    deps.recorder = common::security_hub_holding(&event);
     let r = respond(&fix, &deps, event.clone(), None)
         .await
         .expect("report");
@@ -123,7 +127,10 @@ async fn a_cluster_that_no_longer_exists_is_skipped() {
         config(Mode::Apply, &inbox.topic_arn),
         "endpoint-access",
     );
-    let fix = EndpointAccess::new(Settings::default());
+    let fix = EndpointAccess::new(Settings {
+        stage_soak_minutes: 0,
+        ..Settings::default()
+    });
     let r = respond(
         &fix,
         &deps,

@@ -8,7 +8,10 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use shared::output::report::Report;
 use shared::pipeline::{Remediation, ResponderError, respond};
-use shared::testing::{ClusterFixture, config, eks_client, event, mocked_deps};
+use shared::testing::{
+    ClusterFixture, capturing_clients, config, eks_client, event, held_findings_rule,
+    mocked_deps_with,
+};
 use shared::{Mode, Trait};
 
 /// Outside single quotes, only characters that a POSIX shell treats as plain word text; or a
@@ -73,16 +76,27 @@ fn check_report(
     Ok(())
 }
 
-/// Run one event through every function with a mocked live cluster.
-/// Returns the number of plan steps each function produced.
-async fn through_every_function(event: Value) -> Result<Vec<usize>, String> {
-    async fn one<R: Remediation>(fix: &R, event: Value) -> Result<usize, String> {
+/// What one function did with one event: plan steps checked, and whether a message was
+/// rendered and published (the property only means something for cases that got that far).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Reached {
+    steps: usize,
+    /// The gate accepted the event and it carries a trait of the function.
+    handled: bool,
+    rendered: bool,
+}
+
+/// Run one event through every function with a mocked live cluster, in `mode`. In apply mode
+/// Security Hub holds the event's own finding, so the read-back confirms it and the change is
+/// made (mocked) for endpoint-access; the other functions stop at their pre-flight checks.
+async fn through_every_function(event: Value, mode: Mode) -> Result<Vec<Reached>, String> {
+    async fn one<R: Remediation>(fix: &R, event: Value, mode: Mode) -> Result<Reached, String> {
+        use shared::testing::aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let held = held_findings_rule(vec![event["detail"]["findings"][0].clone()]);
         // As the runtime hands it over: the event's JSON text.
         let event = serde_json::value::to_raw_value(&event).map_err(|e| e.to_string())?;
         let mut cluster = ClusterFixture::new("payments-prod");
         cluster.version = "1.24".into();
-        // Propose: the whole decision and message path runs; no mutating call is mocked.
-        use shared::testing::aws_smithy_mocks::mock;
         let versions = mock!(aws_sdk_eks::Client::describe_cluster_versions).then_output(|| {
             aws_sdk_eks::operation::describe_cluster_versions::DescribeClusterVersionsOutput::builder().build()
         });
@@ -95,21 +109,53 @@ async fn through_every_function(event: Value) -> Result<Vec<usize>, String> {
         let addons = mock!(aws_sdk_eks::Client::list_addons).then_output(|| {
             aws_sdk_eks::operation::list_addons::ListAddonsOutput::builder().build()
         });
+        let update = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| {
+            aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput::builder()
+                .update(
+                    aws_sdk_eks::types::Update::builder()
+                        .id("u-hostile")
+                        .status(aws_sdk_eks::types::UpdateStatus::InProgress)
+                        .build(),
+                )
+                .build()
+        });
+        let describe_update = shared::testing::describe_update_rule(
+            "u-hostile",
+            aws_sdk_eks::types::UpdateType::EndpointAccessUpdate,
+        );
         let eks = eks_client(&[
             &cluster.describe_rule(),
             &versions,
             &nodegroups,
             &insights,
             &addons,
+            &update,
+            &describe_update,
         ]);
-        let (d, cap) = mocked_deps(config(Mode::Propose), eks);
+        let (sns, _, cap) = capturing_clients();
+        let record = mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(|| {
+            aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
+        });
+        let securityhub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&record, &held]);
+        let d = mocked_deps_with(config(mode), eks, sns, securityhub);
         match respond(fix, &d, event, None).await {
-            Ok(r) => check_report(&r, &cap.published()).map(|()| r.plan.len() + r.follow_ups.len()),
-            Err(ResponderError::InvalidFinding(_)) => Ok(0),
-            Err(ResponderError::Transient(e)) => Err(format!("unexpected transient error: {e}")),
+            Ok(r) => {
+                let published = cap.published();
+                check_report(&r, &published)?;
+                Ok(Reached {
+                    steps: r.plan.len() + r.follow_ups.len(),
+                    handled: r.reason_code.as_str() != "no_handled_traits",
+                    rendered: !published.is_empty(),
+                })
+            }
+            Err(ResponderError::InvalidFinding(_)) => Ok(Reached::default()),
+            Err(e) => Err(format!("unexpected error: {e}")),
         }
     }
-    let endpoint = endpoint_access::EndpointAccess::new(endpoint_access::Settings::default());
+    let endpoint = endpoint_access::EndpointAccess::new(endpoint_access::Settings {
+        stage_soak_minutes: 0,
+        ..endpoint_access::Settings::default()
+    });
     let secrets = secrets_encryption::SecretsEncryption::new(
         secrets_encryption::Settings::from_env(&std::collections::HashMap::new())
             .map_err(|e| e.to_string())?,
@@ -121,13 +167,24 @@ async fn through_every_function(event: Value) -> Result<Vec<usize>, String> {
         container_vulnerabilities::Settings::from_env(&no_enrichment).map_err(|e| e.to_string())?,
         shared::testing::aws_smithy_mocks::mock_client!(aws_sdk_securityhub, &[]),
     );
-    let steps = vec![
-        one(&endpoint, event.clone()).await?,
-        one(&secrets, event.clone()).await?,
-        one(&kubernetes_version::KubernetesVersion::new(), event.clone()).await?,
-        one(&vulnerabilities, event).await?,
-    ];
-    Ok(steps)
+    Ok(vec![
+        one(&endpoint, event.clone(), mode).await?,
+        one(&secrets, event.clone(), mode).await?,
+        one(
+            &kubernetes_version::KubernetesVersion::new(),
+            event.clone(),
+            mode,
+        )
+        .await?,
+        one(&vulnerabilities, event, mode).await?,
+    ])
+}
+
+/// Plan steps per function (0 where the event was refused).
+async fn steps_of(event: Value, mode: Mode) -> Result<Vec<usize>, String> {
+    through_every_function(event, mode)
+        .await
+        .map(|r| r.iter().map(|x| x.steps).collect())
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -178,32 +235,111 @@ proptest! {
 
     #[test]
     fn hostile_text_anywhere_a_person_reads_is_contained(
-        sample in prop::sample::select(vec![
-            "eks-public-access.json", "eks-multi-trait.json", "eks-unencrypted-secrets.json",
-            "eks-cross-account-uid-alt.json", "eks-preview-shape.json", "eks-high-priority-vulnerability.json",
-        ]),
-        name in hostile_text(),
-        title in hostile_text(),
-        tag in hostile_text(),
-        signal_title in hostile_text(),
-        severity in hostile_text(),
-        uid in hostile_text(),
+        case in hostile_case(),
+        mode in prop::sample::select(vec![Mode::Propose, Mode::Apply]),
     ) {
-        let mut v = event(sample);
-        let p = |s: &str| format!("{F}/{s}");
-        for (field, value) in [
-            (p("resources/0/name"), json!(name)),
-            (p("resources/0/uid"), json!(format!("arn:aws:eks:us-east-1:444455556666:cluster/{name}"))),
-            (p("finding_info/title"), json!(title)),
-            (p("resources/0/tags/0/value"), json!(tag)),
-            (p("finding_info/related_events/0/title"), json!(signal_title)),
-            (p("severity"), json!(severity)),
-            (p("metadata/uid"), json!(uid)),
-        ] {
-            set(&mut v, &field, value);
-        }
-        let result = block_on(through_every_function(v));
+        let result = block_on(through_every_function(case, mode));
         prop_assert!(result.is_ok(), "{}", result.err().unwrap_or_default());
+    }
+}
+
+const SAMPLES: [&str; 6] = [
+    "eks-public-access.json",
+    "eks-multi-trait.json",
+    "eks-unencrypted-secrets.json",
+    "eks-cross-account-uid-alt.json",
+    "eks-preview-shape.json",
+    "eks-high-priority-vulnerability.json",
+];
+
+/// A sample with a valid cluster identity (a generated name, in the sample's own account and
+/// Region, so the gate accepts it) and hostile text in every other field a person reads.
+fn hostile_case() -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(SAMPLES.to_vec()),
+        "[a-zA-Z][a-zA-Z0-9_-]{0,40}",
+        (hostile_text(), hostile_text(), hostile_text()),
+        (hostile_text(), hostile_text(), hostile_text()),
+    )
+        .prop_map(
+            |(sample, name, (title, tag, signal_title), (severity, uid, desc))| {
+                let mut v = event(sample);
+                let f = &v["detail"]["findings"][0];
+                let r = &f["resources"][0];
+                // The sample's own ARN (in uid or uid_alt), with the generated name.
+                let arn = [&r["uid"], &r["uid_alt"]]
+                    .iter()
+                    .filter_map(|a| a.as_str())
+                    .find(|a| a.starts_with("arn:"))
+                    .map(|a| format!("{}/{name}", a.rsplit_once('/').map_or(a, |(head, _)| head)))
+                    .expect("every sample names its cluster ARN");
+                let p = |s: &str| format!("{F}/{s}");
+                for (field, value) in [
+                    (p("resources/0/name"), json!(name)),
+                    (p("resources/0/uid"), json!(arn)),
+                    (p("finding_info/title"), json!(title)),
+                    (p("finding_info/desc"), json!(desc)),
+                    (p("resources/0/tags/0/value"), json!(tag)),
+                    (
+                        p("finding_info/related_events/0/title"),
+                        json!(signal_title),
+                    ),
+                    (p("severity"), json!(severity)),
+                    // Never blank (the gate refuses that), otherwise anything.
+                    (p("metadata/uid"), json!(format!("u{uid}"))),
+                ] {
+                    set(&mut v, &field, value);
+                }
+                v
+            },
+        )
+}
+
+#[test]
+fn generated_cases_reach_rendering() {
+    // The property above is only as strong as the share of cases that reach the message: on a
+    // fixed seed, every case a function handles must be rendered, and every function must
+    // handle some.
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    const CASES: usize = 150;
+    const FUNCTIONS: [&str; 4] = [
+        "endpoint-access",
+        "secrets-encryption",
+        "kubernetes-version",
+        "container-vulnerabilities",
+    ];
+    for mode in [Mode::Propose, Mode::Apply] {
+        let mut runner = TestRunner::deterministic();
+        let strategy = hostile_case();
+        let mut handled = [0usize; 4];
+        let mut rendered = [0usize; 4];
+        for _ in 0..CASES {
+            let case = strategy
+                .new_tree(&mut runner)
+                .expect("a generated case")
+                .current();
+            let reached = block_on(through_every_function(case, mode)).expect("no violation");
+            for (i, r) in reached.iter().enumerate() {
+                handled[i] += usize::from(r.handled);
+                rendered[i] += usize::from(r.rendered);
+            }
+        }
+        eprintln!(
+            "{mode:?}, {CASES} hostile cases: handled {handled:?}, rendered {rendered:?} ({FUNCTIONS:?})"
+        );
+        for (i, function) in FUNCTIONS.iter().enumerate() {
+            assert!(
+                handled[i] >= CASES / 10,
+                "{mode:?}: {function} handled only {} of {CASES}",
+                handled[i]
+            );
+            assert_eq!(
+                rendered[i], handled[i],
+                "{mode:?}: {function} rendered {} of the {} cases it handled",
+                rendered[i], handled[i]
+            );
+        }
     }
 }
 
@@ -223,7 +359,7 @@ fn a_256_kib_event_with_10000_signals_is_handled() {
     v["detail"]["findings"][0]["finding_info"]["desc"] = json!("x".repeat(256 * 1024));
     let size = v.to_string().len();
     assert!(size > 256 * 1024, "{size}");
-    assert_eq!(block_on(through_every_function(v)).map(|s| s.len()), Ok(4));
+    assert_eq!(block_on(steps_of(v, Mode::Propose)).map(|s| s.len()), Ok(4));
 }
 
 #[test]
@@ -248,7 +384,7 @@ fn deeply_nested_json_is_rejected_not_overflowed() {
     }
     let mut v = event("eks-public-access.json");
     v["detail"]["findings"][0]["finding_info"]["related_events"][0]["extra"] = nested;
-    assert_eq!(block_on(through_every_function(v)).map(|s| s.len()), Ok(4));
+    assert_eq!(block_on(steps_of(v, Mode::Propose)).map(|s| s.len()), Ok(4));
 }
 
 #[test]
@@ -256,7 +392,7 @@ fn the_whole_path_is_exercised_for_every_function() {
     // Guard against a property that passes because nothing reaches the plan: with the
     // multi-trait sample every function plans, and so its commands are checked.
     let steps =
-        block_on(through_every_function(event("eks-multi-trait.json"))).expect("no violation");
+        block_on(steps_of(event("eks-multi-trait.json"), Mode::Propose)).expect("no violation");
     assert_eq!(steps.len(), 4);
     assert!(
         steps.iter().all(|n| *n > 0),

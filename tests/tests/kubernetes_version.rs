@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Inbox, config, create_cluster, event_for, sdk, unique};
+use common::{Inbox, config, consent_to_one_way_doors, create_cluster, event_for, sdk, unique};
 use kubernetes_version::KubernetesVersion;
 use shared::pipeline::respond;
 use shared::{Deps, Mode, Outcome, Report};
@@ -105,6 +105,7 @@ async fn unsupported_cluster_on_moto_is_proposed_honestly_and_never_applied() {
     let inbox = Inbox::new(&sdk).await;
     let name = unique("batch-legacy");
     create_cluster(&eks, &name, "1.24", true, false, None).await;
+    consent_to_one_way_doors(&eks, &name).await;
     create_nodegroup(&eks, &name, "workers", "1.24").await;
 
     // MODE=apply: every blocker must hold, and moto's missing calls are blockers.
@@ -170,8 +171,9 @@ async fn unsupported_cluster_on_moto_is_proposed_honestly_and_never_applied() {
     assert_eq!(msgs[0].attributes["outcome"]["Value"], "proposed");
     let report = msgs[0].report();
     assert_eq!(report["outcome"], "proposed");
-    // DescribeClusterVersions, ListInsights and ListAddons: moto implements none of them.
-    assert_eq!(report["not_checked"].as_array().map(Vec::len), Some(3));
+    // DescribeClusterVersions, ListInsights and ListAddons (moto implements none of them),
+    // and the note that no decision ledger is configured
+    assert_eq!(report["not_checked"].as_array().map(Vec::len), Some(4));
 }
 
 #[tokio::test]
@@ -181,6 +183,7 @@ async fn node_group_skew_on_moto_blocks_and_the_catch_up_comes_first() {
     let inbox = Inbox::new(&sdk).await;
     let name = unique("batch-legacy");
     create_cluster(&eks, &name, "1.24", true, false, None).await;
+    consent_to_one_way_doors(&eks, &name).await;
     create_nodegroup(&eks, &name, "current", "1.24").await;
     // 1.22 kubelets under a 1.25 control plane: three minors, beyond the two a kubelet
     // older than 1.25 may lag.

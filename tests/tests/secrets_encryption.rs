@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Inbox, config, create_cluster, event_for, sdk, unique};
+use common::{Inbox, config, consent_to_one_way_doors, create_cluster, event_for, sdk, unique};
 use secrets_encryption::{SecretsEncryption, Settings};
 use shared::output::report::EffectStatus;
 use shared::pipeline::{Remediation, respond};
@@ -150,6 +150,7 @@ async fn a_configured_key_moto_does_not_know_is_refused_by_the_pre_flight() {
     let inbox = Inbox::new(&sdk).await;
     let name = unique("orders");
     create_cluster(&eks, &name, "1.31", true, false, None).await;
+    consent_to_one_way_doors(&eks, &name).await;
     // Apply mode: only the pre-flight stands between the plan and the (irreversible) call.
     let deps = Deps::from_sdk(
         &sdk,

@@ -7,13 +7,15 @@ mod common;
 #[path = "common/standin.rs"]
 mod standin;
 
-use common::{Inbox, config, create_cluster, event_for, unique};
+use common::{Inbox, config, consent_to_one_way_doors, create_cluster, event_for, unique};
 use secrets_encryption::{KmsKeyArn, SecretsEncryption, Settings};
 use shared::output::report::EffectStatus;
 use shared::pipeline::{Remediation, respond};
 use shared::{Deps, Mode, Outcome};
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
+/// The account of moto's default credentials.
+const MOTO_ACCOUNT: &str = "123456789012";
 
 fn with_key(key: &str) -> SecretsEncryption {
     SecretsEncryption::new(Settings {
@@ -25,7 +27,17 @@ fn with_key(key: &str) -> SecretsEncryption {
 async fn unencrypted_cluster(eks: &aws_sdk_eks::Client) -> (String, serde_json::Value, String) {
     let name = unique("orders");
     create_cluster(eks, &name, "1.31", false, true, None).await;
-    let event = standin::own_exposure(event_for(EVENT, &name), &name);
+    consent_to_one_way_doors(eks, &name).await;
+    // The sample's cluster account is 444455556666; moto holds this cluster, and the key the
+    // tests create, in the account of its default credentials. A key must be in the cluster's
+    // account, so the finding names that account.
+    let event: serde_json::Value = serde_json::from_str(
+        &event_for(EVENT, &name)
+            .to_string()
+            .replace("444455556666", MOTO_ACCOUNT),
+    )
+    .expect("json");
+    let event = standin::own_exposure(event, &name);
     let uid = standin::load_finding(&event);
     (name, event, uid)
 }

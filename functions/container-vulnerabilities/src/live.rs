@@ -10,34 +10,13 @@ use aws_sdk_securityhub::types::{
     AllowedOperators, CompositeFilter, OcsfFindingFilters, OcsfStringField, OcsfStringFilter,
     StringFilter, StringFilterComparison,
 };
-use aws_smithy_types::{Document, Number};
 use serde_json::Value;
-use shared::aws::AwsError;
+use shared::aws::{AwsError, document_to_value};
 
 use crate::ocsf;
 
 /// `GetFindingsV2`, labelled with the IAM action that authorises it.
 pub const OPERATION: &str = "securityhub:GetFindings";
-
-/// A `Document` as JSON. Non-finite floats (which JSON cannot carry) become `null`.
-pub fn document_to_value(d: &Document) -> Value {
-    match d {
-        Document::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), document_to_value(v)))
-                .collect(),
-        ),
-        Document::Array(items) => Value::Array(items.iter().map(document_to_value).collect()),
-        Document::Number(Number::PosInt(n)) => Value::from(*n),
-        Document::Number(Number::NegInt(n)) => Value::from(*n),
-        Document::Number(Number::Float(f)) => {
-            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
-        }
-        Document::String(s) => Value::String(s.clone()),
-        Document::Bool(b) => Value::Bool(*b),
-        Document::Null => Value::Null,
-    }
-}
 
 /// The filter `finding_info.uid EQUALS u1 OR … OR un`.
 pub fn uid_filter(uids: &[String]) -> OcsfFindingFilters {
@@ -171,6 +150,7 @@ impl Enricher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_types::{Document, Number};
     use serde_json::json;
 
     #[test]

@@ -1,15 +1,18 @@
 //! The decision, in pure code: is the endpoint compliant, and if not, which stage of the change
 //! comes next, with its steps, notes and revert.
 
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 use serde_json::json;
 
 use shared::aws::eks::ClusterState;
-use shared::output::report::{PlanStep, Revert, Stage};
+use shared::output::report::{Blocker, BlockerCode, PlanStep, Revert, Stage};
 use shared::output::shell::Cli;
 use shared::pipeline::{Assessment, Plan, Verdict};
 use shared::{ClusterRef, Exposure};
 
-use crate::cidr::Cidr;
+use crate::cidr::{Cidr, intersection};
+use crate::settings::STAGE_SOAK_MINUTES;
 
 /// The planned `UpdateClusterConfig`: the endpoint settings asked for, under its idempotency
 /// token.
@@ -50,6 +53,9 @@ pub enum EndpointPlan {
         desired: EndpointConfig,
         stage: Option<Stage>,
         summary: String,
+        /// No address allowed today is on the allowlist: applying it cuts off every current
+        /// client, so it is only proposed.
+        cuts_off_everyone: bool,
     },
 }
 
@@ -59,6 +65,104 @@ pub fn effective_public_cidrs(state: &ClusterState) -> Vec<String> {
         vec!["0.0.0.0/0".to_string()]
     } else {
         state.public_access_cidrs.clone()
+    }
+}
+
+/// When private access was last turned on, as far as the cluster's update history shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrivateAccessSince {
+    /// Not looked up: the soak is off, or the plan is not the step that turns public access off.
+    NotLookedUp,
+    /// The `createdAt` of the last successful `EndpointAccessUpdate` that enabled private access.
+    Update {
+        id: String,
+        created_epoch_seconds: i64,
+    },
+    /// No such update is visible, or the history could not be read: why, as a sentence.
+    Unknown(String),
+}
+
+/// The soak before public access is turned off: its length, when private access was turned on,
+/// and the time of this evaluation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Soak {
+    pub minutes: u32,
+    pub since: PrivateAccessSince,
+    pub now_epoch_seconds: i64,
+}
+
+impl Soak {
+    /// No soak (`ENDPOINT_STAGE_SOAK_MINUTES=0`).
+    pub fn off() -> Self {
+        Soak {
+            minutes: 0,
+            since: PrivateAccessSince::NotLookedUp,
+            now_epoch_seconds: 0,
+        }
+    }
+}
+
+fn timestamp(epoch_seconds: i64) -> String {
+    DateTime::from_secs(epoch_seconds)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| format!("{epoch_seconds} seconds after the epoch"))
+}
+
+/// The fact stating the soak, and the blocker when public access may not be turned off yet.
+pub fn soak_check(soak: &Soak) -> (String, Option<Blocker>) {
+    let minutes = soak.minutes;
+    if minutes == 0 {
+        return (
+            format!(
+                "{STAGE_SOAK_MINUTES}=0: no soak between private access on and public access off"
+            ),
+            None,
+        );
+    }
+    match &soak.since {
+        PrivateAccessSince::Update {
+            id,
+            created_epoch_seconds,
+        } => {
+            let due = created_epoch_seconds.saturating_add(i64::from(minutes) * 60);
+            let since = timestamp(*created_epoch_seconds);
+            if soak.now_epoch_seconds >= due {
+                (
+                    format!(
+                        "private access has been on since {since} (update {id}), longer than the {minutes}-minute soak ({STAGE_SOAK_MINUTES})"
+                    ),
+                    None,
+                )
+            } else {
+                let fact = format!(
+                    "private access was turned on at {since} (update {id}); the {minutes}-minute soak ({STAGE_SOAK_MINUTES}) ends at {}",
+                    timestamp(due)
+                );
+                let blocker = Blocker::deferring(
+                    BlockerCode::StageSoakPending,
+                    format!(
+                        "stage 2 of 2 (public access off) waits until {}: private access was turned on at {since} (update {id}) and must have been on for {minutes} minutes ({STAGE_SOAK_MINUTES}) first, so every client still using the public endpoint has time to move to the private path; the responder takes stage 2 on a delivery of this finding after that time",
+                        timestamp(due)
+                    ),
+                );
+                (fact, Some(blocker))
+            }
+        }
+        PrivateAccessSince::Unknown(why) => (
+            format!("when private access was turned on is not known: {why}"),
+            Some(Blocker::new(
+                BlockerCode::StageSoakUnknown,
+                format!(
+                    "the {minutes}-minute soak ({STAGE_SOAK_MINUTES}) between private access on and public access off cannot be established: {why}; confirm that kubectl, CI and operators reach the API server through the private endpoint, then run the command below by hand"
+                ),
+            )),
+        ),
+        PrivateAccessSince::NotLookedUp => (
+            format!(
+                "the {minutes}-minute soak ({STAGE_SOAK_MINUTES}) applies to stage 2 of 2 (public access off) only"
+            ),
+            None,
+        ),
     }
 }
 
@@ -79,18 +183,41 @@ pub fn plan_endpoint(state: &ClusterState, allowed: &[Cidr]) -> EndpointPlan {
                 cidrs.join(", ")
             ));
         }
+        let current: Vec<Cidr> = cidrs.iter().filter_map(|c| Cidr::parse(c).ok()).collect();
+        let narrowed: Vec<String> = intersection(&current, allowed)
+            .iter()
+            .map(Cidr::to_string)
+            .collect();
         let list: Vec<String> = allowed.iter().map(Cidr::to_string).collect();
+        if narrowed.is_empty() {
+            return EndpointPlan::Change {
+                summary: format!(
+                    "restrict public access to ALLOWED_PUBLIC_CIDRS ({}) and enable private access",
+                    list.join(", ")
+                ),
+                desired: EndpointConfig {
+                    public: true,
+                    private: true,
+                    public_cidrs: Some(list),
+                },
+                stage: None,
+                cuts_off_everyone: true,
+            };
+        }
+        // Narrow, never widen: keep only the addresses allowed today that the allowlist allows.
         return EndpointPlan::Change {
             summary: format!(
-                "restrict public access to ALLOWED_PUBLIC_CIDRS ({}) and enable private access",
-                list.join(", ")
+                "narrow public access to {} (the part of today's {} within ALLOWED_PUBLIC_CIDRS) and enable private access",
+                narrowed.join(", "),
+                cidrs.join(", ")
             ),
             desired: EndpointConfig {
                 public: true,
                 private: true,
-                public_cidrs: Some(list),
+                public_cidrs: Some(narrowed),
             },
             stage: None,
+            cuts_off_everyone: false,
         };
     }
     if !state.endpoint_private_access {
@@ -103,6 +230,7 @@ pub fn plan_endpoint(state: &ClusterState, allowed: &[Cidr]) -> EndpointPlan {
             },
             stage: Some(Stage { number: 1, of: 2 }),
             summary: "stage 1 of 2: enable private endpoint access; public access stays on until private access is confirmed".into(),
+            cuts_off_everyone: false,
         };
     }
     EndpointPlan::Change {
@@ -113,6 +241,7 @@ pub fn plan_endpoint(state: &ClusterState, allowed: &[Cidr]) -> EndpointPlan {
         },
         stage: Some(Stage { number: 2, of: 2 }),
         summary: "stage 2 of 2: disable public endpoint access (private access is on)".into(),
+        cuts_off_everyone: false,
     }
 }
 
@@ -184,6 +313,7 @@ pub fn assess(
     exposure: &Exposure,
     state: &ClusterState,
     allowed: &[Cidr],
+    soak: &Soak,
     token: impl Fn(&str) -> String,
 ) -> Assessment<EndpointChange> {
     let cluster: &ClusterRef = &exposure.cluster;
@@ -196,7 +326,7 @@ pub fn assess(
         facts: facts(state, allowed),
         ..Assessment::default()
     };
-    let (desired, stage, summary) = match plan_endpoint(state, allowed) {
+    let (desired, stage, summary, cuts_off_everyone) = match plan_endpoint(state, allowed) {
         EndpointPlan::Compliant(reason) => {
             assessment.verdict = Verdict::Compliant(reason);
             return assessment;
@@ -205,8 +335,25 @@ pub fn assess(
             desired,
             stage,
             summary,
-        } => (desired, stage, summary),
+            cuts_off_everyone,
+        } => (desired, stage, summary, cuts_off_everyone),
     };
+    let mut blockers = Vec::new();
+    if cuts_off_everyone {
+        blockers.push(Blocker::new(
+            BlockerCode::NoAllowedPublicCidrs,
+            format!(
+                "none of the addresses allowed today ({}) is within ALLOWED_PUBLIC_CIDRS: applying the allowlist would cut off every client that reaches the API server now; confirm the allowlist is right, then run the command below by hand",
+                effective_public_cidrs(state).join(", ")
+            ),
+        ));
+    }
+    let turns_public_off = state.endpoint_public_access && !desired.public;
+    if turns_public_off || stage == Some(Stage { number: 1, of: 2 }) {
+        let (fact, blocker) = soak_check(soak);
+        assessment.facts.push(fact);
+        blockers.extend(blocker.filter(|_| turns_public_off));
+    }
     let config = desired.to_json();
     let token = token(&config.to_string());
     let step = PlanStep {
@@ -228,7 +375,14 @@ pub fn assess(
         }
         .to_json();
         follow_ups.push(PlanStep {
-            description: "stage 2 of 2, once DescribeCluster shows private access on: disable public access (the responder does this on a later evaluation in apply mode)".into(),
+            description: if soak.minutes == 0 {
+                "stage 2 of 2, once DescribeCluster shows private access on: disable public access (the responder does this on a later evaluation in apply mode)".to_string()
+            } else {
+                format!(
+                    "stage 2 of 2, once private access has been on for {} minutes ({STAGE_SOAK_MINUTES}, counted from this update's createdAt): disable public access (the responder does this on a later evaluation in apply mode)",
+                    soak.minutes
+                )
+            },
             api_call: "eks:UpdateClusterConfig".into(),
             parameters: json!({ "name": cluster.name, "resourcesVpcConfig": stage2 }),
             cli: update_cli(cluster, &stage2, None),
@@ -247,7 +401,7 @@ pub fn assess(
         summary,
         steps: vec![step],
         follow_ups,
-        blockers: Vec::new(),
+        blockers,
         revert: Some(Revert {
             description:
                 "restore the previous endpoint access (resourcesVpcConfig before the change)".into(),

@@ -23,7 +23,10 @@ use shared::testing::{
 };
 
 fn fix() -> EndpointAccess {
-    EndpointAccess::new(Settings::default())
+    EndpointAccess::new(Settings {
+        stage_soak_minutes: 0,
+        ..Settings::default()
+    })
 }
 
 /// A fake EKS control plane with the semantics that matter here: an accepted update makes the
@@ -217,6 +220,9 @@ fn expected(call: Call, fault: Fault) -> Expect {
         (BatchUpdateFindingsV2, ThrottleThenOk) => Expect::AppliedButRecorded(EffectStatus::Done),
         (BatchUpdateFindingsV2, _) => Expect::AppliedButRecorded(EffectStatus::Failed),
         (_, ThrottleThenOk) => Expect::Outcome(Outcome::Applied, "applied"),
+        // An update EKS accepted ends `applied` whatever DescribeUpdate does: unverified, with
+        // the update id, never a retried error (the retry would see UPDATING and say deferred).
+        (DescribeUpdate, _) => Expect::AppliedUnverified,
         (_, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
         (DescribeCluster, AccessDenied) => Expect::Outcome(Outcome::Failed, "access_denied_failed"),
         (DescribeCluster, NotFound) => Expect::Outcome(Outcome::Skipped, "cluster_not_found"),
@@ -224,7 +230,6 @@ fn expected(call: Call, fault: Fault) -> Expect {
             Expect::Outcome(Outcome::Failed, "access_denied_failed")
         }
         (UpdateClusterConfig, NotFound) => Expect::Outcome(Outcome::Failed, "not_found_failed"),
-        (DescribeUpdate, AccessDenied | NotFound) => Expect::AppliedUnverified,
     }
 }
 

@@ -1,11 +1,16 @@
 use std::collections::HashMap;
 
+use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
 use aws_sdk_eks::operation::update_cluster_config::{
     UpdateClusterConfigError, UpdateClusterConfigOutput,
 };
 use aws_sdk_eks::types::error::{ResourceInUseException, ServerException};
-use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus, UpdateType};
+use aws_sdk_eks::types::{
+    ClusterStatus, Update, UpdateParam, UpdateParamType, UpdateStatus, UpdateType,
+};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::DateTime;
 use shared::aws::eks::ClusterState;
 use shared::config::Mode;
 use shared::output::report::{EffectStatus, Outcome, Stage};
@@ -17,7 +22,10 @@ use shared::testing::{
 use endpoint_access::*;
 
 fn fix() -> EndpointAccess {
-    EndpointAccess::new(Settings::default())
+    EndpointAccess::new(Settings {
+        stage_soak_minutes: 0,
+        ..Settings::default()
+    })
 }
 
 fn with_allowlist(cidrs: &[&str]) -> EndpointAccess {
@@ -26,7 +34,57 @@ fn with_allowlist(cidrs: &[&str]) -> EndpointAccess {
             .iter()
             .map(|c| Cidr::parse(c).expect("cidr"))
             .collect(),
+        stage_soak_minutes: 0,
     })
+}
+
+/// The default soak of a day, as deployed.
+fn with_soak() -> EndpointAccess {
+    EndpointAccess::new(Settings::default())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// ListUpdates naming `updates`, and DescribeUpdate answering each as a successful endpoint
+/// access update created `age_minutes` ago that set private access as given.
+fn history(updates: &'static [(&'static str, i64, bool)]) -> (Rule, Rule) {
+    let list = mock!(aws_sdk_eks::Client::list_updates).then_output(move || {
+        ListUpdatesOutput::builder()
+            .set_update_ids(Some(updates.iter().map(|u| u.0.to_string()).collect()))
+            .build()
+    });
+    let created = now();
+    let describe = mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(move |req| updates.iter().any(|u| Some(u.0) == req.update_id()))
+        .then_compute_output(move |req| {
+            let (id, age_minutes, private) = updates
+                .iter()
+                .find(|u| Some(u.0) == req.update_id())
+                .copied()
+                .expect("a listed update");
+            DescribeUpdateOutput::builder()
+                .update(
+                    Update::builder()
+                        .id(id)
+                        .status(UpdateStatus::Successful)
+                        .r#type(UpdateType::EndpointAccessUpdate)
+                        .params(
+                            UpdateParam::builder()
+                                .r#type(UpdateParamType::EndpointPrivateAccess)
+                                .value(private.to_string())
+                                .build(),
+                        )
+                        .created_at(DateTime::from_secs(created - age_minutes * 60))
+                        .build(),
+                )
+                .build()
+        });
+    (list, describe)
 }
 
 fn state(public: bool, private: bool, cidrs: &[&str]) -> ClusterState {
@@ -431,7 +489,7 @@ async fn guardrails_lower_the_mode() {
     assert_eq!(r.reason_code, "guardrail");
     assert!(r.held_back[0].contains("eks-exposure-responder/mode=propose"));
 
-    // Tag ignore: skipped, nothing sent or recorded.
+    // Tag ignore: skipped and told (low priority), nothing recorded.
     let mut ignored = ClusterFixture::new("payments-prod");
     ignored.tags = vec![("eks-exposure-responder/mode".into(), "ignore".into())];
     let eks = eks_client(&[
@@ -447,7 +505,8 @@ async fn guardrails_lower_the_mode() {
         .expect("report");
     assert_eq!(r.outcome, Outcome::Skipped);
     assert_eq!(r.reason_code, "ignored_by_tag");
-    assert!(cap.published().is_empty() && cap.recorded().is_empty());
+    assert_eq!(cap.published().len(), 1);
+    assert!(cap.recorded().is_empty());
 
     // IaC-managed: proposed, naming the stack.
     let mut iac = ClusterFixture::new("payments-prod");
@@ -597,7 +656,9 @@ async fn failed_record_or_notification_never_undoes_the_remediation() {
         )
     });
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, &[&sns_down]);
-    let sh = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&sh_down]);
+    // Security Hub still answers the read-back of the finding; only the record is refused.
+    let read = shared::testing::held_findings_rule(shared::testing::held_findings());
+    let sh = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, &[&sh_down, &read]);
     let eks = eks_client(&[
         &ClusterFixture::new("payments-prod").describe_rule(),
         &update_rule("u9"),
@@ -766,4 +827,156 @@ async fn a_proposal_whose_message_cannot_be_sent_is_retried_not_lost() {
         .expect("report");
     assert_eq!(r.outcome, Outcome::Proposed);
     assert_eq!(r.notification.map(|n| n.status), Some(EffectStatus::Failed));
+}
+
+// ---- narrow, never widen ----
+
+#[test]
+fn an_allowlist_narrows_the_cidrs_allowed_today() {
+    let allow = [Cidr::parse("203.0.113.0/24").expect("cidr")];
+    let EndpointPlan::Change {
+        desired,
+        cuts_off_everyone,
+        ..
+    } = plan_endpoint(
+        &state(true, false, &["203.0.113.5/32", "198.51.100.0/24"]),
+        &allow,
+    )
+    else {
+        panic!("expected a change");
+    };
+    assert_eq!(
+        desired.public_cidrs,
+        Some(vec!["203.0.113.5/32".to_string()]),
+        "the /32 client keeps its access and nothing is widened"
+    );
+    assert!(!cuts_off_everyone);
+    let EndpointPlan::Change {
+        cuts_off_everyone, ..
+    } = plan_endpoint(&state(true, false, &["198.51.100.0/24"]), &allow)
+    else {
+        panic!("expected a change");
+    };
+    assert!(cuts_off_everyone);
+}
+
+#[tokio::test]
+async fn an_allowlist_disjoint_from_today_is_proposed_not_applied() {
+    let cluster = ClusterFixture {
+        cidrs: vec!["198.51.100.0/24".into()],
+        ..ClusterFixture::new("payments-prod")
+    };
+    let no_update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_config,
+        UpdateClusterConfigOutput
+    );
+    let eks = eks_client(&[&cluster.describe_rule(), &no_update]);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
+    let fix = with_allowlist(&["203.0.113.0/24"]);
+    let report = respond(&fix, &deps, event("eks-public-access.json"), None)
+        .await
+        .expect("report");
+    assert_eq!(report.outcome, Outcome::Proposed, "{}", report.reason);
+    assert_eq!(report.reason_code, "no_allowed_public_cidrs");
+    assert!(
+        report.blockers[0]
+            .message
+            .contains("would cut off every client"),
+        "{:?}",
+        report.blockers
+    );
+}
+
+// ---- the soak between private on and public off ----
+
+fn private_on_cluster() -> ClusterFixture {
+    ClusterFixture {
+        private: true,
+        ..ClusterFixture::new("payments-prod")
+    }
+}
+
+#[tokio::test]
+async fn stage_two_waits_for_the_soak_from_the_update_that_enabled_private_access() {
+    // Private access turned on ten minutes ago (the stage-1 update); an older update turned it
+    // on before that and a later one changed something else: the newest enabling one counts.
+    let (list, describe) = history(&[
+        ("upd-old", 3 * 24 * 60, true),
+        ("upd-stage1", 10, true),
+        ("upd-cidrs", 5, false),
+    ]);
+    let no_update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_config,
+        UpdateClusterConfigOutput
+    );
+    let cluster = private_on_cluster();
+    let eks = eks_client(&[&cluster.describe_rule(), &list, &describe, &no_update]);
+    let (deps, cap) = mocked_deps(config(Mode::Apply), eks);
+    let report = respond(&with_soak(), &deps, event("eks-public-access.json"), None)
+        .await
+        .expect("report");
+    assert_eq!(report.outcome, Outcome::Deferred, "{}", report.reason);
+    assert_eq!(report.reason_code, "stage_soak_pending");
+    assert!(
+        report.reason.contains("(update upd-stage1)")
+            && report
+                .reason
+                .contains("1440 minutes (ENDPOINT_STAGE_SOAK_MINUTES)"),
+        "{}",
+        report.reason
+    );
+    assert!(cap.recorded().is_empty(), "the finding stays New");
+    assert!(cap.email().contains("ENDPOINT_STAGE_SOAK_MINUTES"));
+}
+
+#[tokio::test]
+async fn stage_two_applies_once_the_soak_has_passed_and_says_so() {
+    let (list, describe) = history(&[("upd-stage1", 2 * 24 * 60, true)]);
+    let cluster = private_on_cluster();
+    let eks = eks_client(&[
+        &cluster.describe_rule(),
+        &list,
+        &describe,
+        &update_rule("upd-2"),
+        &describe_update_rule("upd-2", UpdateType::EndpointAccessUpdate),
+    ]);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
+    let report = respond(&with_soak(), &deps, event("eks-public-access.json"), None)
+        .await
+        .expect("report");
+    assert_eq!(report.outcome, Outcome::Applied, "{}", report.reason);
+    assert_eq!(report.stage, Some(Stage { number: 2, of: 2 }));
+    assert!(
+        report
+            .facts
+            .iter()
+            .any(|f| f.contains("(update upd-stage1), longer than the 1440-minute soak")),
+        "{:?}",
+        report.facts
+    );
+}
+
+#[tokio::test]
+async fn stage_two_without_visible_history_is_proposed_with_the_reason() {
+    // A cluster created with private access on: no update ever enabled it.
+    let (list, describe) = history(&[]);
+    let no_update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_config,
+        UpdateClusterConfigOutput
+    );
+    let cluster = private_on_cluster();
+    let eks = eks_client(&[&cluster.describe_rule(), &list, &describe, &no_update]);
+    let (deps, _cap) = mocked_deps(config(Mode::Apply), eks);
+    let report = respond(&with_soak(), &deps, event("eks-public-access.json"), None)
+        .await
+        .expect("report");
+    assert_eq!(report.outcome, Outcome::Proposed, "{}", report.reason);
+    assert_eq!(report.reason_code, "stage_soak_unknown");
+    assert!(
+        report.blockers[0]
+            .message
+            .contains("ListUpdates shows no successful endpoint access update"),
+        "{:?}",
+        report.blockers
+    );
 }

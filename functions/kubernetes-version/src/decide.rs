@@ -225,7 +225,7 @@ fn rank(code: BlockerCode) -> u8 {
         // the other two are never ranked (an update in progress defers, extended support is
         // the policy blocker listed last).
         NodegroupsNotChecked | NodegroupUpdateInProgress | ExtendedSupportRoutine => 7,
-        // The key pre-flight of secrets-encryption: never a blocker of this function.
+        // The blockers of secrets-encryption and endpoint-access: never a blocker of this function.
         NoKeyConfigured
         | KeyNotChecked
         | KeyNotFound
@@ -234,7 +234,11 @@ fn rank(code: BlockerCode) -> u8 {
         | KeyNotSymmetric
         | KeyWrongUsage
         | KeyOtherRegion
-        | KeyNotCustomerManaged => 7,
+        | KeyOtherAccount
+        | KeyNotCustomerManaged
+        | NoAllowedPublicCidrs
+        | StageSoakPending
+        | StageSoakUnknown => 7,
     }
 }
 

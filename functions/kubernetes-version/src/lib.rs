@@ -81,6 +81,9 @@ impl Remediation for KubernetesVersion {
     const FUNCTION: &'static str = "kubernetes-version";
     const OWNS: &'static [Trait] = &[Trait::UnsupportedVersion];
     const MUTATES: bool = true;
+    // A control plane rolls back only within days and only to a supported version; add-ons and
+    // node groups do not roll back with it.
+    const ONE_WAY_DOOR: bool = true;
 
     async fn assess(
         &self,

@@ -24,6 +24,7 @@ use shared::config::Mode;
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
     Captures, ClusterFixture, config, describe_update_rule, eks_client, event, mocked_deps,
+    not_checked,
 };
 use shared::{Outcome, Remediation, Report};
 
@@ -243,7 +244,7 @@ fn update_rule() -> (Rule, Arc<Mutex<Vec<UpdateClusterVersionInput>>>) {
 fn cluster(version: &str) -> ClusterFixture {
     ClusterFixture {
         version: version.to_string(),
-        ..ClusterFixture::new("batch-legacy")
+        ..ClusterFixture::new("batch-legacy").with_owner_consent()
     }
 }
 
@@ -429,6 +430,52 @@ async fn extended_support_is_proposed_as_routine_and_not_applied() {
             "proposed",
             "Routine: upgrade batch-legacy from Kubernetes 1.29",
         ],
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_without_the_owner_tag_is_proposed_naming_the_tag() {
+    // MODE=apply and a clean path, but the cluster owner has not tagged the cluster apply: an
+    // upgrade is a one-way door, so it is proposed and UpdateClusterVersion is never called.
+    let fixture = ClusterFixture {
+        tags: Vec::new(),
+        ..cluster("1.24")
+    };
+    let (list_ng, describe_ng) = nodegroup_rules(&[("ng-a", "1.24", NodegroupStatus::Active)]);
+    let (list_ins, describe_ins, _) = insight_rules(no_insight_rows());
+    let update = shared::forbidden_rule!(
+        aws_sdk_eks::Client::update_cluster_version,
+        UpdateClusterVersionOutput
+    );
+    let (report, captures) = run(
+        Mode::Apply,
+        &[
+            &fixture.describe_rule(),
+            &versions_rule(catalogue(25, 25)),
+            &list_ng,
+            &describe_ng,
+            &list_ins,
+            &describe_ins,
+            &update,
+        ],
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Proposed, "{}", report.reason);
+    assert_eq!(report.reason_code, "guardrail");
+    assert_eq!(report.mode, Mode::Propose);
+    assert!(
+        report
+            .reason
+            .contains("set the cluster tag eks-exposure-responder/mode=apply"),
+        "{}",
+        report.reason
+    );
+    assert!(
+        captures
+            .email()
+            .contains("eks:UpdateClusterVersion is a one-way door"),
+        "{}",
+        captures.email()
     );
 }
 
@@ -836,7 +883,7 @@ async fn describe_cluster_versions_denied_is_proposed_from_what_is_known() {
     assert_eq!(report.reason_code, "versions_not_checked");
     assert_eq!(update.num_calls(), 0);
     assert_eq!(versions.num_calls(), 1);
-    assert_eq!(report.not_checked.len(), 1);
+    assert_eq!(not_checked(&report).len(), 1);
     assert!(
         report.not_checked[0].starts_with(
             "DescribeClusterVersions: access denied (AccessDeniedException): grant eks:DescribeClusterVersions to the function's role"

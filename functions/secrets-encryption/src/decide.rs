@@ -10,7 +10,8 @@ use shared::output::shell::Cli;
 use shared::pipeline::{Assessment, Plan, Verdict};
 
 use crate::preflight::{
-    KeyStatus, blockers_for, other_region_blocker, run_checks, unreadable_blocker,
+    KeyStatus, blockers_for, other_account_blocker, other_region_blocker, run_checks,
+    unreadable_blocker,
 };
 use crate::settings::{KEY_PARAMETER, KEY_VARIABLE, KmsKeyArn};
 
@@ -407,12 +408,6 @@ fn key_facts(inputs: &Inputs<'_>, facts: &mut Vec<String>, details: &mut Value) 
     };
     facts.push(format!("{KEY_VARIABLE}: {}", configured.arn));
     details["key"]["configured"] = json!(configured.arn);
-    if configured.account != cluster.account {
-        facts.push(format!(
-            "the key is in account {}, the cluster in {}: the key policy must let the cluster role and this function's role (or the member role) use it across accounts",
-            configured.account, cluster.account
-        ));
-    }
     if let KeyStatus::Described { facts: key, .. } = inputs.key {
         if configured.is_alias() {
             facts.push(format!(
@@ -524,6 +519,11 @@ pub fn remediation(inputs: &Inputs<'_>) -> Assessment<Option<AssociateKey>> {
                 &key.arn,
             ));
         }
+    }
+    if let Some(configured) = inputs.key.configured()
+        && configured.account != cluster.account
+    {
+        blockers.push(other_account_blocker(configured, &cluster.account));
     }
     if inputs.key.configured().is_some() {
         not_checked.push(format!(
@@ -695,6 +695,29 @@ mod tests {
         let other = KmsKeyArn::parse(&KEY.replace("1234abcd-", "9999abcd-")).expect("arn");
         let a = compliant(&s, Some(&other));
         assert!(a.notes[0].contains("EKS cannot switch a cluster to another secrets key"));
+    }
+
+    #[test]
+    fn a_key_of_another_account_is_a_blocker() {
+        let foreign = KEY.replace("444455556666", "999988887777");
+        let key = KeyStatus::Described {
+            configured: KmsKeyArn::parse(&foreign).expect("arn"),
+            facts: KeyFacts {
+                arn: foreign.clone(),
+                ..good_key()
+            },
+        };
+        let a = assess(&state("1.31"), &key, Ok(ROLE.into()));
+        let plan = plan(&a);
+        assert_eq!(plan.blockers.len(), 1, "{:?}", plan.blockers);
+        assert_eq!(plan.blockers[0].code, "key_other_account");
+        assert!(
+            plan.blockers[0]
+                .message
+                .contains("belongs to account 999988887777, the cluster to 444455556666"),
+            "{}",
+            plan.blockers[0].message
+        );
     }
 
     #[test]

@@ -130,6 +130,8 @@ impl Remediation for SecretsEncryption {
     type Action = Option<AssociateKey>;
     const FUNCTION: &'static str = "secrets-encryption";
     const OWNS: &'static [Trait] = &[Trait::UnencryptedSecrets];
+    // A key, once associated, can never be removed or replaced.
+    const ONE_WAY_DOOR: bool = true;
 
     async fn assess(
         &self,

@@ -243,6 +243,18 @@ pub fn other_region_blocker(key: &KmsKeyArn, partition: &str, region: &str) -> B
     )
 }
 
+/// A key owned by another account than the cluster: that account can disable, delete or revoke it
+/// at any time and leave the cluster unrecoverable, so the responder never associates one.
+pub fn other_account_blocker(key: &KmsKeyArn, cluster_account: &str) -> Blocker {
+    Blocker::new(
+        BlockerCode::KeyOtherAccount,
+        format!(
+            "KMS key {} belongs to account {}, the cluster to {cluster_account}: whoever controls that account can disable or delete the key and make the cluster unrecoverable; configure a customer managed key in {cluster_account}",
+            key.arn, key.account
+        ),
+    )
+}
+
 /// The blocker when DescribeKey failed: the key could not be checked, and why.
 pub fn unreadable_blocker(key: &KmsKeyArn, error: &AwsError, region: &str) -> Blocker {
     let (code, why) = match error.kind {

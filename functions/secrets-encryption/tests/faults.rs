@@ -102,13 +102,12 @@ fn expected(call: Call, fault: Fault) -> Expect {
         (BatchUpdateFindingsV2, _) => Expect::AppliedButRecorded(EffectStatus::Failed),
         // The SDK's retry absorbs one throttle.
         (_, ThrottleThenOk) => Expect::Applied,
-        // Transient after the SDK's retries: the event is retried (AssociateEncryptionConfig
-        // with the same clientRequestToken, so a request that did reach EKS is not doubled; a
-        // DescribeUpdate that kept failing is read again on the retry).
-        (_, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
-        // The association is started: a DescribeUpdate refused for good is reported as applied
-        // with the command to follow the update, never as failed.
+        // An update EKS accepted ends `applied` whatever DescribeUpdate does: unverified, with
+        // the update id, never a retried error (the retry would see UPDATING and say deferred).
         (DescribeUpdate, _) => Expect::AppliedUnverified,
+        // Transient after the SDK's retries: the event is retried (AssociateEncryptionConfig
+        // with the same clientRequestToken, so a request that did reach EKS is not doubled).
+        (_, ThrottleExhausted | ServerError | Timeout) => Expect::LambdaError,
         (DescribeCluster, AccessDenied) => Expect::Outcome(Outcome::Failed, "access_denied_failed"),
         (DescribeCluster, NotFound) => Expect::Outcome(Outcome::Skipped, "cluster_not_found"),
         (DescribeKey, AccessDenied) => Expect::Refused {
@@ -145,7 +144,9 @@ fn associations_requested(call: Call, fault: Fault) -> usize {
 // ---- the clean path ----
 
 fn describe_cluster_ok() -> DescribeClusterOutput {
-    ClusterFixture::new(CLUSTER).describe_output()
+    ClusterFixture::new(CLUSTER)
+        .with_owner_consent()
+        .describe_output()
 }
 
 fn describe_key_ok() -> DescribeKeyOutput {
@@ -192,7 +193,7 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
     let routes = vec![
         (
             "GET /clusters/orders-staging ",
-            r#"{"cluster":{"name":"orders-staging","arn":"arn:aws:eks:us-east-1:444455556666:cluster/orders-staging","status":"ACTIVE","version":"1.31","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role"}}"#.to_string(),
+            r#"{"cluster":{"name":"orders-staging","arn":"arn:aws:eks:us-east-1:444455556666:cluster/orders-staging","status":"ACTIVE","version":"1.31","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role","tags":{"eks-exposure-responder/mode":"apply"}}}"#.to_string(),
         ),
         (
             "POST /clusters/orders-staging/encryption-config/associate",

@@ -161,7 +161,7 @@ fn assert_recorded_proposal(cap: &Captures) {
 
 #[tokio::test]
 async fn an_encrypted_cluster_is_already_compliant_naming_its_key() {
-    let mut cluster = ClusterFixture::new(CLUSTER);
+    let mut cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     cluster.secrets_key = Some(KEY.to_string());
     let associate = forbidden_associate();
     let fix = SecretsEncryption::with_kms(settings(Some(KEY)), kms(&[&forbidden_describe_key()]));
@@ -193,7 +193,7 @@ async fn an_encrypted_cluster_is_already_compliant_naming_its_key() {
 
 #[tokio::test]
 async fn propose_mode_with_a_good_key_proposes_and_never_associates() {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let associate = forbidden_associate();
     let describe_key = describe_key_rule(good_metadata());
     let fix = SecretsEncryption::with_kms(settings(Some(KEY)), kms(&[&describe_key]));
@@ -273,7 +273,7 @@ async fn propose_mode_with_a_good_key_proposes_and_never_associates() {
 
 #[tokio::test]
 async fn apply_without_a_key_proposes_how_to_create_one() {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let associate = forbidden_associate();
     let fix = SecretsEncryption::with_kms(settings(None), kms(&[&forbidden_describe_key()]));
     let (report, cap) = run(
@@ -322,7 +322,7 @@ async fn refused_by_preflight(
     code: &str,
     check: &str,
 ) -> (Report, String) {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let associate = forbidden_associate();
     let fix = SecretsEncryption::with_kms(settings(Some(configured)), kms(&[&kms_rule]));
     let (report, cap) = run(&fix, Mode::Apply, &[&cluster.describe_rule(), &associate]).await;
@@ -411,7 +411,7 @@ async fn a_key_pending_deletion_is_refused() {
 
 #[tokio::test]
 async fn an_asymmetric_or_signing_key_is_refused() {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let associate = forbidden_associate();
     let rule = describe_key_rule(metadata(
         KeyState::Enabled,
@@ -530,7 +530,7 @@ async fn a_key_that_cannot_be_described_is_refused_saying_why() {
 
 #[tokio::test]
 async fn a_transient_kms_fault_is_retried_not_decided() {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let associate = forbidden_associate();
     let busy = describe_key_fault(500, "KMSInternalException", "internal error", 5);
     let fix = SecretsEncryption::with_kms(settings(Some(KEY)), kms(&[&busy]));
@@ -548,8 +548,35 @@ async fn a_transient_kms_fault_is_retried_not_decided() {
 }
 
 #[tokio::test]
-async fn apply_associates_the_checked_key_with_a_token_and_verifies() {
+async fn apply_mode_without_the_owner_tag_proposes_and_names_the_tag() {
+    // An untagged cluster (Terraform, Pulumi and Crossplane add no tags) under MODE=apply: the
+    // association cannot be undone, so only the cluster owner's tag lets it through.
     let cluster = ClusterFixture::new(CLUSTER);
+    let associate = shared::forbidden_rule!(
+        aws_sdk_eks::Client::associate_encryption_config,
+        AssociateEncryptionConfigOutput
+    );
+    let fix = SecretsEncryption::with_kms(
+        settings(Some(KEY)),
+        kms(&[&describe_key_rule(good_metadata())]),
+    );
+    let (report, cap) = run(&fix, Mode::Apply, &[&cluster.describe_rule(), &associate]).await;
+    assert_eq!(report.outcome, Outcome::Proposed, "{}", report.reason);
+    assert_eq!(report.reason_code, "guardrail");
+    assert!(report.blockers.is_empty(), "{:?}", report.blockers);
+    assert!(
+        report.reason.contains(
+            "eks:AssociateEncryptionConfig is a one-way door (it cannot be undone, or only briefly), so the responder takes it only with the cluster owner's consent: set the cluster tag eks-exposure-responder/mode=apply"
+        ),
+        "{}",
+        report.reason
+    );
+    assert!(cap.email().contains("eks-exposure-responder/mode=apply"));
+}
+
+#[tokio::test]
+async fn apply_associates_the_checked_key_with_a_token_and_verifies() {
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let token = expected_token(KEY);
     let associate = mock!(aws_sdk_eks::Client::associate_encryption_config)
         .match_requests(move |r| {
@@ -621,7 +648,7 @@ async fn apply_associates_the_checked_key_with_a_token_and_verifies() {
 
 #[tokio::test]
 async fn associate_resource_in_use_is_deferred() {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let busy = associate_fault(
         409,
         "ResourceInUseException",
@@ -641,7 +668,7 @@ async fn associate_resource_in_use_is_deferred() {
 
 #[tokio::test]
 async fn associate_invalid_parameter_fails_with_what_to_check() {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let invalid = associate_fault(
         400,
         "InvalidParameterException",
@@ -682,7 +709,7 @@ async fn associate_invalid_parameter_fails_with_what_to_check() {
 
 #[tokio::test]
 async fn associate_access_denied_on_the_key_fails_naming_the_permissions() {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let denied = associate_fault(
         403,
         "AccessDeniedException",
@@ -709,7 +736,7 @@ async fn associate_access_denied_on_the_key_fails_naming_the_permissions() {
 
 #[tokio::test]
 async fn an_iac_managed_cluster_is_proposed_with_the_tool_named() {
-    let mut cluster = ClusterFixture::new(CLUSTER);
+    let mut cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     cluster.tags = vec![("aws:cloudformation:stack-name".into(), "orders-eks".into())];
     let associate = forbidden_associate();
     let fix = SecretsEncryption::with_kms(
@@ -796,7 +823,7 @@ async fn a_key_without_the_deprecated_secrets_resource_is_compliant() {
 
 #[tokio::test]
 async fn apply_refuses_outside_apply_mode_even_if_called() {
-    let fixture = ClusterFixture::new(CLUSTER);
+    let fixture = ClusterFixture::new(CLUSTER).with_owner_consent();
     let associate = forbidden_associate();
     let access = shared::testing::StaticAccess::new(eks_client(&[&associate]));
     let parsed = event_from_value(event(EVENT)).expect("event");

@@ -218,32 +218,28 @@ pub enum Confirmation {
     Reread(Result<Option<ClusterState>, AwsError>),
 }
 
-/// Verify an update EKS accepted, or re-read the cluster when EKS returned no update id. A
-/// transient failure is returned (the event is retried and the same `clientRequestToken` finds
-/// the same update); any other failure to read back is a `Confirmation`, never "the change
-/// failed": the change was made.
+/// Verify an update EKS accepted, or re-read the cluster when EKS returned no update id. Any
+/// failure to read back, transient or not, is a `Confirmation`, never an error: the change was
+/// made, and a retried event would find the cluster updating and report `deferred`, losing the
+/// `applied` report and its update id.
 pub async fn confirm_update(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
     update_id: Option<&str>,
 ) -> Result<Confirmation, AwsError> {
-    match update_id {
+    Ok(match update_id {
         Some(id) => match describe_update(eks, cluster, id).await {
-            Ok(state) => Ok(Confirmation::Update {
+            Ok(state) => Confirmation::Update {
                 update_id: id.to_string(),
                 state,
-            }),
-            Err(e) if e.is_transient() => Err(e),
-            Err(error) => Ok(Confirmation::UpdateUnread {
+            },
+            Err(error) => Confirmation::UpdateUnread {
                 update_id: id.to_string(),
                 error,
-            }),
+            },
         },
-        None => match describe_cluster(eks, cluster).await {
-            Err(e) if e.is_transient() => Err(e),
-            reread => Ok(Confirmation::Reread(reread)),
-        },
-    }
+        None => Confirmation::Reread(describe_cluster(eks, cluster).await),
+    })
 }
 
 impl Confirmation {
@@ -268,7 +264,7 @@ impl Confirmation {
             }
             Confirmation::UpdateUnread { update_id, error } => Applied {
                 verification: format!(
-                    "EKS accepted update {update_id} but it could not be read back ({error}); check it with: aws eks describe-update --name {} --update-id {update_id}",
+                    "unverified: EKS accepted update {update_id} but it could not be read back ({error}); check it with: aws eks describe-update --name {} --update-id {update_id}",
                     crate::output::shell::quote(cluster)
                 ),
                 update_id: Some(update_id),

@@ -41,6 +41,14 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        Self::from_sdk_ref(operation, &err)
+    }
+
+    /// Classify an SDK error held by something else (a credentials error's source).
+    pub fn from_sdk_ref<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
         let status = err.raw_response().map(|r| r.status().as_u16());
         // Modeled errors built without metadata (and some emulators) carry the error's name
         // only in its Display text: "ResourceInUseException: …".
@@ -56,7 +64,7 @@ impl AwsError {
             .message()
             .map(str::to_string)
             .or(service_text)
-            .unwrap_or_else(|| match &err {
+            .unwrap_or_else(|| match err {
                 SdkError::TimeoutError(_) => "the call timed out".to_string(),
                 SdkError::DispatchFailure(e) => format!("could not reach the endpoint: {e:?}"),
                 other => format!("{other}"),

@@ -2,10 +2,12 @@
 //! (`session`), SDK faults classified into what the pipeline does with them (`error`), and the
 //! EKS calls every remediation shares (`eks`).
 
+mod document;
 pub mod eks;
 mod error;
 mod session;
 
+pub use document::{document_to_value, value_to_document};
 pub use error::{AwsError, FaultKind, advice};
 pub use session::{AccessError, AwsAccess, ClusterAccess, ClusterSession, account_of_function_arn};
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_config::{Region, SdkConfig};
+use aws_sdk_eks::config::ProvideCredentials;
 
+use crate::aws::{AwsError, FaultKind};
 use crate::event::cluster::ClusterRef;
 
 /// What the responder uses to reach one cluster.
@@ -26,7 +28,60 @@ pub enum AccessError {
         "the cluster is in account {account} but MEMBER_ROLE_NAME is not set, so the responder (in account {home}) cannot reach it: deploy member-role.yaml in {account} and set MemberRoleName"
     )]
     NoMemberRole { account: String, home: String },
+    /// STS refused the member role: it does not exist, or its trust policy does not name this
+    /// function's role. Retrying cannot help; someone has to fix the role.
+    #[error(
+        "the member role {role} could not be assumed ({code}: {message}): deploy member-role.yaml in account {account} with this function's role ARN ({function} role) as its trusted principal (the role's trust policy must allow sts:AssumeRole for aws:PrincipalArn = this function's execution role), and check that no SCP or permissions boundary denies sts:AssumeRole"
+    )]
+    RoleDenied {
+        role: String,
+        account: String,
+        function: String,
+        code: String,
+        message: String,
+    },
+    /// STS could not be asked, or answered with something other than a refusal.
+    #[error("the member role {role} could not be assumed: {source}")]
+    RoleUnavailable { role: String, source: AwsError },
 }
+
+impl AccessError {
+    /// Worth retrying the event later (STS throttled, timed out or failed on its side).
+    pub fn transient(&self) -> Option<&AwsError> {
+        match self {
+            AccessError::RoleUnavailable { source, .. } if source.is_transient() => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The AssumeRole fault inside a credentials error, classified by its code.
+fn assume_role_fault(err: &aws_credential_types::provider::error::CredentialsError) -> AwsError {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let sdk = std::error::Error::source(err).and_then(|s| {
+        s.downcast_ref::<aws_sdk_sts::error::SdkError<AssumeRoleError, aws_sdk_eks::config::http::HttpResponse>>()
+    });
+    if let Some(sdk) = sdk {
+        return AwsError::from_sdk_ref(ASSUME_ROLE, sdk);
+    }
+    let (kind, message) = match err {
+        CredentialsError::ProviderTimedOut(_) => (
+            FaultKind::Transient,
+            "STS did not answer in time".to_string(),
+        ),
+        CredentialsError::InvalidConfiguration(_) => (FaultKind::Invalid, format!("{err}")),
+        other => (FaultKind::Other, format!("{other}")),
+    };
+    AwsError {
+        operation: ASSUME_ROLE,
+        kind,
+        code: None,
+        message,
+    }
+}
+
+const ASSUME_ROLE: &str = "sts:AssumeRole";
 
 /// Hands out the session for a cluster. The production implementation assumes member roles;
 /// tests hand out mocked clients.
@@ -61,6 +116,23 @@ impl AwsAccess {
             member_role_name,
             session_name,
             cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refused(&self, role: &str, cluster: &ClusterRef, fault: &AwsError) -> AccessError {
+        if fault.kind == FaultKind::AccessDenied {
+            AccessError::RoleDenied {
+                role: role.to_string(),
+                account: cluster.account.clone(),
+                function: self.session_name.clone(),
+                code: fault.code.clone().unwrap_or_else(|| "AccessDenied".into()),
+                message: fault.message.clone(),
+            }
+        } else {
+            AccessError::RoleUnavailable {
+                role: role.to_string(),
+                source: fault.clone(),
+            }
         }
     }
 
@@ -105,6 +177,11 @@ impl ClusterAccess for AwsAccess {
                     .configure(&self.base)
                     .build()
                     .await;
+                // Resolve now, not inside the first EKS call: there a refusal would look like a
+                // connection failure (no HTTP status) and be retried as transient.
+                if let Err(e) = provider.provide_credentials().await {
+                    return Err(self.refused(&role_arn, cluster, &assume_role_fault(&e)));
+                }
                 let config = self
                     .base
                     .to_builder()

@@ -35,6 +35,13 @@ pub const DETAIL_TYPE: &str = "Findings Imported V2";
 pub const DETECTION_FINDING_CLASS: i64 = 2004;
 pub const EXPOSURE_FEATURE_UID: &str = "security-hub/Exposure";
 pub const EKS_CLUSTER_TYPE: &str = "AWS::EKS::Cluster";
+/// The resources of Security Hub's own product ARNs: `securityhub` (GA exposure findings) and
+/// `securityhub-risk` (the preview's "Security Hub Exposure Analysis"). Any other product is a
+/// finding that some integration or account imported, which the responder does not act on.
+pub const EXPOSURE_PRODUCTS: [&str; 2] = [
+    "productv2/aws/securityhub",
+    "productv2/aws/securityhub-risk",
+];
 
 const F0: &str = "$.detail.findings[0]";
 
@@ -256,23 +263,10 @@ fn expect_eq(path: &str, expected: &str, found: Option<&str>) -> Result<(), Inva
     })
 }
 
-/// Apply the gate for a function owning `owned` traits.
-pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
-    expect_eq("$.source", SOURCE, Some(event.source.as_str()))?;
-    expect_eq(
-        "$.detail-type",
-        DETAIL_TYPE,
-        Some(event.detail_type.as_str()),
-    )?;
-    let findings = &event.detail.findings;
-    if findings.len() != 1 {
-        return Err(InvalidFinding::Unexpected {
-            path: "$.detail.findings".into(),
-            expected: "exactly one finding".into(),
-            found: format!("{}", findings.len()),
-        });
-    }
-    let f = &findings[0];
+/// The finding is an exposure finding of Security Hub's own product: class, exposure marker and
+/// product ARN. (The marker alone can be copied into any imported finding; the product ARN of a
+/// finding is set by Security Hub from the product that imported it.)
+fn check_exposure_product(f: &OcsfFinding<'_>) -> Result<(), InvalidFinding> {
     if f.class_uid != Some(DETECTION_FINDING_CLASS) {
         return Err(InvalidFinding::Unexpected {
             path: format!("{F0}.class_uid"),
@@ -299,6 +293,66 @@ pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidF
             ),
         });
     }
+    let product = f
+        .metadata
+        .as_ref()
+        .and_then(|m| m.product.as_ref())
+        .and_then(|p| p.uid.as_deref());
+    if !product.is_some_and(is_security_hub_product) {
+        return Err(InvalidFinding::Unexpected {
+            path: format!("{F0}.metadata.product.uid"),
+            expected: "Security Hub's own product (arn:<partition>:securityhub:<region>::productv2/aws/securityhub)".into(),
+            found: product.map_or("nothing".into(), |p| format!("'{p}'")),
+        });
+    }
+    Ok(())
+}
+
+/// `arn:<partition>:securityhub:<region>::productv2/aws/securityhub[-risk]`.
+pub fn is_security_hub_product(uid: &str) -> bool {
+    let parts: Vec<&str> = uid.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "securityhub", region, "", resource]
+        if !partition.is_empty() && !region.is_empty() && EXPOSURE_PRODUCTS.contains(resource))
+}
+
+/// The event was emitted in the function's own account: Security Hub delivers exposure events on
+/// the bus of the account that aggregates them, which is where the responder runs. An event whose
+/// envelope names another account was put on the bus or handed to the function by someone else.
+pub fn check_envelope_account(
+    event: &ExposureEvent<'_>,
+    own_account: &str,
+) -> Result<(), InvalidFinding> {
+    let found = event.account.as_deref();
+    if found == Some(own_account) {
+        return Ok(());
+    }
+    Err(InvalidFinding::Unexpected {
+        path: "$.account".into(),
+        expected: format!(
+            "'{own_account}' (the function's own account, where Security Hub emits the exposure events it aggregates)"
+        ),
+        found: found.map_or("nothing".into(), |a| format!("'{a}'")),
+    })
+}
+
+/// Apply the gate for a function owning `owned` traits.
+pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
+    expect_eq("$.source", SOURCE, Some(event.source.as_str()))?;
+    expect_eq(
+        "$.detail-type",
+        DETAIL_TYPE,
+        Some(event.detail_type.as_str()),
+    )?;
+    let findings = &event.detail.findings;
+    if findings.len() != 1 {
+        return Err(InvalidFinding::Unexpected {
+            path: "$.detail.findings".into(),
+            expected: "exactly one finding".into(),
+            found: format!("{}", findings.len()),
+        });
+    }
+    let f = &findings[0];
+    check_exposure_product(f)?;
     let metadata_uid = f
         .metadata
         .as_ref()
@@ -380,6 +434,79 @@ pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidF
     Ok(Gate::Actionable(exposure))
 }
 
+/// [`confirm`] for the copy as Security Hub answers it (JSON).
+pub fn confirm_json(
+    copy: &serde_json::Value,
+    exposure: &Exposure,
+    owned: &[Trait],
+) -> Result<(), String> {
+    let finding = OcsfFinding::deserialize(copy)
+        .map_err(|e| format!("Security Hub's copy of the finding could not be parsed ({e})"))?;
+    confirm(&finding, exposure, owned)
+}
+
+/// OCSF status ids a finding no longer needs work in: Suppressed, Resolved, Archived.
+const SETTLED_STATUS_IDS: [i64; 3] = [3, 4, 5];
+
+/// Check Security Hub's own copy of the finding (read back by its metadata uid) against the
+/// exposure the event described: the same finding, about the same cluster and account, from
+/// Security Hub's exposure product, carrying one of the traits this function owns, and not closed,
+/// suppressed, resolved or archived. `Err` says why the copy does not confirm the event.
+///
+/// In Progress is accepted: another function may already have recorded its decision on a finding
+/// with several traits.
+pub fn confirm(copy: &OcsfFinding<'_>, exposure: &Exposure, owned: &[Trait]) -> Result<(), String> {
+    let uid = copy.metadata.as_ref().and_then(|m| m.uid.as_deref());
+    if uid != Some(exposure.metadata_uid.as_str()) {
+        return Err(format!(
+            "Security Hub answered with another finding (metadata uid {})",
+            uid.unwrap_or("none")
+        ));
+    }
+    check_exposure_product(copy)
+        .map_err(|e| format!("Security Hub's copy is not one of its exposure findings ({e})"))?;
+    let cluster = resolve_cluster(copy)
+        .map_err(|e| format!("Security Hub's copy names no valid cluster ({e})"))?;
+    if cluster.arn != exposure.cluster.arn {
+        return Err(format!(
+            "Security Hub's copy is about {}, not {}",
+            cluster.arn, exposure.cluster.arn
+        ));
+    }
+    let closed = copy.activity_id == Some(3)
+        || copy
+            .activity_name
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case("Close"));
+    if closed {
+        return Err("Security Hub's copy is closed".into());
+    }
+    let label = copy.status.as_deref().unwrap_or("");
+    let settled = copy
+        .status_id
+        .is_some_and(|id| SETTLED_STATUS_IDS.contains(&id))
+        || ["Suppressed", "Resolved", "Archived"]
+            .iter()
+            .any(|s| label.eq_ignore_ascii_case(s));
+    if settled {
+        return Err(format!(
+            "Security Hub's copy is {} (status_id {})",
+            if label.is_empty() { "settled" } else { label },
+            copy.status_id.map_or("none".into(), |id| id.to_string())
+        ));
+    }
+    let carries_owned = copy.finding_info.as_ref().is_some_and(|i| {
+        i.related_events
+            .iter()
+            .filter_map(|e| classify(e).trait_id())
+            .any(|t| owned.contains(&t))
+    });
+    if !carries_owned {
+        return Err("Security Hub's copy no longer carries any of this function's traits".into());
+    }
+    Ok(())
+}
+
 fn resolve_cluster(f: &OcsfFinding<'_>) -> Result<ClusterRef, InvalidFinding> {
     let Some((i, r)) = f
         .resources
@@ -407,6 +534,28 @@ fn resolve_cluster(f: &OcsfFinding<'_>) -> Result<ClusterRef, InvalidFinding> {
             found: owner.to_string(),
             arn: cluster.arn.clone(),
         });
+    }
+    let cloud_account = f
+        .cloud
+        .as_ref()
+        .and_then(|c| c.account.as_ref())
+        .and_then(|a| a.uid.as_deref());
+    match cloud_account {
+        None => {
+            return Err(InvalidFinding::Missing {
+                path: format!("{F0}.cloud.account.uid"),
+                what: "the account of the cluster (Security Hub sets it on every finding)".into(),
+            });
+        }
+        Some(a) if a != cluster.account => {
+            return Err(InvalidFinding::Contradiction {
+                path: format!("{F0}.cloud.account.uid"),
+                what: "account".into(),
+                found: a.to_string(),
+                arn: cluster.arn.clone(),
+            });
+        }
+        Some(_) => {}
     }
     if let Some(region) = r.region.as_deref().filter(|g| *g != cluster.region) {
         return Err(InvalidFinding::Contradiction {

@@ -113,13 +113,63 @@ pub fn clean_line(s: &str) -> String {
 /// `clean_line` appended to `out` without an intermediate string.
 pub fn push_clean(out: &mut String, s: &str) {
     // Control characters are C0 (< 0x20), DEL and C1 (U+0080..U+009F, UTF-8 lead byte 0xC2);
-    // a byte scan rules them out for almost every line before any char is decoded.
-    let may_have_control = s.bytes().any(|b| b < 0x20 || b == 0x7F || b == 0xC2);
-    if may_have_control && s.chars().any(char::is_control) {
-        out.extend(s.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    // the line separators and bidi controls all start with 0xE2. A byte scan rules them out for
+    // almost every line before any char is decoded.
+    let may_have_control = s
+        .bytes()
+        .any(|b| b < 0x20 || b == 0x7F || b == 0xC2 || b == 0xE2);
+    if may_have_control && s.chars().any(|c| c.is_control() || is_spoofing(c)) {
+        for c in s.chars() {
+            match c {
+                c if c.is_control() || is_line_separator(c) => out.push(' '),
+                c if is_spoofing(c) => {}
+                c => out.push(c),
+            }
+        }
     } else {
         out.push_str(s);
     }
+}
+
+/// U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR: a line break a mail client honours.
+fn is_line_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Characters that change how the text around them is displayed: line and paragraph separators,
+/// the bidi marks, embeddings, overrides and isolates (U+200E/F, U+202A–U+202E, U+2066–U+2069).
+/// Finding text could use them to make a cluster name or a command read as something else.
+fn is_spoofing(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// OCSF severity labels; anything else a finding carries is sent as `Other`.
+const SEVERITIES: [&str; 8] = [
+    "Unknown",
+    "Informational",
+    "Low",
+    "Medium",
+    "High",
+    "Critical",
+    "Fatal",
+    "Other",
+];
+
+/// The finding's severity as one of the OCSF labels, so a subscription filter can match it and
+/// a strange value cannot make SNS refuse the message.
+pub fn severity_attribute(severity: &str) -> &'static str {
+    let s = severity.trim();
+    if s.is_empty() {
+        return "Unknown";
+    }
+    SEVERITIES
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(s))
+        .copied()
+        .unwrap_or("Other")
 }
 
 pub fn subject(report: &Report) -> String {
@@ -129,8 +179,14 @@ pub fn subject(report: &Report) -> String {
     } else {
         ""
     };
+    // A reminder says so first: the subject is what a person sees in a list of messages.
+    let reminder = if report.reminder_of.is_some() {
+        "[REMINDER] "
+    } else {
+        ""
+    };
     subject_safe(&format!(
-        "{}{urgent} {} {}/{}: {label}",
+        "{reminder}{}{urgent} {} {}/{}: {label}",
         report.outcome.banner(),
         report.cluster.name,
         report.cluster.account,
@@ -339,6 +395,19 @@ fn email_text_under(report: &Report, subject: &str) -> String {
     t.push_str("\n\nFinding record: ");
     push_clean(&mut t, &report.finding_update.detail);
     t.push('\n');
+    // Identity fields (cluster name, account, Region) are pushed as they are, having passed the
+    // gate's checks; this last pass keeps that check from being the only one between a finding
+    // and a bidi override in the email.
+    if t.contains(is_spoofing) {
+        t = t
+            .chars()
+            .filter_map(|c| match c {
+                c if is_line_separator(c) => Some(' '),
+                c if is_spoofing(c) => None,
+                c => Some(c),
+            })
+            .collect();
+    }
     if t.len() > EMAIL_BUDGET {
         t = truncate_text(&t, EMAIL_BUDGET);
     }
@@ -355,7 +424,10 @@ pub fn attributes(report: &Report) -> BTreeMap<&'static str, String> {
             .map_or("unknown".to_string(), |t| t.id().to_string()),
     );
     a.insert("outcome", report.outcome.id().to_string());
-    a.insert("severity", report.finding.severity.clone());
+    a.insert(
+        "severity",
+        severity_attribute(&report.finding.severity).to_string(),
+    );
     a.insert("account", report.cluster.account.clone());
     a.insert("cluster", report.cluster.name.clone());
     a.insert("mode", report.mode.id().to_string());
@@ -489,6 +561,41 @@ mod tests {
             DecisionCode::ModePropose,
             "x",
         )
+    }
+
+    #[test]
+    fn line_separators_and_bidi_controls_never_reach_a_rendered_field() {
+        let spoof = "prod\u{202E}gnp.exe\u{2028}line\u{2029}para\u{2066}iso\u{2069}\u{200F}x";
+        assert_eq!(clean_line(spoof), "prodgnp.exe line paraisox");
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{2067}', '\u{2068}',
+        ] {
+            assert_eq!(clean_line(&format!("a{c}b")), "ab", "U+{:04X}", c as u32);
+        }
+        // Neighbours that are ordinary text stay.
+        assert_eq!(clean_line("a\u{2027}b\u{2030}c—d"), "a\u{2027}b\u{2030}c—d");
+        let mut r = report();
+        r.finding.title = Some(format!("title {spoof}"));
+        r.reason = format!("reason {spoof}");
+        r.cluster.name = format!("name{spoof}");
+        let message = render(&r);
+        let email = &message.email_text;
+        assert!(!email.chars().any(is_spoofing), "{email:?}");
+        assert!(email.contains("prodgnp.exe line"), "{email}");
+        assert!(!message.subject.chars().any(is_spoofing));
+        assert!(message.subject.is_ascii(), "{}", message.subject);
+    }
+
+    #[test]
+    fn severity_attributes_come_from_a_known_set() {
+        assert_eq!(severity_attribute("HIGH"), "High");
+        assert_eq!(severity_attribute(" critical "), "Critical");
+        assert_eq!(severity_attribute(""), "Unknown");
+        assert_eq!(severity_attribute("High\u{202E}; DROP"), "Other");
+        assert_eq!(severity_attribute(&"x".repeat(300)), "Other");
+        let mut r = report();
+        r.finding.severity = "\u{1F525} very bad \u{0}".to_string();
+        assert_eq!(attributes(&r)["severity"], "Other");
     }
 
     #[test]

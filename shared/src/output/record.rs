@@ -3,8 +3,10 @@
 //! traits are gone.
 
 use crate::aws::{AwsError, FaultKind};
-use crate::output::report::{Outcome, Report};
+use crate::output::report::{DecisionCode, Outcome, ReasonCode, Report};
 
+/// `GetFindingsV2`, labelled with the IAM action that authorises it.
+pub const READ_OPERATION: &str = "securityhub:GetFindings";
 /// BatchUpdateFindingsV2 accepts 1–512 characters.
 pub const COMMENT_MAX: usize = 512;
 /// OCSF status id "In Progress".
@@ -23,9 +25,15 @@ pub struct FindingRecord {
 /// - applied (last stage) and proposed: comment + In Progress;
 /// - an earlier stage of a staged apply: comment only, so the finding stays New and the next
 ///   evaluation can take the next stage;
+/// - a proposal because Security Hub did not confirm the event: nothing (see below);
 /// - skipped, deferred, already compliant, failed: nothing (a comment would echo back as a New
 ///   finding and loop; deferred and failed must stay New to be retried).
 pub fn record_for(report: &Report) -> Option<FindingRecord> {
+    // Security Hub did not confirm the event: the finding it names may be another one (or none),
+    // and must not be moved out of New by whoever sent the event.
+    if report.reason_code == ReasonCode::Decision(DecisionCode::Unconfirmed) {
+        return None;
+    }
     let status_id = match report.outcome {
         Outcome::Applied if report.stage.is_some_and(|s| !s.is_last()) => None,
         Outcome::Applied | Outcome::Proposed => Some(STATUS_IN_PROGRESS),
@@ -74,6 +82,43 @@ pub struct FindingRecorder {
 impl FindingRecorder {
     pub fn new(client: aws_sdk_securityhub::Client) -> Self {
         FindingRecorder { client }
+    }
+
+    /// Security Hub's own copy of the finding with this metadata uid, as JSON: `None` when it
+    /// has none.
+    pub async fn read(&self, metadata_uid: &str) -> Result<Option<serde_json::Value>, AwsError> {
+        use aws_sdk_securityhub::types::{
+            CompositeFilter, OcsfFindingFilters, OcsfStringField, OcsfStringFilter, StringFilter,
+            StringFilterComparison,
+        };
+        let filter = OcsfStringFilter::builder()
+            .field_name(OcsfStringField::MetadataUid)
+            .filter(
+                StringFilter::builder()
+                    .value(metadata_uid)
+                    .comparison(StringFilterComparison::Equals)
+                    .build(),
+            )
+            .build();
+        let out = self
+            .client
+            .get_findings_v2()
+            .filters(
+                OcsfFindingFilters::builder()
+                    .composite_filters(CompositeFilter::builder().string_filters(filter).build())
+                    .build(),
+            )
+            .max_results(10)
+            .send()
+            .await
+            // `GetFindingsV2`, labelled with the IAM action that authorises it.
+            .map_err(|e| AwsError::from_sdk(READ_OPERATION, e))?;
+        // The filter is exact, but only a finding with this very uid is taken as its copy.
+        Ok(out
+            .findings()
+            .iter()
+            .map(crate::aws::document_to_value)
+            .find(|f| f["metadata"]["uid"].as_str() == Some(metadata_uid)))
     }
 
     pub async fn record(&self, metadata_uid: &str, record: &FindingRecord) -> Result<(), AwsError> {

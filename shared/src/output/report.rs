@@ -130,6 +130,11 @@ wire_codes! {
         KeyNotSymmetric = "key_not_symmetric",
         KeyWrongUsage = "key_wrong_usage",
         KeyOtherRegion = "key_other_region",
+        KeyOtherAccount = "key_other_account",
+        // endpoint-access
+        NoAllowedPublicCidrs = "no_allowed_public_cidrs",
+        StageSoakPending = "stage_soak_pending",
+        StageSoakUnknown = "stage_soak_unknown",
         KeyNotCustomerManaged = "key_not_customer_managed",
     }
 }
@@ -154,8 +159,16 @@ wire_codes! {
         HandOff = "hand_off",
         Guardrail = "guardrail",
         ModePropose = "mode_propose",
+        /// Security Hub's own copy of the finding did not confirm the event, so nothing changed.
+        Unconfirmed = "finding_unconfirmed",
         Applied = "applied",
         UpdateFailed = "update_failed",
+        // the decision ledger
+        AlreadyDecided = "already_decided",
+        DuplicateDelivery = "duplicate_delivery",
+        ApplyLimitReached = "apply_limit_reached",
+        CircuitOpen = "circuit_open",
+        LedgerUnavailable = "ledger_unavailable",
     }
 }
 
@@ -164,6 +177,9 @@ wire_codes! {
     pub enum Priority {
         Urgent = "urgent",
         Routine = "routine",
+        /// For the record only: nothing to do unless the reason is a surprise (e.g. a cluster
+        /// exempted by its tag).
+        Low = "low",
     }
 }
 
@@ -358,6 +374,15 @@ pub struct Report {
     /// Function-specific lines for the email body.
     #[serde(skip)]
     pub details_text: Vec<String>,
+    /// The decision ledger's id of this decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    /// The earlier decision this delivery repeats (`already_decided`, `duplicate_delivery`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// The earlier decision this one repeats as a reminder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminder_of: Option<String>,
     pub finding_update: Effect,
     /// Absent from the copy published to SNS (it is that message).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -397,6 +422,9 @@ impl Report {
             verification: None,
             details: None,
             details_text: Vec::new(),
+            decision_id: None,
+            duplicate_of: None,
+            reminder_of: None,
             finding_update: Effect::not_attempted("not yet"),
             notification: None,
         }

@@ -48,7 +48,9 @@ pub fn metric_lines(r: &Report, timestamp_ms: u128) -> Vec<String> {
                     "Timestamp": timestamp_ms as u64,
                     "CloudWatchMetrics": [{
                         "Namespace": METRIC_NAMESPACE,
-                        "Dimensions": [["Function", "Trait", "Outcome"], ["Function", "Outcome"]],
+                        // `Function` alone: one alarm per function on failed notifications,
+                        // whatever the outcome.
+                        "Dimensions": [["Function", "Trait", "Outcome"], ["Function", "Outcome"], ["Function"]],
                         "Metrics": [
                             {"Name": "Findings", "Unit": "Count"},
                             {"Name": "NotificationFailures", "Unit": "Count"},
@@ -128,5 +130,11 @@ mod tests {
         assert_eq!(doc["Findings"], 1);
         assert_eq!(doc["NotificationFailures"], 1);
         assert_eq!(doc["FindingUpdateFailures"], 0);
+        assert!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+                .as_array()
+                .is_some_and(|d| d.contains(&serde_json::json!(["Function"]))),
+            "the notification-failure alarm's dimension set"
+        );
     }
 }

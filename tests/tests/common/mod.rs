@@ -150,6 +150,27 @@ impl Inbox {
     }
 }
 
+/// The cluster owner's consent to one-way doors (version upgrades, secrets encryption): the
+/// cluster tag `eks-exposure-responder/mode=apply`.
+pub async fn consent_to_one_way_doors(eks: &aws_sdk_eks::Client, name: &str) {
+    let arn = eks
+        .describe_cluster()
+        .name(name)
+        .send()
+        .await
+        .expect("describe cluster")
+        .cluster()
+        .and_then(|c| c.arn())
+        .expect("cluster ARN")
+        .to_string();
+    eks.tag_resource()
+        .resource_arn(arn)
+        .tags(shared::guardrails::MODE_TAG, "apply")
+        .send()
+        .await
+        .expect("tag cluster");
+}
+
 /// Create an EKS cluster in moto.
 pub async fn create_cluster(
     eks: &aws_sdk_eks::Client,
@@ -213,5 +234,21 @@ pub fn config(mode: shared::Mode, topic_arn: &str) -> shared::CommonConfig {
         member_role_name: None,
         apply_to_iac_managed: false,
         update_findings: true,
+        ledger: None,
     }
+}
+
+/// A Security Hub (mocked: moto has no GetFindingsV2) that holds `event`'s finding, so an apply
+/// is confirmed by the read-back; its records are accepted and not kept.
+pub fn security_hub_holding(event: &serde_json::Value) -> shared::output::record::FindingRecorder {
+    use shared::testing::aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let record = mock!(aws_sdk_securityhub::Client::batch_update_findings_v2).then_output(|| {
+        aws_sdk_securityhub::operation::batch_update_findings_v2::BatchUpdateFindingsV2Output::builder().build()
+    });
+    let read = shared::testing::held_findings_rule(vec![event["detail"]["findings"][0].clone()]);
+    shared::output::record::FindingRecorder::new(mock_client!(
+        aws_sdk_securityhub,
+        RuleMode::MatchAny,
+        &[&record, &read]
+    ))
 }
