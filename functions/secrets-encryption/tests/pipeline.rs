@@ -764,7 +764,7 @@ async fn an_iac_managed_cluster_is_proposed_with_the_tool_named() {
 
 #[tokio::test]
 async fn a_second_association_refused_as_already_enabled_says_so() {
-    let cluster = ClusterFixture::new(CLUSTER);
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
     let invalid = associate_fault(
         400,
         "InvalidParameterException",
