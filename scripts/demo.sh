@@ -145,7 +145,7 @@ run_step() {
   echo "  Cluster now (DescribeCluster):"
   demo_aws show-cluster "$state" "$event" | sed 's/^/    /' || failed+=("step $step: DescribeCluster failed")
   echo "  What the topic's subscribers received:"
-  demo_aws drain "$state" "$out" || failed+=("step $step: reading the SQS subscriber failed")
+  demo_aws drain "$state" "$out" || failed+=("step $step: reading the SQS subscriber failed, or a skipped decision sent a message")
   echo "  The finding's record in Security Hub (status and comment, as the stand-in holds them):"
   demo_aws finding-record "$event" | sed 's/^/    /' || failed+=("step $step: reading the finding record failed")
 }
@@ -184,6 +184,8 @@ cargo build --bins
 # One line per step: run_step "<title>" <function> <event file> <MODE> [<expected outcome>]
 run_step "payments-prod has a public API endpoint: propose" \
   endpoint-access events/eks-public-access.json propose proposed
+run_step "the same event delivered again: the ledger already holds this decision, nothing is sent" \
+  endpoint-access events/eks-public-access.json propose skipped
 run_step "apply, first run: private access on, public kept (stage 1 of 2)" \
   endpoint-access events/eks-public-access.json apply applied
 run_step "apply, second run: private access confirmed, public access off (stage 2 of 2)" \
@@ -208,6 +210,19 @@ run_step "apply: orders-staging, with the enabled KMS key: pre-flight passed, se
 after_update events/eks-unencrypted-secrets.json
 run_step "payments-prod runs images with exploitable CVEs: propose" \
   container-vulnerabilities events/eks-high-priority-vulnerability.json propose proposed
+
+# One exposure finding carrying four traits, so four functions act on it. Each records its
+# decision in the ledger and rewrites the finding's comment from all of them: no function
+# erases another's, and the finding stays New until every trait's function has decided.
+multi=events/eks-multi-trait.json
+run_step "platform-shared, four traits on one finding (1/4): public endpoint" \
+  endpoint-access "$multi" propose proposed
+run_step "platform-shared (2/4): unsupported Kubernetes version" \
+  kubernetes-version "$multi" propose proposed
+run_step "platform-shared (3/4): secrets without a KMS key" \
+  secrets-encryption "$multi" propose proposed
+run_step "platform-shared (4/4): exploitable CVEs; now every trait has a decision" \
+  container-vulnerabilities "$multi" propose proposed
 
 section "Done"
 echo "  Reports, SNS envelopes and function logs of this run: .demo/"

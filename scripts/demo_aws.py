@@ -7,6 +7,7 @@ Subcommands (all print for an operator, not for a machine):
   show-cluster DIR EV  describe the cluster named by the finding in event file EV
   drain DIR [REPORT]   read every SNS message the SQS subscriber received, print each as
                        an operator reads it, delete it; REPORT is the step's response file
+                       (exit 3 when its outcome is `skipped` and a message arrived anyway)
   report FILE [OUT]    pretty-print a function's JSON response; with OUT, check its
                        `outcome` equals OUT (exit 3 when it does not)
   selftest DIR         publish one sample notification the way the functions do and
@@ -40,7 +41,9 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import moto_fixtures  # noqa: E402
-from moto_fixtures import REGION, client, create_clusters, endpoint, endpoint_for  # noqa: E402
+from moto_fixtures import (  # noqa: E402
+    REGION, client, create_clusters, create_ledger_table, endpoint, endpoint_for,
+)
 
 # The sample events' clusters live here (see events/*.json resources[].uid).
 CLUSTER_ACCOUNT = os.environ.get("DEMO_CLUSTER_ACCOUNT", "444455556666")
@@ -55,8 +58,9 @@ QUEUE_NAME = "eks-exposure-responder-demo"
 # The sample events' clusters, and the two the one-way-door steps refuse on.
 DEMO_CLUSTERS = [
     "payments-prod", "ledger-internal", "batch-legacy", "reports-legacy",
-    "orders-staging", "inventory-staging", "analytics-dev",
+    "orders-staging", "inventory-staging", "analytics-dev", "platform-shared",
 ]
+LEDGER_TABLE = "eks-exposure-responder-demo-ledger"
 
 # EKS upgrade readiness insights for 1.25 (the names and checks EKS runs; the reasons are
 # illustrative). batch-legacy passes them all; reports-legacy still uses PodSecurityPolicy,
@@ -150,6 +154,7 @@ def setup(state_dir: str) -> None:
     # Raw delivery stays off: the queue receives the SNS envelope (Subject, Message,
     # MessageAttributes), as a ticketing or CI subscriber would.
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    ledger_arn = create_ledger_table(home, LEDGER_TABLE)
 
     function_creds = credentials_for(FUNCTION_ACCOUNT, "eks-exposure-responder")
     env = {
@@ -159,6 +164,9 @@ def setup(state_dir: str) -> None:
         "AWS_ENDPOINT_URL": endpoint(),
         "AWS_EC2_METADATA_DISABLED": "true",
         "SNS_TOPIC_ARN": topic_arn,
+        # Every function records its decisions here: re-deliveries send nothing twice, and a
+        # finding several functions act on carries all their decisions in one comment.
+        "LEDGER_TABLE": LEDGER_TABLE,
         "MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
         "SECRETS_KMS_KEY_ARN": key_arn,
         # No soak between endpoint stages 1 and 2, so the demo shows stage 2 right after stage 1.
@@ -173,6 +181,7 @@ def setup(state_dir: str) -> None:
     state = {
         "topic_arn": topic_arn,
         "queue_url": queue_url,
+        "ledger_table": LEDGER_TABLE,
         "function_account": FUNCTION_ACCOUNT,
         "cluster_account": CLUSTER_ACCOUNT,
         "kms_key_arn": key_arn,
@@ -184,6 +193,7 @@ def setup(state_dir: str) -> None:
     print(f"function account   {FUNCTION_ACCOUNT} (credentials from sts:AssumeRole in moto)")
     print(f"SNS topic          {topic_arn}")
     print(f"SQS subscriber     {queue_arn} (raw message delivery off)")
+    print(f"decision ledger    {ledger_arn} (DynamoDB)")
     print(f"member role        arn:aws:iam::{CLUSTER_ACCOUNT}:role/{MEMBER_ROLE_NAME}")
     print(f"KMS key            {key_arn}")
     print(f"disabled KMS key   {disabled['Arn']}")
@@ -382,6 +392,19 @@ def drain(state_dir: str, report_file: str | None = None) -> int:
     return count
 
 
+def drain_checked(state_dir: str, report_file: str | None = None) -> int:
+    """drain; 3 when the report says `skipped` (nothing may be sent) and a message arrived."""
+    count = drain(state_dir, report_file)
+    try:
+        skipped = json.loads(Path(report_file).read_text()).get("outcome") == "skipped"
+    except (TypeError, OSError, ValueError, AttributeError):
+        skipped = False
+    if skipped and count:
+        print(f"  ✗ a skipped decision sends nothing, yet {count} SNS message(s) arrived")
+        return 3
+    return 0
+
+
 def report(path: str, expected: str | None = None) -> int:
     raw = Path(path).read_text() if Path(path).is_file() else ""
     try:
@@ -436,7 +459,7 @@ def main(argv: list[str]) -> int:
     elif cmd == "show-cluster" and len(args) == 2:
         show_cluster(*args)
     elif cmd == "drain" and len(args) in (1, 2):
-        drain(*args)
+        return drain_checked(*args)
     elif cmd == "report" and len(args) in (1, 2):
         return report(*args)
     elif cmd == "selftest" and len(args) == 1:

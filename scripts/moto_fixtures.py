@@ -126,3 +126,31 @@ def create_clusters(session, account: str, names: list[str], key_arn: str) -> li
         made.append(eks.create_cluster(
             name=name, roleArn=f"arn:aws:iam::{account}:role/eks-cluster-role", **spec)["cluster"])
     return made
+
+
+# The decision ledger's table, as template.yaml's LedgerTable declares it (keys and the by-day
+# index the functions query; shared/src/ledger/dynamo.rs reads and writes it).
+LEDGER_INDEX_ATTRIBUTES = ["function", "cluster_arn", "account", "region", "outcome", "reason_code",
+                           "traits", "severity", "subject", "decision_id"]
+
+
+def create_ledger_table(session, name: str) -> str:
+    """Create the ledger table `name` (on-demand, TTL on expires_at); returns its ARN."""
+    ddb = client(session, "dynamodb")
+    table = ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                              for a in ("pk", "sk", "day", "decided_at")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by-day",
+            "KeySchema": [{"AttributeName": "day", "KeyType": "HASH"},
+                          {"AttributeName": "decided_at", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": LEDGER_INDEX_ATTRIBUTES},
+        }],
+    )["TableDescription"]
+    ddb.update_time_to_live(TableName=name,
+                            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    return table["TableArn"]

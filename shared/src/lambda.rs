@@ -72,8 +72,10 @@ fn deadline_of(context: &lambda_runtime::Context) -> Option<std::time::Instant> 
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_millis();
-    if context.deadline == 0 {
-        return None; // no deadline given (a local runner)
+    // No deadline given, or one already past when the event arrives: a local runner's
+    // placeholder (`cargo lambda watch` sends 600000, ten minutes after the epoch).
+    if u128::from(context.deadline) <= now_ms {
+        return None;
     }
     let left = u128::from(context.deadline).saturating_sub(now_ms);
     std::time::Instant::now()
@@ -139,5 +141,34 @@ mod tests {
             }
             other => panic!("expected a malformed-event error, got {other:?}"),
         }
+    }
+
+    fn context_with_deadline(deadline: u64) -> lambda_runtime::Context {
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = deadline;
+        context
+    }
+
+    #[test]
+    fn a_deadline_already_past_on_arrival_is_no_deadline() {
+        // What `cargo lambda watch` sends: 600000 ms after the epoch.
+        assert!(super::deadline_of(&context_with_deadline(600_000)).is_none());
+        assert!(super::deadline_of(&context_with_deadline(0)).is_none());
+    }
+
+    #[test]
+    fn a_future_deadline_leaves_the_time_until_it() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after the epoch")
+            .as_millis();
+        let in_ten_minutes = u64::try_from(now_ms + 600_000).expect("fits");
+        let deadline = super::deadline_of(&context_with_deadline(in_ten_minutes))
+            .expect("a future deadline is kept");
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            left > std::time::Duration::from_secs(60)
+                && left <= std::time::Duration::from_secs(600)
+        );
     }
 }
