@@ -230,6 +230,7 @@ pub fn config(mode: shared::Mode, topic_arn: &str) -> shared::CommonConfig {
     shared::CommonConfig {
         mode,
         sns_topic_arn: topic_arn.to_string(),
+        chat_topic_arn: None,
         allowed_accounts: Vec::new(),
         member_role_name: None,
         apply_to_iac_managed: false,
