@@ -625,6 +625,18 @@ mod tests {
         let chat = chat(&d, &m);
         assert_eq!(chat.content.next_steps.len(), 4);
         assert_eq!(chat.metadata.event_type, "digest");
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../docs/schema/chat-custom-notification-v1.json"
+            ))
+            .expect("schema"),
+        )
+        .expect("schema JSON");
+        let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+        let json: serde_json::Value = serde_json::from_str(&chat.to_json()).expect("JSON");
+        let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]
