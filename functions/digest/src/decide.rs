@@ -92,7 +92,7 @@ impl Need {
     fn label(self) -> &'static str {
         match self {
             Need::Failed => "failed",
-            Need::Urgent => "urgent CVEs",
+            Need::Urgent => "urgent",
             Need::Blocked => "blocked by a pre-flight check",
             Need::BreakerOpen => "circuit breaker open",
             Need::HandOff => "hand-off (rebuild images)",
@@ -635,7 +635,10 @@ mod tests {
         .expect("schema JSON");
         let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
         let json: serde_json::Value = serde_json::from_str(&chat.to_json()).expect("JSON");
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{errors:?}");
     }
 
