@@ -8,8 +8,8 @@ filter implementation (moto.sns.utils.FilterPolicyMatcher, what moto_server appl
 subscriptions) and by the small evaluator below, written from the SNS developer guide ("Amazon SNS
 subscription filter policies", "AND/OR logic", "Key matching": every key of a policy must match;
 a key's value list matches when any value does; `{"exists": false}` matches a message without
-that attribute; `$or` takes a list of policies, one of which must match), so a quirk of either
-cannot pass alone.
+that attribute but with at least one other; `$or` takes a list of policies, one of which must
+match), so a quirk of either cannot pass alone.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import cfn
 
 HERE = Path(__file__).parent
 MESSAGES = json.loads((HERE / "fixtures" / "messages-for-people.json").read_text())
-SUBSCRIPTION = cfn.load(cfn.TEMPLATE)["Resources"]["NotificationEmailSubscription"]["Properties"]
+EMAIL = cfn.load(cfn.TEMPLATE)["Resources"]["NotificationEmailSubscription"]
+SUBSCRIPTION = EMAIL["Properties"]
+SUBSCRIPTION_CONDITION = EMAIL["Condition"]
 POLICY = SUBSCRIPTION["FilterPolicy"]
 
 
@@ -44,7 +46,8 @@ def value_matches(value, key: str, attributes: dict[str, str]) -> bool:
     if isinstance(value, str):
         return attributes.get(key) == value
     if isinstance(value, dict) and set(value) == {"exists"}:
-        return (key in attributes) == value["exists"]
+        # "exists": false only matches a message with at least one attribute.
+        return (key in attributes) == value["exists"] and bool(attributes)
     raise AssertionError(f"operator {value!r} is not one this evaluator implements")
 
 
@@ -73,10 +76,19 @@ def test_email_gets_exactly_what_a_person_reads(message):
     assert moto_matches(attributes) == message["for_people"]
 
 
-def test_alarms_without_attributes_still_reach_email():
-    # CloudWatch alarms publish to the same topic with no message attributes.
-    assert matches(POLICY, {})
-    assert moto_matches({})
+def test_alarms_reach_email_on_a_topic_without_a_filter():
+    # CloudWatch alarms carry no message attributes, and SNS matches no filter policy against
+    # a message without attributes ("exists": false included, per "Key matching"; moto's matcher
+    # differs here), so they cannot share the filtered topic.
+    assert not matches(POLICY, {})
+    resources = cfn.load(cfn.TEMPLATE)["Resources"]
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert alarms and all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+    subscription = resources["AlarmEmailSubscription"]
+    assert subscription["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "NotificationEmail"}
+    assert "FilterPolicy" not in subscription["Properties"]
+    assert subscription["Condition"] == SUBSCRIPTION_CONDITION
 
 
 def test_a_message_with_another_kind_and_nothing_urgent_is_held_back():

@@ -109,7 +109,11 @@ pub fn needs(d: &Decided) -> BTreeSet<Need> {
     if d.subject.contains(URGENT_MARK) {
         n.insert(Need::Urgent);
     }
-    if BlockerCode::from_wire(&d.reason_code).is_some() && d.outcome != "deferred" {
+    // A blocker held an apply back; an extended-support version proposed as routine work is no
+    // blocker a person must clear.
+    let blocked = BlockerCode::from_wire(&d.reason_code)
+        .is_some_and(|b| b != BlockerCode::ExtendedSupportRoutine);
+    if blocked && d.outcome != "deferred" {
         n.insert(Need::Blocked);
     }
     match DecisionCode::from_wire(&d.reason_code) {
@@ -564,12 +568,12 @@ mod tests {
         ];
         let w = Window::ending_at(ELEVEN, 60);
         let d = summarise(w, &rows, vec![]);
-        assert_eq!(d.decisions, 9);
+        assert_eq!(d.decisions, 10);
         assert_eq!(d.by_outcome["applied"], 2);
         assert_eq!(d.by_outcome["failed"], 2);
-        assert_eq!(d.by_outcome["proposed"], 4);
+        assert_eq!(d.by_outcome["proposed"], 5);
         assert_eq!(d.by_outcome["deferred"], 1);
-        assert_eq!(d.by_trait["public_endpoint"], 8);
+        assert_eq!(d.by_trait["public_endpoint"], 9);
         assert_eq!(d.by_trait["exploitable_vulnerability"], 1);
         assert_eq!(d.by_function["endpoint-access"], 7);
         let listed: Vec<(&str, Vec<Need>)> = d
@@ -599,13 +603,13 @@ mod tests {
         let m = render(&d, w);
         assert_eq!(
             m.subject,
-            "[DIGEST] 9 decisions, 4 clusters need a person, 2 failed: 2026-11-27 10:00 to 11:00 UTC"
+            "[DIGEST] 10 decisions, 4 clusters need a person, 2 failed: 2026-11-27 10:00 to 11:00 UTC"
         );
         assert_eq!(m.attributes["kind"], "digest");
         assert!(shared::output::notify::for_people(&m.attributes));
         assert!(
             m.email_text
-                .contains("By outcome:  applied 2, deferred 1, failed 2, proposed 4"),
+                .contains("By outcome:  applied 2, deferred 1, failed 2, proposed 5"),
             "{}",
             m.email_text
         );
