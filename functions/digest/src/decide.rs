@@ -535,6 +535,13 @@ mod tests {
                 "03",
             ),
             row(
+                "c-routine",
+                "kubernetes-version",
+                "proposed",
+                "extended_support_routine",
+                "03",
+            ),
+            row(
                 "d-proposed",
                 "endpoint-access",
                 "proposed",
