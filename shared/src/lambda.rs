@@ -31,7 +31,8 @@ impl Deps<AwsAccess> {
         Deps {
             ledger,
             access: AwsAccess::new(sdk.clone(), config.member_role_name.clone(), function),
-            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.sns_topic_arn.clone()),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.sns_topic_arn.clone())
+                .with_chat_topic(config.chat_topic_arn.clone()),
             recorder: crate::output::record::FindingRecorder::new(
                 aws_sdk_securityhub::Client::new(sdk),
             ),

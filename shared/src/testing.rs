@@ -43,6 +43,7 @@ pub fn config(mode: Mode) -> CommonConfig {
     CommonConfig {
         mode,
         sns_topic_arn: TOPIC_ARN.to_string(),
+        chat_topic_arn: None,
         allowed_accounts: Vec::new(),
         member_role_name: None,
         apply_to_iac_managed: false,
