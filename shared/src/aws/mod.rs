@@ -29,6 +29,16 @@ pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
+/// Retries of the Security Hub clients. Every function records on the finding (and reads it) in
+/// the one administrator account, whose quotas (10 requests per second for
+/// `BatchUpdateFindings`, 3 for `GetFindings`) all functions and all their concurrent instances
+/// share: an onboarding burst meets them. Standard mode with more attempts (exponential backoff
+/// with jitter up to 20 s) outlasts the throttling; the SDK default of three attempts gives up
+/// within a few seconds and loses the finding's comment.
+pub fn securityhub_retry() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard().with_max_attempts(10)
+}
+
 /// Load the SDK configuration once at cold start, on the SDK's default HTTPS client (its
 /// trusted roots are the platform's, or `SSL_CERT_FILE`/`SSL_CERT_DIR` when set). Honours
 /// `AWS_ENDPOINT_URL[_<SERVICE>]`.
