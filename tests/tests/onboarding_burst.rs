@@ -25,7 +25,7 @@ fn small_burst() -> Model {
         },
         sdk: SdkSettings {
             retry: RetryConfig::standard(),
-            securityhub_retry: RetryConfig::standard(),
+            securityhub_retry: shared::aws::securityhub_retry(),
         },
         quotas: Quotas::default(),
         latency: Latency::default(),
@@ -37,7 +37,11 @@ fn small_burst() -> Model {
 async fn a_small_onboarding_burst_loses_nothing_and_respects_every_quota() {
     let model = small_burst();
     let f = load::run(&model).await;
-    assert!(f.unanswered.is_empty(), "calls the model does not answer: {:?}", f.unanswered);
+    assert!(
+        f.unanswered.is_empty(),
+        "calls the model does not answer: {:?}",
+        f.unanswered
+    );
 
     // One event per function a finding's traits route to, each ending in exactly one report.
     let template = shared::testing::event("eks-multi-trait.json");
@@ -48,17 +52,28 @@ async fn a_small_onboarding_burst_loses_nothing_and_respects_every_quota() {
     assert_eq!(f.dead_lettered, 0, "{:?}", f.function_errors);
     assert_eq!(f.reports_out, f.events_in);
     assert_eq!(f.outcomes.values().sum::<usize>(), f.events_in);
+    // No record or message lost to throttling: what the SDK's retries did not absorb, Lambda's did.
+    assert_eq!(f.records_failed, 0, "{f:#?}");
+    assert_eq!(f.notifications_failed, 0);
 
     // Onboarding: every event is a first decision, recorded once in the ledger, told once on
     // SNS (retried publishes aside) and written on its finding.
-    assert!(f.outcomes.keys().all(|o| o.starts_with("proposed/")), "{:?}", f.outcomes);
+    assert!(
+        f.outcomes.keys().all(|o| o.starts_with("proposed/")),
+        "{:?}",
+        f.outcomes
+    );
     assert_eq!(f.decisions, f.events_in);
     let sns = &f.api["sns:Publish"];
     assert_eq!(sns.attempts - sns.throttled, f.events_in as u64);
     assert_eq!(f.records.len(), model.burst.clusters);
 
     // The burst did meet the Security Hub quota, and no caller got more than its bucket allows.
-    assert!(f.api["securityhub:BatchUpdateFindingsV2"].throttled > 0, "{:?}", f.api);
+    assert!(
+        f.api["securityhub:BatchUpdateFindingsV2"].throttled > 0,
+        "{:?}",
+        f.api
+    );
     for (api, account, most, allowed) in &f.worst_second {
         assert!(
             *most as f64 <= *allowed,

@@ -3,7 +3,8 @@
 //! functions' real `respond` against the fake AWS, under a paused clock. Prints one markdown
 //! table row per run; `scripts/bench.sh` puts the table into BENCHMARKS.md.
 //!
-//! `ONBOARDING_BURSTS` picks the bursts (`small`, `2000`, `20000`; default `2000,20000`).
+//! `ONBOARDING_BURSTS` picks the bursts (`small`, `2000`, `20000`; default `2000,20000`),
+//! `ONBOARDING_CONCURRENCY` the reserved concurrencies (default `5,10,25`).
 
 mod load;
 
@@ -87,21 +88,37 @@ fn onboarding_table() {
     println!(
         "| clusters | accounts | reserved concurrency | Security Hub retry | events | reports | dead-lettered | records/messages lost | throttles | of which Security Hub | SDK retries | Lambda retries | BatchUpdateFindingsV2 + GetFindingsV2 per event | DescribeCluster per event | AssumeRole per event | drain (m:ss) | p50 | p99 |"
     );
-    println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+    println!(
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+    );
     let retries: Vec<(&str, RetryConfig)> = vec![
-        ("standard, 3 attempts (SDK default)", RetryConfig::standard()),
-        ("standard, 10 attempts", shared::aws::securityhub_retry()),
         (
-            "adaptive, 10 attempts",
-            shared::aws::securityhub_retry().with_retry_mode(aws_config::retry::RetryMode::Adaptive),
+            "standard, 3 attempts (SDK default)",
+            RetryConfig::standard(),
+        ),
+        (
+            "standard, 10 attempts",
+            RetryConfig::standard().with_max_attempts(10),
+        ),
+        (
+            "adaptive, 10 attempts (default)",
+            shared::aws::securityhub_retry(),
         ),
     ];
     let mut runs = Vec::new();
     for name in bursts.split(',') {
         let b = burst(name.trim()).unwrap_or_else(|| panic!("unknown burst {name}"));
-        for concurrency in [5, 10, 25] {
+        let concurrencies =
+            std::env::var("ONBOARDING_CONCURRENCY").unwrap_or_else(|_| "5,10,25".into());
+        for concurrency in concurrencies
+            .split(',')
+            .map(|c| c.trim().parse::<usize>().expect("a concurrency"))
+        {
             for (label, retry) in &retries {
-                runs.push((label.to_string(), model(b.clone(), concurrency, retry.clone())));
+                runs.push((
+                    label.to_string(),
+                    model(b.clone(), concurrency, retry.clone()),
+                ));
             }
         }
     }

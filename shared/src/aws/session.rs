@@ -106,15 +106,17 @@ impl<P> FetchedOnce<P> {
 
     fn fresh(&self) -> Option<aws_credential_types::Credentials> {
         let kept = self.kept.lock().ok()?.clone()?;
-        let fresh = kept.expiry().is_none_or(|expiry| {
-            std::time::SystemTime::now() + REFRESH_BEFORE_EXPIRY < expiry
-        });
+        let fresh = kept
+            .expiry()
+            .is_none_or(|expiry| std::time::SystemTime::now() + REFRESH_BEFORE_EXPIRY < expiry);
         fresh.then_some(kept)
     }
 }
 
 impl<P: ProvideCredentials> ProvideCredentials for FetchedOnce<P> {
-    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
     where
         Self: 'a,
     {

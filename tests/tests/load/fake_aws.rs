@@ -498,8 +498,14 @@ fn throttled(service: &str) -> Response {
                 .insert("x-amzn-errortype", "ThrottlingException");
             r
         }
-        "sns" => xml(429, query_error("Throttled", "http://sns.amazonaws.com/doc/2010-03-31/")),
-        _ => xml(400, query_error("Throttling", "https://sts.amazonaws.com/doc/2011-06-15/")),
+        "sns" => xml(
+            429,
+            query_error("Throttled", "http://sns.amazonaws.com/doc/2010-03-31/"),
+        ),
+        _ => xml(
+            400,
+            query_error("Throttling", "https://sts.amazonaws.com/doc/2011-06-15/"),
+        ),
     }
 }
 

@@ -4,6 +4,9 @@
 //! environments per function, retries of a function error after 1 and 2 minutes, the maximum
 //! event age, and a dead-letter count. Run it under a paused tokio clock (`start_paused`).
 
+// Each test target uses part of the model.
+#![allow(dead_code)]
+
 pub mod fake_aws;
 
 use std::collections::BTreeMap;
@@ -13,16 +16,16 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_eks::config::retry::RetryPartition;
+use shared::Report;
 use shared::aws::AwsAccess;
+use shared::aws::AwsError;
 use shared::ledger::memory::MemoryLedger;
 use shared::ledger::{
     Breaker, Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey, Ledger,
     LedgerSettings,
 };
-use shared::pipeline::{Deps, Remediation, respond};
-use shared::Report;
 use shared::output::report::EffectStatus;
-use shared::aws::AwsError;
+use shared::pipeline::{Deps, Remediation, respond};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
@@ -263,7 +266,13 @@ impl Environment {
     /// A cold start. Each environment is its own process in Lambda, so its Security Hub and SNS
     /// clients get their own retry partition (token bucket and, in adaptive mode, client rate
     /// limiter) instead of the one a process shares.
-    fn start(function: Function, n: usize, fake: &FakeAws, model: &Model, ledger: &TimedLedger) -> Self {
+    fn start(
+        function: Function,
+        n: usize,
+        fake: &FakeAws,
+        model: &Model,
+        ledger: &TimedLedger,
+    ) -> Self {
         let sdk = sdk_config(fake, model.sdk.retry.clone());
         let config = common_config();
         let securityhub = || {
@@ -369,8 +378,10 @@ pub fn finding_event(
     let chosen: Vec<(usize, Function)> = (0..traits.clamp(1, 5))
         .map(|k| TRAITS[(i + k) % TRAITS.len()])
         .collect();
-    finding["finding_info"]["related_events"] =
-        chosen.iter().map(|(idx, _)| related[*idx].clone()).collect();
+    finding["finding_info"]["related_events"] = chosen
+        .iter()
+        .map(|(idx, _)| related[*idx].clone())
+        .collect();
     finding["finding_info"]["related_events_count"] = chosen.len().into();
     let mut functions: Vec<Function> = chosen.iter().map(|(_, f)| *f).collect();
     functions.sort();
@@ -446,8 +457,12 @@ async fn run_local(model: &Model) -> Figures {
     for i in 0..model.burst.clusters {
         let due = start + Duration::from_secs_f64(i as f64 / model.burst.findings_per_second);
         tokio::time::sleep_until(due).await;
-        let (event, functions) =
-            finding_event(&template, i, model.burst.accounts, model.burst.traits_per_finding);
+        let (event, functions) = finding_event(
+            &template,
+            i,
+            model.burst.accounts,
+            model.burst.traits_per_finding,
+        );
         let payload = Rc::new(event);
         for f in functions {
             events_in += 1;
@@ -540,7 +555,13 @@ async fn poll_queue(
             None => {
                 started += 1;
                 tally.borrow_mut().environments += 1;
-                Environment::start(function, started * 8 + function as usize, &fake, &model, &ledger)
+                Environment::start(
+                    function,
+                    started * 8 + function as usize,
+                    &fake,
+                    &model,
+                    &ledger,
+                )
             }
         };
         let warm = warm.clone();
