@@ -4,7 +4,8 @@
 //! table row per run; `scripts/bench.sh` puts the table into BENCHMARKS.md.
 //!
 //! `ONBOARDING_BURSTS` picks the bursts (`small`, `2000`, `20000`; default `2000,20000`),
-//! `ONBOARDING_CONCURRENCY` the reserved concurrencies (default `5,10,25`).
+//! `ONBOARDING_CONCURRENCY` the reserved concurrencies (default `5,10,25`), `ONBOARDING_RETRY=default`
+//! only the Security Hub retry the functions use.
 
 mod load;
 
@@ -91,7 +92,8 @@ fn onboarding_table() {
     println!(
         "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
     );
-    let retries: Vec<(&str, RetryConfig)> = vec![
+    let only = std::env::var("ONBOARDING_RETRY").ok();
+    let mut retries: Vec<(&str, RetryConfig)> = vec![
         (
             "standard, 3 attempts (SDK default)",
             RetryConfig::standard(),
@@ -105,6 +107,10 @@ fn onboarding_table() {
             shared::aws::securityhub_retry(),
         ),
     ];
+    // ONBOARDING_RETRY=default: only the Security Hub retry the functions use.
+    if only.as_deref() == Some("default") {
+        retries.retain(|(label, _)| label.ends_with("(default)"));
+    }
     let mut runs = Vec::new();
     for name in bursts.split(',') {
         let b = burst(name.trim()).unwrap_or_else(|| panic!("unknown burst {name}"));
@@ -141,13 +147,27 @@ fn onboarding_table() {
                     })
                 })
                 .collect();
-            handles
+            let done: Vec<_> = handles
                 .into_iter()
                 .map(|h| h.join().expect("a run"))
-                .collect::<Vec<_>>()
+                .collect();
+            for (label, m, f) in &done {
+                row(label, m, f);
+            }
+            done
         })
         .collect();
-    for (label, m, f) in &results {
-        row(label, m, f);
+    // Nothing lost with the functions' own settings.
+    for (label, m, f) in results.iter().filter(|(l, ..)| l.ends_with("(default)")) {
+        assert_eq!(
+            f.dead_lettered, 0,
+            "{label} at {}",
+            m.lambda.reserved_concurrency
+        );
+        assert_eq!(
+            f.reports_out, f.events_in,
+            "{label} at {}",
+            m.lambda.reserved_concurrency
+        );
     }
 }
