@@ -53,7 +53,7 @@ async fn a_small_onboarding_burst_loses_nothing_and_respects_every_quota() {
     assert_eq!(f.reports_out, f.events_in);
     assert_eq!(f.outcomes.values().sum::<usize>(), f.events_in);
     // No record or message lost to throttling: what the SDK's retries did not absorb, Lambda's did.
-    assert_eq!(f.records_failed, 0, "{f:#?}");
+    assert_eq!(f.comments_incomplete, 0, "{f:#?}");
     assert_eq!(f.notifications_failed, 0);
 
     // Onboarding: every event is a first decision, recorded once in the ledger, told once on

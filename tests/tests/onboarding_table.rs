@@ -67,7 +67,7 @@ fn row(label: &str, m: &Model, f: &Figures) {
         f.events_in,
         f.reports_out,
         f.dead_lettered,
-        f.records_failed + f.notifications_failed,
+        f.comments_incomplete + f.notifications_failed,
         f.throttles(),
         sh("securityhub:BatchUpdateFindingsV2") + sh("securityhub:GetFindingsV2"),
         f.sdk_retries(),
@@ -87,7 +87,7 @@ fn row(label: &str, m: &Model, f: &Figures) {
 fn onboarding_table() {
     let bursts = std::env::var("ONBOARDING_BURSTS").unwrap_or_else(|_| "2000,20000".into());
     println!(
-        "| clusters | accounts | reserved concurrency | Security Hub retry | events | reports | dead-lettered | records/messages lost | throttles | of which Security Hub | SDK retries | Lambda retries | BatchUpdateFindingsV2 + GetFindingsV2 per event | DescribeCluster per event | AssumeRole per event | drain (m:ss) | p50 | p99 |"
+        "| clusters | accounts | reserved concurrency | Security Hub retry | events | reports | dead-lettered | comments or messages lost | throttles | of which Security Hub | SDK retries | Lambda retries | BatchUpdateFindingsV2 + GetFindingsV2 per event | DescribeCluster per event | AssumeRole per event | drain (m:ss) | p50 | p99 |"
     );
     println!(
         "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"

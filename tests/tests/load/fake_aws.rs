@@ -135,6 +135,8 @@ struct State {
     accepted: HashMap<(String, String), Vec<Instant>>,
     /// Finding records written, per metadata uid.
     records: HashMap<String, u64>,
+    /// The comment each finding carries now.
+    comments: HashMap<String, String>,
     /// Requests for an operation the fake does not answer.
     unanswered: Vec<String>,
     rng: u64,
@@ -178,6 +180,10 @@ impl FakeAws {
 
     pub fn unanswered(&self) -> Vec<String> {
         self.state().unanswered.clone()
+    }
+
+    pub fn comments(&self) -> HashMap<String, String> {
+        self.state().comments.clone()
     }
 
     pub fn records(&self) -> HashMap<String, u64> {
@@ -312,9 +318,11 @@ impl FakeAws {
                     .flatten()
                     .filter_map(|u| u.as_str().map(str::to_string))
                     .collect();
+                let comment = body["Comment"].as_str().unwrap_or_default().to_string();
                 let mut state = self.state();
                 for uid in &uids {
                     *state.records.entry(uid.clone()).or_default() += 1;
+                    state.comments.insert(uid.clone(), comment.clone());
                 }
                 let processed: Vec<_> = uids
                     .iter()

@@ -87,8 +87,11 @@ pub struct Figures {
     /// Events EventBridge delivered (one per function a finding's traits route to).
     pub events_in: usize,
     pub reports_out: usize,
-    /// Reports whose finding record failed (after the SDK's retries): the comment is lost.
+    /// Reports whose own finding record failed (after the SDK's retries). Not a loss by itself:
+    /// a later function's record on the same finding carries every decision before it.
     pub records_failed: usize,
+    /// Findings whose comment, at the end, misses a decision the ledger holds: what is lost.
+    pub comments_incomplete: usize,
     /// Reports whose SNS message failed.
     pub notifications_failed: usize,
     pub outcomes: BTreeMap<String, usize>,
@@ -518,6 +521,19 @@ async fn run_local(model: &Model) -> Figures {
                 api.entry(format!("dynamodb:{call}")).or_default().attempts += 1;
             }
             api
+        },
+        comments_incomplete: {
+            let comments = fake.comments();
+            let mut missing: std::collections::HashSet<String> = Default::default();
+            for d in ledger.store.decisions() {
+                let has = comments
+                    .get(&d.metadata_uid)
+                    .is_some_and(|c| c.contains(&format!("{} ", d.function)));
+                if !has {
+                    missing.insert(d.metadata_uid.clone());
+                }
+            }
+            missing.len()
         },
         records: fake.records(),
         unanswered: fake.unanswered(),
