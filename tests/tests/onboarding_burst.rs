@@ -24,6 +24,8 @@ fn small_burst() -> Model {
             timeout: Duration::from_secs(60),
         },
         sdk: SdkSettings {
+            // The functions' own settings. The throttling this burst meets is absorbed by
+            // the SDK's first retries, so nothing here depends on the backoff's jitter.
             retry: RetryConfig::standard(),
             securityhub_retry: shared::aws::securityhub_retry(),
         },
@@ -37,6 +39,14 @@ fn small_burst() -> Model {
 async fn a_small_onboarding_burst_loses_nothing_and_respects_every_quota() {
     let model = small_burst();
     let f = load::run(&model).await;
+    println!(
+        "{} events, {} throttles, {} SDK retries, {} Lambda retries, drained in {:?}",
+        f.events_in,
+        f.throttles(),
+        f.sdk_retries(),
+        f.lambda_retries,
+        f.drain
+    );
     assert!(
         f.unanswered.is_empty(),
         "calls the model does not answer: {:?}",

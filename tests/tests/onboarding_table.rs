@@ -157,7 +157,7 @@ fn onboarding_table() {
             done
         })
         .collect();
-    // Nothing lost with the functions' own settings.
+    // No event lost with the functions' own settings (comments lost are a figure of the table).
     for (label, m, f) in results.iter().filter(|(l, ..)| l.ends_with("(default)")) {
         assert_eq!(
             f.dead_lettered, 0,

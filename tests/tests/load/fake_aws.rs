@@ -247,7 +247,11 @@ impl FakeAws {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         let u = (z % 10_000) as f64 / 10_000.0;
-        let factor = if z % 50 == 0 { 4.0 } else { 0.6 + 0.8 * u };
+        let factor = if z.is_multiple_of(50) {
+            4.0
+        } else {
+            0.6 + 0.8 * u
+        };
         median.mul_f64(factor)
     }
 

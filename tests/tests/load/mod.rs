@@ -590,43 +590,48 @@ async fn poll_queue(
                 .unwrap_or_else(|_| Err("Sandbox.Timedout".to_string()));
             warm.borrow_mut().push(env);
             drop(permit);
-            let mut t = tally.borrow_mut();
-            match result {
-                Ok(report) => {
-                    t.reports += 1;
-                    if report.finding_update.status == EffectStatus::Failed {
-                        t.records_failed += 1;
-                    }
-                    if report
-                        .notification
-                        .as_ref()
-                        .is_some_and(|n| n.status == EffectStatus::Failed)
-                    {
-                        t.notifications_failed += 1;
-                    }
-                    *t.outcomes
-                        .entry(format!("{}/{}", report.outcome.id(), report.reason_code))
-                        .or_default() += 1;
-                    t.latencies.push(queued.arrived.elapsed());
-                    t.last = Some(Instant::now());
-                }
-                Err(error_type) => {
-                    *t.errors.entry(error_type).or_default() += 1;
-                    if queued.attempts < model.lambda.max_retry_attempts {
-                        t.retries += 1;
-                        drop(t);
-                        let wait = retry_wait(queued.attempts + 1);
-                        tokio::time::sleep(wait).await;
-                        let _ = requeue.send(Queued {
-                            attempts: queued.attempts + 1,
-                            ..queued
-                        });
-                    } else {
-                        t.dead += 1;
+            let retry = {
+                let mut t = tally.borrow_mut();
+                match result {
+                    Ok(report) => {
+                        t.reports += 1;
+                        if report.finding_update.status == EffectStatus::Failed {
+                            t.records_failed += 1;
+                        }
+                        if report
+                            .notification
+                            .as_ref()
+                            .is_some_and(|n| n.status == EffectStatus::Failed)
+                        {
+                            t.notifications_failed += 1;
+                        }
+                        *t.outcomes
+                            .entry(format!("{}/{}", report.outcome.id(), report.reason_code))
+                            .or_default() += 1;
                         t.latencies.push(queued.arrived.elapsed());
                         t.last = Some(Instant::now());
+                        None
+                    }
+                    Err(error_type) => {
+                        *t.errors.entry(error_type).or_default() += 1;
+                        if queued.attempts < model.lambda.max_retry_attempts {
+                            t.retries += 1;
+                            Some(queued)
+                        } else {
+                            t.dead += 1;
+                            t.latencies.push(queued.arrived.elapsed());
+                            t.last = Some(Instant::now());
+                            None
+                        }
                     }
                 }
+            };
+            if let Some(queued) = retry {
+                tokio::time::sleep(retry_wait(queued.attempts + 1)).await;
+                let _ = requeue.send(Queued {
+                    attempts: queued.attempts + 1,
+                    ..queued
+                });
             }
         });
     }
