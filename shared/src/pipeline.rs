@@ -563,11 +563,11 @@ pub const NO_LEDGER: &str = "the decision ledger (LEDGER_TABLE) is not configure
 /// function's last one (or the same event decided by another delivery) ends here as `skipped`;
 /// a new one is recorded in the ledger before anything is sent, and the finding gets every
 /// function's latest decision. A record that failed transiently is raised like a notification
-/// (below) when its decision can be released; any other failed record is reported. A notification that
-/// failed transiently is raised (so EventBridge retries the event) only when nothing was changed
-/// on the cluster: then the message is the whole result and must not be lost, its decision is
-/// released in the ledger, and a retry repeats nothing but the reads, the record and the
-/// message. After an apply it is reported instead, so a retry cannot turn "applied" into
+/// (below) when its decision can be released; any other failed record is reported. A
+/// notification that failed transiently is raised (so Lambda retries the event) only when
+/// nothing was changed on the cluster: then the message is the whole result and must not be
+/// lost, its decision is released in the ledger, and a retry repeats nothing but the reads, the
+/// record and the message. After an apply it is reported instead, so a retry cannot turn "applied" into
 /// "deferred" behind the operator's back.
 async fn finish<A, L: DecisionLedger>(
     deps: &Deps<A, L>,
