@@ -264,6 +264,18 @@ EOF
   fi
 fi
 
+# --- the load model's onboarding bursts -------------------------------------------------------
+# tests/tests/onboarding_table.rs: simulated time under a paused clock, so the figures do not
+# depend on this machine (its speed only decides how long the step takes). Built with the fuzz
+# profile (optimised, no LTO). BENCH_ONBOARDING=0 skips it; ONBOARDING_BURSTS picks the bursts.
+if [ "$smoke" = 0 ] && [ "${BENCH_ONBOARDING:-1}" = 1 ]; then
+  step "Onboarding bursts (load model)"
+  cargo test --profile fuzz -p integration-tests --test onboarding_table -- --ignored --nocapture \
+    2>"$state/onboarding.log" | grep '^|' >"$state/onboarding.md" || status=1
+  "$py" scripts/bench/onboarding_table.py "$state/onboarding.md" BENCHMARKS.md || status=1
+  cat "$state/onboarding.md"
+fi
+
 echo
 echo "bench: done in $((SECONDS - started)) s; table in $state/results.md"
 exit "$status"

@@ -53,6 +53,7 @@ EVENTS = ROOT / "events"
 REGION = "us-east-1"
 ACCOUNT = "444455556666"
 TOPIC = "eks-exposure-responder-bench"
+LEDGER_TABLE = "eks-exposure-responder-bench-ledger"
 API = "/2018-06-01/runtime"
 
 # The sample event each function answers in the first-event run (`propose` mode). A function
@@ -115,6 +116,9 @@ def cmd_setup(args) -> None:
     key_arn = client(session, "kms").create_key(Description="bench secrets key")["KeyMetadata"]["Arn"]
     moto_fixtures.create_clusters(session, ACCOUNT, ["payments-prod"], key_arn)
     topic_arn = client(session, "sns").create_topic(Name=TOPIC)["TopicArn"]
+    # Every function runs with its decision ledger, as deployed (a replayed event is then a
+    # re-delivery the ledger recognises).
+    moto_fixtures.create_ledger_table(session, LEDGER_TABLE)
     env = {
         **creds,
         "AWS_REGION": REGION,
@@ -124,6 +128,7 @@ def cmd_setup(args) -> None:
         "SNS_TOPIC_ARN": topic_arn,
         "MODE": "propose",
         "SECRETS_KMS_KEY_ARN": key_arn,
+        "LEDGER_TABLE": LEDGER_TABLE,
     }
     (state / "env.json").write_text(json.dumps(env, indent=1))
     print(f"  moto: cluster payments-prod (public endpoint), topic {topic_arn}")

@@ -33,9 +33,9 @@ impl Deps<AwsAccess> {
             access: AwsAccess::new(sdk.clone(), config.member_role_name.clone(), function),
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.sns_topic_arn.clone())
                 .with_chat_topic(config.chat_topic_arn.clone()),
-            recorder: crate::output::record::FindingRecorder::new(
-                aws_sdk_securityhub::Client::new(sdk),
-            ),
+            recorder: crate::output::record::FindingRecorder::new(crate::aws::securityhub_client(
+                sdk,
+            )),
             config,
             emit_metrics: true,
         }

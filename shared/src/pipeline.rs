@@ -562,11 +562,12 @@ pub const NO_LEDGER: &str = "the decision ledger (LEDGER_TABLE) is not configure
 /// Record on the finding, notify, log, count. With the ledger, a decision that repeats the
 /// function's last one (or the same event decided by another delivery) ends here as `skipped`;
 /// a new one is recorded in the ledger before anything is sent, and the finding gets every
-/// function's latest decision. A failed record is reported, never raised. A notification that
-/// failed transiently is raised (so EventBridge retries the event) only when nothing was changed
-/// on the cluster: then the message is the whole result and must not be lost, its decision is
-/// released in the ledger, and a retry repeats nothing but the reads, the record and the
-/// message. After an apply it is reported instead, so a retry cannot turn "applied" into
+/// function's latest decision. A record that failed transiently is raised like a notification
+/// (below) when its decision can be released; any other failed record is reported. A
+/// notification that failed transiently is raised (so Lambda retries the event) only when
+/// nothing was changed on the cluster: then the message is the whole result and must not be
+/// lost, its decision is released in the ledger, and a retry repeats nothing but the reads, the
+/// record and the message. After an apply it is reported instead, so a retry cannot turn "applied" into
 /// "deferred" behind the operator's back.
 async fn finish<A, L: DecisionLedger>(
     deps: &Deps<A, L>,
@@ -623,7 +624,19 @@ async fn finish<A, L: DecisionLedger>(
         Ok(Settled::Decided(claim)) => {
             report.decision_id = Some(claim.decision.decision_id.clone());
             report.reminder_of = claim.decision.reminder_of.clone();
-            report.finding_update = record_combined(deps, ledger, &mut report, &claim).await;
+            let (effect, transient) = record_combined(deps, ledger, &mut report, &claim).await;
+            // Security Hub in the administrator account is the quota every function and
+            // instance shares: a record still throttled after the SDK's retries, with nothing
+            // changed or sent yet, releases the decision and raises, so Lambda's retry (a
+            // minute later) records and sends it instead of leaving the finding without it.
+            if let Some(e) = transient
+                && !acted
+                && release(ledger, &report, &claim).await
+            {
+                tracing::error!(function = report.function, error = %e, "finding record failed; the event will be retried");
+                return Err(ResponderError::Transient(e));
+            }
+            report.finding_update = effect;
             notify(deps, report, Some((ledger, &claim))).await
         }
         Err(e) if e.is_transient() && !acted => {
@@ -706,9 +719,12 @@ async fn record_combined<A, L: DecisionLedger>(
     ledger: &Ledger<L>,
     report: &mut Report,
     claim: &Claimed,
-) -> Effect {
+) -> (Effect, Option<AwsError>) {
     if !deps.config.update_findings {
-        return Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated");
+        return (
+            Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated"),
+            None,
+        );
     }
     let uid = report.finding.metadata_uid.clone();
     let recorded = ledger
@@ -721,7 +737,13 @@ async fn record_combined<A, L: DecisionLedger>(
         })
         .await;
     report.not_checked.extend(recorded.not_checked);
-    match recorded.result {
+    let transient = recorded
+        .result
+        .as_ref()
+        .err()
+        .filter(|e| e.is_transient())
+        .cloned();
+    let effect = match recorded.result {
         Ok(()) if recorded.plan.in_progress => Effect::done(
             "comment with every function's latest decision; status set to In Progress (every trait on the finding has a decision)",
             None,
@@ -741,6 +763,30 @@ async fn record_combined<A, L: DecisionLedger>(
         Err(e) => {
             tracing::error!(function = report.function, error = %e, "finding update failed");
             Effect::failed(format!("the finding was not updated: {e}"))
+        }
+    };
+    (effect, transient)
+}
+
+/// Undo a decision whose record or message failed, so the retried event decides again; false
+/// when it stays (another decision was recorded since, or the ledger failed), and then the
+/// retry would be judged against it.
+async fn release<L: DecisionLedger>(ledger: &Ledger<L>, report: &Report, c: &Claimed) -> bool {
+    match ledger
+        .release(report, &c.claimed, c.previous.as_ref(), &c.decision)
+        .await
+    {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::warn!(
+                function = report.function,
+                "the decision was not released: another was recorded since, and the retry is judged against it"
+            );
+            false
+        }
+        Err(le) => {
+            tracing::error!(function = report.function, error = %le, "the decision could not be released: the retry may be skipped as already decided");
+            false
         }
     }
 }
@@ -771,19 +817,7 @@ async fn notify<A, L: DecisionLedger>(
             Err(e) if e.is_transient() && report.outcome != Outcome::Applied => {
                 tracing::error!(function = report.function, outcome = report.outcome.id(), error = %e, "notification failed; the event will be retried");
                 if let Some((ledger, c)) = claim {
-                    match ledger
-                        .release(&report, &c.claimed, c.previous.as_ref(), &c.decision)
-                        .await
-                    {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(
-                            function = report.function,
-                            "the decision was not released: another was recorded since, and the retry is judged against it"
-                        ),
-                        Err(le) => {
-                            tracing::error!(function = report.function, error = %le, "the decision could not be released: the retry may be skipped as already decided")
-                        }
-                    }
+                    release(ledger, &report, c).await;
                 }
                 return Err(ResponderError::Transient(e));
             }

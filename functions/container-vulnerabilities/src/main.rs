@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // function's own (home) Region. Each call is bounded tighter than the shared default, so a
     // slow Security Hub degrades the message instead of timing the function out.
     let securityhub = aws_sdk_securityhub::Client::from_conf(
-        aws_sdk_securityhub::config::Builder::from(&sdk)
+        shared::aws::securityhub_config(&sdk)
             .timeout_config(
                 TimeoutConfig::builder()
                     .operation_attempt_timeout(Duration::from_secs(10))

@@ -83,6 +83,56 @@ fn assume_role_fault(err: &aws_credential_types::provider::error::CredentialsErr
 
 const ASSUME_ROLE: &str = "sts:AssumeRole";
 
+/// Credentials kept until shortly before they expire. The session checks the member role
+/// eagerly and the SDK's identity cache asks again on the first call; both go through this one
+/// cache, so a new session costs one AssumeRole, not two.
+#[derive(Debug)]
+struct FetchedOnce<P> {
+    inner: P,
+    kept: Mutex<Option<aws_credential_types::Credentials>>,
+}
+
+/// Credentials this close to expiry are fetched again (the SDK's own cache refreshes within
+/// seconds of expiry; this margin keeps the two from handing out credentials about to lapse).
+const REFRESH_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl<P> FetchedOnce<P> {
+    fn new(inner: P) -> Self {
+        FetchedOnce {
+            inner,
+            kept: Mutex::new(None),
+        }
+    }
+
+    fn fresh(&self) -> Option<aws_credential_types::Credentials> {
+        let kept = self.kept.lock().ok()?.clone()?;
+        let fresh = kept
+            .expiry()
+            .is_none_or(|expiry| std::time::SystemTime::now() + REFRESH_BEFORE_EXPIRY < expiry);
+        fresh.then_some(kept)
+    }
+}
+
+impl<P: ProvideCredentials> ProvideCredentials for FetchedOnce<P> {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            if let Some(kept) = self.fresh() {
+                return Ok(kept);
+            }
+            let fetched = self.inner.provide_credentials().await?;
+            if let Ok(mut kept) = self.kept.lock() {
+                *kept = Some(fetched.clone());
+            }
+            Ok(fetched)
+        })
+    }
+}
+
 /// Hands out the session for a cluster. The production implementation assumes member roles;
 /// tests hand out mocked clients.
 pub trait ClusterAccess {
@@ -172,11 +222,13 @@ impl ClusterAccess for AwsAccess {
                     "arn:{}:iam::{}:role/{role}",
                     cluster.partition, cluster.account
                 );
-                let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
-                    .session_name(self.session_name.clone())
-                    .configure(&self.base)
-                    .build()
-                    .await;
+                let provider = FetchedOnce::new(
+                    aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
+                        .session_name(self.session_name.clone())
+                        .configure(&self.base)
+                        .build()
+                        .await,
+                );
                 // Resolve now, not inside the first EKS call: there a refusal would look like a
                 // connection failure (no HTTP status) and be retried as transient.
                 if let Err(e) = provider.provide_credentials().await {

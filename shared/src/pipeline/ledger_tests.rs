@@ -9,7 +9,7 @@ use crate::ledger::LedgerSettings;
 use crate::ledger::memory::MemoryLedger;
 use crate::testing::{
     Captures, ClusterFixture, Fault, StaticAccess, capturing_clients_holding, config, eks_client,
-    env_of, event, mocked_deps, mocked_deps_with, sns_for_cell,
+    env_of, event, mocked_deps, mocked_deps_with, recorder_for_cell, sns_for_cell,
 };
 
 const T0: i64 = 1_778_645_600_000;
@@ -282,6 +282,39 @@ async fn a_message_that_failed_is_retried_and_then_sent() {
         .await
         .expect("report");
     assert_eq!(r.outcome, Outcome::Proposed, "{}", r.reason);
+    assert_eq!(captures.published().len(), 1);
+}
+
+#[tokio::test]
+async fn a_record_still_throttled_is_retried_and_then_recorded_and_sent() {
+    let store = MemoryLedger::new();
+    let (securityhub, _) = recorder_for_cell(true, Fault::ThrottleExhausted).await;
+    let (sns, _, failing_captures) = crate::testing::capturing_clients();
+    let d = mocked_deps_with(config(Mode::Propose), eks(), sns, securityhub);
+    let deps_failing = Deps {
+        config: d.config,
+        access: d.access,
+        notifier: d.notifier,
+        recorder: d.recorder,
+        emit_metrics: false,
+        ledger: Some(ledger_of(&store)),
+    };
+    let fix = Fake::new(ApplyResult::Verified);
+    let err = respond(&fix, &deps_failing, finding(1, 1), None)
+        .await
+        .expect_err("retried");
+    assert_eq!(err.error_type(), "AwsTransientError");
+    assert!(
+        failing_captures.published().is_empty(),
+        "nothing sent before the record"
+    );
+    // The retry (same event) decides again, records and sends, once.
+    let (deps, captures) = with_ledger(Mode::Propose, &store);
+    let r = respond(&fix, &deps, finding(1, 1), None)
+        .await
+        .expect("report");
+    assert_eq!(r.outcome, Outcome::Proposed, "{}", r.reason);
+    assert_eq!(captures.recorded().len(), 1);
     assert_eq!(captures.published().len(), 1);
 }
 
