@@ -603,7 +603,7 @@ async fn finish<A, L: DecisionLedger>(
         crate::output::notify::subject(&r)
     };
     match ledger.decide(&report, subject, revision).await {
-        Ok(Settled::Skip { code, of }) => {
+        Ok(Settled::Skip { code, of, rewrite }) => {
             let why = match code {
                 DecisionCode::DuplicateDelivery => format!(
                     "another delivery of this event already decided it ({of}); nothing is sent or recorded again"
@@ -617,8 +617,33 @@ async fn finish<A, L: DecisionLedger>(
             };
             report.duplicate_of = Some(of);
             let mut report = report.with_outcome(Outcome::Skipped, code, why);
-            report.finding_update =
-                Effect::not_attempted("nothing is recorded for a decision already made");
+            report.finding_update = match rewrite {
+                Some(now) if deps.config.update_findings => {
+                    let recorded = ledger
+                        .record(&report, &now, async |plan| {
+                            let record = FindingRecord {
+                                comment: plan.comment.clone(),
+                                status_id: plan.in_progress.then_some(STATUS_IN_PROGRESS),
+                            };
+                            deps.recorder
+                                .record(&report.finding.metadata_uid, &record)
+                                .await
+                        })
+                        .await;
+                    match recorded.result {
+                        Ok(()) => Effect::done(
+                            "comment written again with every function's latest decision (an earlier attempt's record may have been overtaken); nothing is sent again",
+                            None,
+                        ),
+                        Err(e) if e.is_transient() => {
+                            tracing::error!(function = report.function, error = %e, "finding record failed again; the event will be retried");
+                            return Err(ResponderError::Transient(e));
+                        }
+                        Err(e) => Effect::failed(format!("the finding was not updated: {e}")),
+                    }
+                }
+                _ => Effect::not_attempted("nothing is recorded for a decision already made"),
+            };
             notify(deps, report, None).await
         }
         Ok(Settled::Decided(claim)) => {
@@ -629,7 +654,7 @@ async fn finish<A, L: DecisionLedger>(
             // instance shares: a record still throttled after the SDK's retries, with nothing
             // changed or sent yet, releases the decision and raises, so Lambda's retry (a
             // minute later) records and sends it instead of leaving the finding without it.
-            if let Some(e) = transient
+            if let Some(e) = transient.clone()
                 && !acted
                 && release(ledger, &report, &claim).await
             {
@@ -637,7 +662,19 @@ async fn finish<A, L: DecisionLedger>(
                 return Err(ResponderError::Transient(e));
             }
             report.finding_update = effect;
-            notify(deps, report, Some((ledger, &claim))).await
+            let report = notify(deps, report, Some((ledger, &claim))).await?;
+            // Nothing was changed, but the decision stays (another function decided since, or
+            // the ledger could not release it): the message is sent, and the error makes Lambda
+            // deliver the event again, whose duplicate delivery writes the combined comment
+            // again. After a change the record's failure is reported instead: a retry would
+            // re-assess a cluster that is changing and announce it a second time.
+            match transient {
+                Some(e) if !acted => {
+                    tracing::error!(function = report.function, error = %e, "finding record failed after the decision was sent; the event will be retried to record it");
+                    Err(ResponderError::Transient(e))
+                }
+                _ => Ok(report),
+            }
         }
         Err(e) if e.is_transient() && !acted => {
             tracing::error!(function = report.function, error = %e, "decision ledger failed; the event will be retried");

@@ -55,6 +55,14 @@ impl MemoryLedger {
             .unwrap_or_default()
     }
 
+    /// Another function's decision lands on the finding (as a concurrent Lambda would).
+    pub fn decided_elsewhere(&self, key: &FindingKey, entry: Entry) {
+        let mut s = self.state();
+        let k = (key.cluster_arn.clone(), key.metadata_uid.clone());
+        let next = s.findings.get(&k).cloned().unwrap_or_default().with(entry);
+        s.findings.insert(k, next);
+    }
+
     pub fn set_breaker(&self, function: &str, failures: u32) {
         self.state().breakers.insert(function.to_string(), failures);
     }

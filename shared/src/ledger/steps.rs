@@ -68,8 +68,16 @@ pub enum ApplyGate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settled {
     /// The decision repeats the last one (`already_decided`) or the same event was decided
-    /// already (`duplicate_delivery`): no message, no record.
-    Skip { code: DecisionCode, of: String },
+    /// already (`duplicate_delivery`): no message and, unless `rewrite` says otherwise, no record.
+    Skip {
+        code: DecisionCode,
+        of: String,
+        /// A delivery of an event already decided: the finding's decisions now, to write the
+        /// combined comment again. Lambda delivers an event again when the attempt that decided
+        /// it could not complete its record (a decision acted on, or overtaken by another
+        /// function's, stays in the ledger); a rare duplicate from EventBridge costs one record.
+        rewrite: Option<FindingDecisions>,
+    },
     /// A new decision (or the one reminder), recorded.
     Decided(Box<Claimed>),
 }
@@ -213,12 +221,14 @@ impl<L: DecisionLedger> Ledger<L> {
                     return Ok(Settled::Skip {
                         code: DecisionCode::AlreadyDecided,
                         of,
+                        rewrite: None,
                     });
                 }
                 Judgement::DuplicateDelivery { of } => {
                     return Ok(Settled::Skip {
                         code: DecisionCode::DuplicateDelivery,
                         of,
+                        rewrite: Some(seen),
                     });
                 }
             };
@@ -491,7 +501,9 @@ mod tests {
             l.decide(&r, subject, Some("rev1")).await,
             Ok(Settled::Skip {
                 code: DecisionCode::DuplicateDelivery,
-                of: first.decision.decision_id.clone()
+                of: first.decision.decision_id.clone(),
+                // The decisions as they stand, to write the comment again.
+                rewrite: Some(first.claimed.clone()),
             })
         );
         // Its echo (a later revision): already decided.
@@ -499,7 +511,8 @@ mod tests {
             l.decide(&r, subject, Some("rev2")).await,
             Ok(Settled::Skip {
                 code: DecisionCode::AlreadyDecided,
-                of: first.decision.decision_id.clone()
+                of: first.decision.decision_id.clone(),
+                rewrite: None,
             })
         );
         // After the window: a reminder, once.
@@ -597,7 +610,8 @@ mod tests {
             racing.decide(&r, subject, Some("rev1")).await,
             Ok(Settled::Skip {
                 code: DecisionCode::DuplicateDelivery,
-                of: rival.decision.decision_id.clone()
+                of: rival.decision.decision_id.clone(),
+                rewrite: Some(memory.finding_now(&key_of(&r))),
             })
         );
         assert_eq!(memory.decisions().len(), 1, "exactly one decision");

@@ -158,7 +158,7 @@ async fn without_a_ledger_every_report_says_so_and_records_as_before() {
 }
 
 #[tokio::test]
-async fn a_redelivery_and_an_echo_send_and_record_nothing() {
+async fn a_redelivery_writes_the_comment_again_and_an_echo_records_nothing_and_neither_sends() {
     let store = MemoryLedger::new();
     let (deps, captures) = with_ledger(Mode::Propose, &store);
     let fix = Fake::new(ApplyResult::Verified);
@@ -195,8 +195,92 @@ async fn a_redelivery_and_an_echo_send_and_record_nothing() {
     );
     assert_eq!(echo.duplicate_of.as_deref(), Some(id.as_str()));
     assert_eq!(captures.published().len(), 1, "one message");
-    assert_eq!(captures.recorded().len(), 1, "one record");
+    // The redelivery wrote the same combined comment again (a retried attempt's record may have
+    // been lost); the echo wrote nothing.
+    let recorded = captures.recorded();
+    assert_eq!(recorded.len(), 2, "the first record and the redelivery's");
+    assert_eq!(recorded[1].comment(), recorded[0].comment());
     assert_eq!(store.decisions().len(), 1, "one decision");
+}
+
+#[tokio::test]
+async fn a_record_overtaken_by_another_function_and_throttled_is_sent_then_retried_to_record_it() {
+    let store = MemoryLedger::new();
+    let key = crate::ledger::FindingKey {
+        cluster_arn: "arn:aws:eks:us-east-1:444455556666:cluster/payments-prod".into(),
+        metadata_uid: "finding-1".into(),
+    };
+    // While this function records, another decides on the same finding, and Security Hub in
+    // the administrator account stays throttled: the decision cannot be released any more.
+    let elsewhere = store.clone();
+    let (status, body) = crate::testing::json_fault(Fault::ThrottleExhausted);
+    let throttled = crate::testing::aws_smithy_mocks::mock!(
+        aws_sdk_securityhub::Client::batch_update_findings_v2
+    )
+    .sequence()
+    .http_response(move || {
+        elsewhere.decided_elsewhere(
+            &key,
+            crate::ledger::Entry {
+                decision_id: "d-secrets".into(),
+                function: "secrets-encryption".into(),
+                outcome: "proposed".into(),
+                line: "secrets-encryption proposed - encrypt Kubernetes secrets".into(),
+                settles: true,
+                traits: vec!["unencrypted_secrets".into()],
+                ..Default::default()
+            },
+        );
+        crate::testing::http(status, &body)
+    })
+    .times(10)
+    .build();
+    let securityhub = crate::testing::aws_smithy_mocks::mock_client!(
+        aws_sdk_securityhub,
+        crate::testing::aws_smithy_mocks::RuleMode::MatchAny,
+        &[&throttled, &crate::testing::held_findings_rule(held())],
+        |b| b
+            .retry_config(crate::testing::fast_retry())
+            .retry_partition(crate::testing::own_retry_quota("record-overtaken"))
+    );
+    let (sns, _, failing_captures) = crate::testing::capturing_clients();
+    let d = mocked_deps_with(config(Mode::Propose), eks(), sns, securityhub);
+    let deps_failing = Deps {
+        config: d.config,
+        access: d.access,
+        notifier: d.notifier,
+        recorder: d.recorder,
+        emit_metrics: false,
+        ledger: Some(ledger_of(&store)),
+    };
+    let fix = Fake::new(ApplyResult::Verified);
+    let err = respond(&fix, &deps_failing, finding(1, 1), None)
+        .await
+        .expect_err("retried to record");
+    assert_eq!(err.error_type(), "AwsTransientError");
+    assert_eq!(
+        failing_captures.published().len(),
+        1,
+        "the decision stays, so its message is sent at once"
+    );
+    // Lambda's retry (same event) sends nothing and writes both functions' decisions.
+    let (deps, captures) = with_ledger(Mode::Propose, &store);
+    let r = respond(&fix, &deps, finding(1, 1), None)
+        .await
+        .expect("report");
+    assert_eq!(
+        (r.outcome, r.reason_code),
+        (Outcome::Skipped, DecisionCode::DuplicateDelivery.into())
+    );
+    assert!(captures.published().is_empty());
+    let recorded = captures.recorded();
+    assert_eq!(recorded.len(), 1);
+    let comment = recorded[0].comment().unwrap_or_default();
+    assert!(
+        comment.contains("endpoint-access proposed")
+            && comment.contains("secrets-encryption proposed"),
+        "{comment}"
+    );
 }
 
 #[tokio::test]
