@@ -12,6 +12,8 @@ pub enum Mode {
     Ignore,
     /// Describe the fix and send it; change nothing (the default).
     Propose,
+    /// Propose, and let an IAM approver apply exactly the plan that was proposed.
+    Approve,
     /// Change the cluster when every guardrail passes.
     Apply,
 }
@@ -21,6 +23,7 @@ impl Mode {
         match self {
             Mode::Ignore => "ignore",
             Mode::Propose => "propose",
+            Mode::Approve => "approve",
             Mode::Apply => "apply",
         }
     }
@@ -111,11 +114,12 @@ impl CommonConfig {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let mode = match env.value("MODE").map(|m| m.to_ascii_lowercase()).as_deref() {
             None | Some("propose") => Mode::Propose,
+            Some("approve") => Mode::Approve,
             Some("apply") => Mode::Apply,
             Some(other) => {
                 return Err(ConfigError::new(
                     "MODE",
-                    format!("'{other}' is not 'propose' (the default) or 'apply'"),
+                    format!("'{other}' is not 'propose' (the default), 'approve' or 'apply'"),
                 ));
             }
         };
