@@ -54,6 +54,12 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
         "UpdateFindings": "false",
         "ApplyToIacManaged": "true",
     },
+    "approvals": {
+        "EndpointAccessMode": "approve",
+        "KubernetesVersionMode": "approve",
+        "SecretsEncryptionMode": "propose",
+        "ApprovalExpiryDays": "3",
+    },
     "notification-email": {"NotificationEmail": "security@example.com",
                            "LedgerDeletionProtection": "false", "MaxAppliesPerHour": "2",
                            "CircuitBreakerFailures": "5", "DedupeWindowDays": "1"},
@@ -65,6 +71,7 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
 MOTO_LACKS = {
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::Lambda::Url",
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
