@@ -212,5 +212,22 @@ pub fn matches(request: &ApprovalRequest, stored: &StoredApproval) -> bool {
         && request.plan_digest == stored.plan_digest
 }
 
+/// The approval in the e-mail: the command (no link: mail scanners follow links) or who approved.
+pub fn push_email_lines(text: &mut String, report: &crate::Report) {
+    let Some(a) = &report.approval else {
+        return;
+    };
+    if let Some(by) = &a.approved_by {
+        text.push_str(&format!("\nApproval {} by {by}.\n", a.id));
+    }
+    let offer = a.fresh.as_deref().unwrap_or(a);
+    if let Some(command) = &offer.command {
+        text.push_str(&format!(
+            "\nTo apply exactly this plan, once, until {} (needs the stack's ApproverPolicy; the plan is decided again first):\n  {command}\n",
+            offer.expires
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests;

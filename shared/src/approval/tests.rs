@@ -189,3 +189,34 @@ fn the_command_is_one_line_whose_quoting_survives_a_shell() {
     );
     assert!(!std::path::Path::new("/tmp/pwned").exists());
 }
+
+#[test]
+fn the_email_carries_the_command_and_no_link() {
+    let event = crate::testing::event("eks-public-access.json");
+    let parsed = crate::event::gate::IncomingEvent::parse(&event).expect("parses");
+    let crate::Gate::Actionable(exposure) =
+        crate::event::gate::gate(&parsed, &[crate::Trait::PublicEndpoint]).expect("valid")
+    else {
+        panic!("actionable");
+    };
+    let mut report = crate::Report::new(
+        "endpoint-access",
+        &exposure,
+        crate::Mode::Approve,
+        crate::Mode::Approve,
+    )
+    .with_outcome(
+        crate::Outcome::Proposed,
+        crate::DecisionCode::AwaitingApproval,
+        "waiting",
+    );
+    let a = approval();
+    let command = a.command.clone().expect("command");
+    report.approval = Some(a);
+    let email = crate::output::notify::render(&report).email_text;
+    assert!(email.contains(&command), "{email}");
+    // The function URL itself is never in the mail (scanners follow links): the approver's CLI
+    // looks it up.
+    assert!(!email.contains("lambda-url"), "{email}");
+    assert!(!command.contains("https://"), "{command}");
+}

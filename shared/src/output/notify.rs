@@ -299,6 +299,7 @@ fn email_text_under(report: &Report, subject: &str) -> String {
     if report.irreversible {
         t.push_str("\n!! This change CANNOT BE UNDONE once applied.\n");
     }
+    crate::approval::push_email_lines(&mut t, report);
     fn section<'a>(t: &mut String, title: &str, items: impl ExactSizeIterator<Item = &'a str>) {
         let total = items.len();
         if total == 0 {
