@@ -99,7 +99,10 @@ impl Setup {
             .expect("report");
         assert_eq!(report.outcome, Outcome::Proposed, "{}", report.reason);
         assert_eq!(report.reason_code, "awaiting_approval", "{}", report.reason);
-        let approval = report.approval.as_ref().expect("a proposal with an approval");
+        let approval = report
+            .approval
+            .as_ref()
+            .expect("a proposal with an approval");
         assert_eq!(
             approval.plan_digest,
             shared::ledger::plan_digest(&report.plan)
@@ -213,7 +216,10 @@ async fn an_approved_proposal_is_applied_once_and_names_the_approver() {
     assert_eq!(report["outcome"], "applied", "{report}");
     assert_eq!(report["approval"]["approved_by"], ALICE);
     assert_eq!(report["approval"]["id"], id.as_str());
-    assert!(!s.public_access().await, "the approved plan was applied in moto");
+    assert!(
+        !s.public_access().await,
+        "the approved plan was applied in moto"
+    );
     assert_eq!(
         approval_item(&s, &cluster_arn, &id).await.as_deref(),
         Some(ALICE),
@@ -221,7 +227,11 @@ async fn an_approved_proposal_is_applied_once_and_names_the_approver() {
     );
     let delivered = s.inbox.drain().await;
     assert_eq!(delivered.len(), 1, "one message for the apply");
-    assert!(delivered[0].subject.starts_with("[APPLIED]"), "{}", delivered[0].subject);
+    assert!(
+        delivered[0].subject.starts_with("[APPLIED]"),
+        "{}",
+        delivered[0].subject
+    );
     assert_eq!(delivered[0].report()["approval"]["approved_by"], ALICE);
     let record = standin::finding_record(&s.uid);
     let comment = record["comment"].as_str().expect("comment");
@@ -301,7 +311,13 @@ async fn a_cluster_changed_since_the_proposal_gets_plan_changed_and_a_fresh_appr
     assert!(delivered[0].message.contains(ALICE));
 
     // The fresh approval applies the new plan.
-    let response = answer(&fix, &deps, &url_request(&fresh["request"], Some(ALICE)), None).await;
+    let response = answer(
+        &fix,
+        &deps,
+        &url_request(&fresh["request"], Some(ALICE)),
+        None,
+    )
+    .await;
     let applied = body(&response);
     assert_eq!(response.status_code, 200, "{applied}");
     assert_eq!(applied["outcome"], "applied");
@@ -333,15 +349,20 @@ async fn of_two_concurrent_approvals_exactly_one_applies() {
     let fix = fix();
     let deps = s.deps(system_clock);
     let request = s.propose(&fix, &deps).await;
-    let (a, b) = (url_request(&request, Some(ALICE)), url_request(&request, Some(BOB)));
-    let (first, second) = tokio::join!(
-        answer(&fix, &deps, &a, None),
-        answer(&fix, &deps, &b, None)
+    let (a, b) = (
+        url_request(&request, Some(ALICE)),
+        url_request(&request, Some(BOB)),
     );
+    let (first, second) =
+        tokio::join!(answer(&fix, &deps, &a, None), answer(&fix, &deps, &b, None));
     let mut statuses = [first.status_code, second.status_code];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 409], "{} / {}", first.body, second.body);
-    let loser = if first.status_code == 409 { &first } else { &second };
+    let loser = if first.status_code == 409 {
+        &first
+    } else {
+        &second
+    };
     assert_eq!(body(loser)["reason_code"], "already_used", "{}", loser.body);
     assert!(!s.public_access().await);
 }

@@ -230,4 +230,6 @@ pub fn push_email_lines(text: &mut String, report: &crate::Report) {
 }
 
 #[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
 mod tests;

@@ -56,7 +56,11 @@ pub(crate) fn awaiting_approval<R: Remediation, A, L: DecisionLedger>(
     )
 }
 
-fn new_approval<L: DecisionLedger>(function: &str, report: &Report, ledger: &Ledger<L>) -> Approval {
+fn new_approval<L: DecisionLedger>(
+    function: &str,
+    report: &Report,
+    ledger: &Ledger<L>,
+) -> Approval {
     issue(
         function,
         &report.cluster.arn,

@@ -10,7 +10,10 @@ fn target() -> ApprovalTarget {
 }
 
 fn stored(a: &Approval) -> StoredApproval {
-    let r = a.request.clone().expect("a proposal's approval carries its request");
+    let r = a
+        .request
+        .clone()
+        .expect("a proposal's approval carries its request");
     StoredApproval {
         approval_id: a.id.clone(),
         function: r.function,
@@ -46,7 +49,11 @@ fn an_approval_binds_the_plan_digest_and_expires_after_the_configured_days() {
     assert!(a.id.starts_with("a-") && a.id.len() == 26, "{}", a.id);
     let r = a.request.as_ref().expect("request");
     assert_eq!(
-        (r.approval_id.as_str(), r.plan_digest.as_str(), r.function.as_str()),
+        (
+            r.approval_id.as_str(),
+            r.plan_digest.as_str(),
+            r.function.as_str()
+        ),
         (a.id.as_str(), "digest-1", "endpoint-access")
     );
     // Another proposal (another time) gets another id.
@@ -79,7 +86,13 @@ fn the_report_block_serialises_as_the_documented_contract() {
             .keys()
             .map(String::as_str)
             .collect::<Vec<_>>(),
-        ["approval_id", "function", "cluster_arn", "metadata_uid", "plan_digest"]
+        [
+            "approval_id",
+            "function",
+            "cluster_arn",
+            "metadata_uid",
+            "plan_digest"
+        ]
     );
 }
 
@@ -95,7 +108,10 @@ fn judge_refuses_used_then_expired_then_held_back_then_another_plan() {
         digest: "digest-2".into(),
     };
     assert_eq!(judge(&s, &other, T0 + 1), Err(Refusal::PlanChanged));
-    assert_eq!(judge(&s, &Now::NothingToDo, T0 + 1), Err(Refusal::PlanChanged));
+    assert_eq!(
+        judge(&s, &Now::NothingToDo, T0 + 1),
+        Err(Refusal::PlanChanged)
+    );
     assert_eq!(judge(&s, &Now::HeldBack, T0 + 1), Err(Refusal::Blocked));
     assert_eq!(judge(&s, &same, s.expires_ms), Err(Refusal::Expired));
     assert_eq!(judge(&s, &other, s.expires_ms), Err(Refusal::Expired));
@@ -103,7 +119,10 @@ fn judge_refuses_used_then_expired_then_held_back_then_another_plan() {
         used_by: Some("arn:aws:iam::444455556666:user/bob".into()),
         ..s
     };
-    assert_eq!(judge(&used, &same, used.expires_ms + 1), Err(Refusal::AlreadyUsed));
+    assert_eq!(
+        judge(&used, &same, used.expires_ms + 1),
+        Err(Refusal::AlreadyUsed)
+    );
     assert_eq!(Refusal::AlreadyUsed.code(), "already_used");
     assert_eq!(Refusal::Expired.code(), "expired");
     assert_eq!(Refusal::PlanChanged.code(), "plan_changed");
@@ -165,7 +184,11 @@ fn the_command_is_one_line_whose_quoting_survives_a_shell() {
         .arg(&script)
         .output()
         .expect("sh runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let args: Vec<String> = String::from_utf8(out.stdout)
         .expect("utf-8")
         .split('\0')

@@ -10,9 +10,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::decide::{Breaker, day, rfc3339};
-use super::{
-    ApprovalStore, Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey,
-};
+use super::{ApprovalStore, Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey};
 use crate::approval::StoredApproval;
 use crate::aws::{AwsError, FaultKind};
 
@@ -179,10 +177,7 @@ fn approval_item(a: &StoredApproval, expires_at: i64) -> HashMap<String, Attribu
         ("decision_id".to_string(), s(a.decision_id.clone())),
         ("created_at".to_string(), s(rfc3339(a.created_ms))),
         ("approval_expires_ms".to_string(), n(a.expires_ms)),
-        (
-            "approval_expires".to_string(),
-            s(rfc3339(a.expires_ms)),
-        ),
+        ("approval_expires".to_string(), s(rfc3339(a.expires_ms))),
         (
             EXPIRES_AT.to_string(),
             n(expires_at.max(a.expires_ms / 1000)),

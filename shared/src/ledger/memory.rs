@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::decide::Breaker;
-use super::{
-    ApprovalStore, Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey,
-};
+use super::{ApprovalStore, Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey};
 use crate::approval::StoredApproval;
 use crate::aws::{AwsError, FaultKind};
 

@@ -231,8 +231,11 @@ pub trait ApprovalStore {
     ) -> Result<Option<StoredApproval>, AwsError>;
 
     /// Store a new approval outside a decision (the fresh one of a `plan_changed` refusal).
-    async fn put_approval(&self, approval: &StoredApproval, expires_at: i64)
-    -> Result<(), AwsError>;
+    async fn put_approval(
+        &self,
+        approval: &StoredApproval,
+        expires_at: i64,
+    ) -> Result<(), AwsError>;
 
     /// Mark the approval used by `by`, on condition that it is unused and unexpired at
     /// `now_ms`: true for exactly one of any number of callers.

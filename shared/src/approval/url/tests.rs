@@ -16,12 +16,14 @@ fn parsed(v: &serde_json::Value) -> UrlRequest {
 #[test]
 fn a_function_url_request_and_an_eventbridge_event_are_told_apart_by_shape() {
     assert!(is_url_request(&sample().to_string()));
-    for file in ["eks-public-access.json", "eks-multi-trait.json", "invalid-wrong-source.json"] {
-        let text = std::fs::read_to_string(format!(
-            "{}/../events/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .expect("event");
+    for file in [
+        "eks-public-access.json",
+        "eks-multi-trait.json",
+        "invalid-wrong-source.json",
+    ] {
+        let text =
+            std::fs::read_to_string(format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR")))
+                .expect("event");
         assert!(!is_url_request(&text), "{file}");
     }
     // An EventBridge event that merely carries a request context is still an event.
@@ -56,8 +58,7 @@ fn the_body_is_the_request_document_plain_or_base64() {
     let plain = approval_request(&parsed(&v)).expect("plain body");
     assert_eq!(plain.function, "endpoint-access");
     let mut encoded = v.clone();
-    encoded["body"] =
-        aws_smithy_types::base64::encode(v["body"].as_str().expect("body")).into();
+    encoded["body"] = aws_smithy_types::base64::encode(v["body"].as_str().expect("body")).into();
     encoded["isBase64Encoded"] = true.into();
     assert_eq!(approval_request(&parsed(&encoded)), Ok(plain));
     let mut wrong = v;
