@@ -340,7 +340,7 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     home_account: Option<&str>,
 ) -> Result<Report, ResponderError> {
     let ready = match evaluate(remediation, deps, exposure, base, home_account).await? {
-        Decided::Done(report) => return Ok(report),
+        Decided::Done(report) => return Ok(*report),
         Decided::Ready(ready) => ready,
     };
     if ready.mode.effective == Mode::Approve {
@@ -364,7 +364,7 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
 pub(crate) enum Decided<Act> {
     /// The report is final: nothing to apply (compliant, skipped, deferred, failed, or proposed
     /// because a guardrail or blocker holds the plan back or the mode is `propose`).
-    Done(Report),
+    Done(Box<Report>),
     /// A plan that may be applied now (`apply`) or once approved (`approve`).
     Ready(Box<Ready<Act>>),
 }
@@ -389,7 +389,7 @@ pub(crate) async fn evaluate<R: Remediation, A: ClusterAccess, L: DecisionLedger
     base: Report,
     home_account: Option<&str>,
 ) -> Result<Decided<R::Action>, ResponderError> {
-    let done = |r: Report| Ok(Decided::Done(r));
+    let done = |r: Report| Ok(Decided::Done(Box::new(r)));
     // A function that changes nothing on the cluster (a hand-off) needs the live cluster only for
     // its mode tag: if the cluster cannot be read it still hands off, and says what it could not
     // check, rather than lose the message.

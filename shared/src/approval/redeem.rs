@@ -231,7 +231,7 @@ where
         })
     });
     let decided = match skip {
-        Some(reason) => Decided::Done(skipped(base, &reason)),
+        Some(reason) => Decided::Done(Box::new(skipped(base, &reason))),
         None => evaluate(remediation, deps, &exposure, base, home_account).await?,
     };
     let now = match &decided {
@@ -345,7 +345,7 @@ where
     let (mut report, now_reason) = match decided {
         Decided::Done(report) => {
             let reason = report.reason.clone();
-            (report, reason)
+            (*report, reason)
         }
         Decided::Ready(ready) => {
             let Ready {
