@@ -224,6 +224,16 @@ mod tests {
     }
 
     #[test]
+    fn approve_is_a_mode_between_propose_and_apply() {
+        let c = CommonConfig::from_env(&env(&[TOPIC, ("MODE", "approve")])).expect("valid");
+        assert_eq!(c.mode, Mode::Approve);
+        assert!(Mode::Propose < Mode::Approve && Mode::Approve < Mode::Apply);
+        let e = CommonConfig::from_env(&env(&[TOPIC, ("MODE", "approved")])).expect_err("typo");
+        assert_eq!(e.variable, "MODE");
+        assert!(e.problem.contains("'approve'"), "{}", e.problem);
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let cases: [(&[(&str, &str)], &str); 7] = [
             (&[], "SNS_TOPIC_ARN"),

@@ -186,6 +186,16 @@ mod tests {
             d.managed_by.as_deref(),
             Some("CloudFormation stack 'payments-eks'")
         );
+        // Approve applies too (once approved): the IaC owner lowers it the same way.
+        let m = decide_mode(Mode::Approve, &cfn, false);
+        assert_eq!(m.effective, Mode::Propose);
+        // A tag lowers apply to approve, never approve to apply.
+        let m = decide_mode(Mode::Apply, &tags(&[(MODE_TAG, "approve")]), false);
+        assert_eq!(m.effective, Mode::Approve);
+        let m = decide_mode(Mode::Approve, &tags(&[(MODE_TAG, "apply")]), false);
+        assert_eq!(m.effective, Mode::Approve);
+        assert!(one_way_door_consent(&tags(&[(MODE_TAG, "approve")]), "x").is_ok());
+        assert!(one_way_door_consent(&tags(&[(MODE_TAG, "propose")]), "x").is_err());
     }
 
     #[test]

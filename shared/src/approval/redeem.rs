@@ -161,11 +161,26 @@ where
     tracing::info!(function = R::FUNCTION, approval = %stored.approval_id, approver, "approval received");
     match decide_again(remediation, deps, ledger, &stored, approver, home_account).await {
         Ok(report) => Redeemed::Report(Box::new(report)),
-        Err(e) => Redeemed::refused(
-            503,
-            e.error_type(),
-            format!("{e} (approval {})", stored.approval_id),
-        ),
+        Err(e) => {
+            // After the single-use write the approval stays used, whatever the change did.
+            let used = matches!(
+                ledger.store.approval(&stored.cluster_arn, &stored.approval_id).await,
+                Ok(Some(a)) if a.used_by.as_deref() == Some(approver)
+            );
+            let message = if used {
+                format!(
+                    "{e}: the approval {} was used but the change was not confirmed; check the cluster, and set the finding back to New to have it proposed again",
+                    stored.approval_id
+                )
+            } else {
+                format!(
+                    "{e}; nothing was changed and the approval {} is unused: try again",
+                    stored.approval_id
+                )
+            };
+            tracing::error!(function = R::FUNCTION, approval = %stored.approval_id, approver, error = %e, "approval not completed");
+            Redeemed::refused(503, e.error_type(), message)
+        }
     }
 }
 
