@@ -175,6 +175,18 @@ approve_step() {
   invoke_and_show "$fn" "$request" "$expected" "$event"
 }
 
+# The proposal's request through cargo lambda watch's function URL emulation: it checks no
+# signature and names no caller, as a direct invoke with a hand-made payload would not either.
+unsigned_step() {
+  local title=$1 fn=$2 proposal=$3
+  step=$((step + 1))
+  section "Step $step: $title"
+  local url="http://127.0.0.1:$watch_port/lambda-url/$fn/"
+  echo "  POST $url (the emulator's function URL: no SigV4, no IAM caller)"
+  demo_aws url-post "$url" "$proposal" "$state/step-$step-$fn.json" ||
+    failed+=("step $step ($fn): a request without an IAM caller was not refused")
+}
+
 after_update() {
   echo "  The cluster once EKS has finished the update (${STANDIN_UPDATE_SECONDS}s UPDATING here):"
   demo_aws wait-cluster "$state" "$1" | sed 's/^/    /' || failed+=("step $step: the update did not finish")
@@ -242,8 +254,8 @@ demo_aws variant events/eks-public-access.json analytics-dev "$approval_event"
 run_step "approve mode: analytics-dev has a public API endpoint: proposed, with an approval" \
   endpoint-access "$approval_event" approve proposed
 proposal="$state/step-$step-endpoint-access.json"
-approve_step "the same request without an IAM caller: refused before anything is read" \
-  endpoint-access "$approval_event" "$proposal" - refused
+unsigned_step "the approval sent to the function URL without an IAM caller: refused" \
+  endpoint-access "$proposal"
 approve_step "an approver approves exactly that plan: decided again, applied once, approver named" \
   endpoint-access "$approval_event" "$proposal" \
   "arn:aws:sts::444455556666:assumed-role/PlatformApprover/alice" applied

@@ -24,6 +24,9 @@ Subcommands (all print for an operator, not for a machine):
                        write the function URL request (payload 2.0, as Lambda hands it over
                        after AWS_IAM auth) that approves REPORT's approval, from approver ARN
                        (`-`: a request without an IAM caller)
+  url-post URL REPORT OUT
+                       POST REPORT's approval.request to URL (cargo lambda watch's function URL
+                       emulation); exit 3 unless refused with HTTP 403 no_iam_caller
 
 Sessions, accounts and the cluster fixtures: scripts/moto_fixtures.py (shared with make bench).
 EKS and Security Hub calls go to AWS_ENDPOINT_URL_EKS / AWS_ENDPOINT_URL_SECURITYHUB (the AWS
@@ -459,6 +462,31 @@ def approval_request(report_file: str, approver: str, out_file: str) -> None:
     print(indent(approval.get("command", "(none)")))
 
 
+def url_post(url: str, report_file: str, out_file: str) -> int:
+    """POST REPORT's `approval.request` to URL (cargo lambda watch's function URL emulation),
+    save the response body to OUT; exit 3 unless it is the refusal of a request without an IAM
+    caller (HTTP 403, no_iam_caller)."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps(json.loads(Path(report_file).read_text())["approval"]["request"]).encode()
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as answer:
+            status, text = answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    Path(out_file).write_text(text)
+    print(f"  HTTP {status}:")
+    print(indent(text))
+    if status == 403 and '"no_iam_caller"' in text:
+        print("  ✓ refused before anything was read (no_iam_caller)")
+        return 0
+    print("  ✗ expected HTTP 403 with reason_code no_iam_caller")
+    return 3
+
+
 def selftest(state_dir: str) -> None:
     """Publish like a function does (MessageStructure=json, attributes) and drain."""
     state = load_state(state_dir)
@@ -498,6 +526,8 @@ def main(argv: list[str]) -> int:
         selftest(args[0])
     elif cmd == "variant" and len(args) == 3:
         variant(*args)
+    elif cmd == "url-post" and len(args) == 3:
+        return url_post(*args)
     elif cmd == "approval-request" and len(args) == 3:
         approval_request(*args)
     elif cmd == "load-finding" and len(args) == 1:

@@ -79,6 +79,8 @@ pub struct UrlResponse {
     pub body: String,
     #[serde(rename = "isBase64Encoded")]
     pub is_base64_encoded: bool,
+    /// Part of the response format; none are set (local runners insist on the field).
+    pub cookies: Vec<String>,
 }
 
 impl UrlResponse {
@@ -88,6 +90,7 @@ impl UrlResponse {
             headers: [("content-type".to_string(), "application/json".to_string())].into(),
             body,
             is_base64_encoded: false,
+            cookies: Vec::new(),
         }
     }
 

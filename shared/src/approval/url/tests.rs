@@ -66,3 +66,20 @@ fn the_body_is_the_request_document_plain_or_base64() {
     let err = approval_request(&parsed(&wrong)).expect_err("not an approval");
     assert!(err.contains("approval request"), "{err}");
 }
+
+#[test]
+fn the_response_is_a_function_url_response_whose_body_is_json() {
+    let r = UrlResponse::refused(403, "no_iam_caller", "no caller");
+    let v = serde_json::to_value(&r).expect("json");
+    assert_eq!(v["statusCode"], 403);
+    assert_eq!(v["headers"]["content-type"], "application/json");
+    assert_eq!(v["isBase64Encoded"], false);
+    // cargo lambda watch's function URL emulation answers 500 without it.
+    assert_eq!(v["cookies"], serde_json::json!([]));
+    let body: serde_json::Value =
+        serde_json::from_str(v["body"].as_str().expect("body")).expect("a JSON body");
+    assert_eq!(
+        (body["outcome"].as_str(), body["reason_code"].as_str()),
+        (Some("refused"), Some("no_iam_caller"))
+    );
+}
