@@ -795,11 +795,18 @@ async fn record_combined<A, L: DecisionLedger>(
         return Effect::not_attempted("UPDATE_FINDINGS=false: the finding was not updated");
     }
     let uid = report.finding.metadata_uid.clone();
+    // An approved earlier stage: its proposal set the finding In Progress, and only a New
+    // finding is evaluated again, which proposes the next stage.
+    let reopen = crate::approval::reopens_for_next_stage(report);
     let recorded = ledger
         .record(report, &claim.claimed, async |plan| {
             let record = FindingRecord {
                 comment: plan.comment.clone(),
-                status_id: plan.in_progress.then_some(STATUS_IN_PROGRESS),
+                status_id: if plan.in_progress {
+                    Some(STATUS_IN_PROGRESS)
+                } else {
+                    reopen.then_some(crate::output::record::STATUS_NEW)
+                },
             };
             deps.recorder.record(&uid, &record).await
         })

@@ -322,6 +322,21 @@ async fn a_cluster_changed_since_the_proposal_gets_plan_changed_and_a_fresh_appr
     assert_eq!(response.status_code, 200, "{applied}");
     assert_eq!(applied["outcome"], "applied");
     assert_eq!(applied["stage"]["number"], 1);
+    // An earlier stage: the finding is New again, so its next evaluation proposes stage 2,
+    // with an approval of its own.
+    let record = standin::finding_record(&s.uid);
+    assert_eq!(record["status_id"], 1, "{record}");
+    s.inbox.drain().await;
+    let stage_two = respond(&fix, &deps, s.event.clone(), None)
+        .await
+        .expect("report");
+    assert_eq!(
+        stage_two.reason_code, "awaiting_approval",
+        "{}",
+        stage_two.reason
+    );
+    assert_eq!(stage_two.stage.map(|st| st.number), Some(2));
+    assert!(stage_two.approval.is_some());
 }
 
 #[tokio::test]

@@ -212,6 +212,17 @@ pub fn matches(request: &ApprovalRequest, stored: &StoredApproval) -> bool {
         && request.plan_digest == stored.plan_digest
 }
 
+/// Whether the finding goes back to New after this report: an approved apply of an earlier
+/// stage (the next stage is then proposed, with its own approval, on the next evaluation).
+pub fn reopens_for_next_stage(report: &crate::Report) -> bool {
+    report.outcome == crate::Outcome::Applied
+        && report
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.approved_by.is_some())
+        && report.stage.is_some_and(|s| !s.is_last())
+}
+
 /// The approval in the e-mail: the command (no link: mail scanners follow links) or who approved.
 pub fn push_email_lines(text: &mut String, report: &crate::Report) {
     let Some(a) = &report.approval else {
