@@ -276,6 +276,34 @@ run_step "platform-shared (3/4): secrets without a KMS key" \
 run_step "platform-shared (4/4): exploitable CVEs; now every trait has a decision" \
   container-vulnerabilities "$multi" propose proposed
 
+# The digest: one message for the period's decisions, read from the ledger's by-day index (what
+# the e-mail subscription receives instead of the proposals above). The schedule passes its
+# time; here it is the next minute, so the default hour covers every decision of this run.
+step=$((step + 1))
+section "Step $step: the hourly digest summarises this run's decisions in one message"
+if [ "$watch_mode" != propose ] || [ -n "$watch_env" ]; then
+  start_watch propose
+fi
+scheduled=$("$root/.venv/bin/python" -c 'import datetime as d; t = d.datetime.now(d.timezone.utc) + d.timedelta(minutes=1); print(t.strftime("%Y-%m-%dT%H:%M:00Z"))')
+echo "  function=decision-digest  event={\"scheduled_time\": \"$scheduled\"} (EventBridge Scheduler's input)"
+digest_out="$state/step-$step-decision-digest.json"
+if timeout "$invoke_timeout" cargo lambda invoke decision-digest \
+  --invoke-address 127.0.0.1 --invoke-port "$watch_port" \
+  --data-ascii "{\"scheduled_time\": \"$scheduled\"}" >"$digest_out" 2>"$digest_out.err"; then
+  demo_aws report "$digest_out" || true
+  if "$root/.venv/bin/python" -c 'import json, sys; r = json.load(open(sys.argv[1])); sys.exit(0 if r["decisions"] > 0 and r["message_id"] and not r["not_read"] else 1)' "$digest_out"; then
+    echo "  ✓ one digest of every decision in the period, nothing unread"
+  else
+    failed+=("step $step (decision-digest): no digest of the run's decisions")
+  fi
+  echo "  What the topic's subscribers received:"
+  demo_aws drain "$state" "$digest_out" || failed+=("step $step: reading the SQS subscriber failed")
+else
+  echo "  ✗ the invocation failed:"
+  sed 's/^/    /' "$digest_out.err"
+  failed+=("step $step (decision-digest): invocation failed")
+fi
+
 section "Done"
 echo "  Reports, SNS envelopes and function logs of this run: .demo/"
 echo "  Next, in README.md: 'Configuration' (MODE and the other settings), 'Report schema'"

@@ -96,11 +96,28 @@ impl Env for std::collections::HashMap<String, String> {
     }
 }
 
+/// An SNS topic ARN from `name`; `None` when unset or empty.
+pub fn topic_arn(env: &impl Env, name: &'static str) -> Result<Option<String>, ConfigError> {
+    let Some(arn) = env.value(name) else {
+        return Ok(None);
+    };
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" {
+        return Err(ConfigError::new(
+            name,
+            format!("'{arn}' is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)"),
+        ));
+    }
+    Ok(Some(arn))
+}
+
 /// Settings every function shares.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CommonConfig {
     pub mode: Mode,
     pub sns_topic_arn: String,
+    /// The chat topic (Amazon Q Developer in chat applications); `None`: no chat messages.
+    pub chat_topic_arn: Option<String>,
     /// Empty means every account.
     pub allowed_accounts: Vec<String>,
     pub member_role_name: Option<String>,
@@ -123,21 +140,13 @@ impl CommonConfig {
                 ));
             }
         };
-        let sns_topic_arn = env.value("SNS_TOPIC_ARN").ok_or_else(|| {
+        let sns_topic_arn = topic_arn(env, "SNS_TOPIC_ARN")?.ok_or_else(|| {
             ConfigError::new(
                 "SNS_TOPIC_ARN",
                 "is required: the ARN of the SNS topic to notify",
             )
         })?;
-        let topic_parts: Vec<&str> = sns_topic_arn.split(':').collect();
-        if topic_parts.len() != 6 || topic_parts[0] != "arn" || topic_parts[2] != "sns" {
-            return Err(ConfigError::new(
-                "SNS_TOPIC_ARN",
-                format!(
-                    "'{sns_topic_arn}' is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)"
-                ),
-            ));
-        }
+        let chat_topic_arn = topic_arn(env, "CHAT_TOPIC_ARN")?;
         let allowed_accounts = env.list("ALLOWED_ACCOUNTS");
         if let Some(bad) = allowed_accounts.iter().find(|a| !is_account_id(a)) {
             return Err(ConfigError::new(
@@ -163,6 +172,7 @@ impl CommonConfig {
         Ok(CommonConfig {
             mode,
             sns_topic_arn,
+            chat_topic_arn,
             allowed_accounts,
             member_role_name,
             apply_to_iac_managed: env.boolean("APPLY_TO_IAC_MANAGED", false)?,
@@ -199,6 +209,7 @@ mod tests {
         assert_eq!(c.member_role_name, None);
         assert!(!c.apply_to_iac_managed);
         assert!(c.update_findings);
+        assert_eq!(c.chat_topic_arn, None, "chat is off unless configured");
     }
 
     #[test]
@@ -210,6 +221,7 @@ mod tests {
             ("MEMBER_ROLE_NAME", "EksExposureResponderMember"),
             ("APPLY_TO_IAC_MANAGED", "true"),
             ("UPDATE_FINDINGS", "FALSE"),
+            ("CHAT_TOPIC_ARN", "arn:aws:sns:us-east-1:444455556666:chat"),
         ]))
         .expect("valid");
         assert_eq!(c.mode, Mode::Apply);
@@ -221,6 +233,12 @@ mod tests {
         );
         assert!(c.apply_to_iac_managed);
         assert!(!c.update_findings);
+        assert_eq!(
+            c.chat_topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:444455556666:chat")
+        );
+        let off = CommonConfig::from_env(&env(&[TOPIC, ("CHAT_TOPIC_ARN", "")])).expect("valid");
+        assert_eq!(off.chat_topic_arn, None, "empty turns chat off");
     }
 
     #[test]
@@ -235,7 +253,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        let cases: [(&[(&str, &str)], &str); 7] = [
+        let cases: [(&[(&str, &str)], &str); 8] = [
             (&[], "SNS_TOPIC_ARN"),
             (&[("SNS_TOPIC_ARN", "alerts")], "SNS_TOPIC_ARN"),
             (&[TOPIC, ("MODE", "aply")], "MODE"),
@@ -249,6 +267,10 @@ mod tests {
                 "APPLY_TO_IAC_MANAGED",
             ),
             (&[TOPIC, ("UPDATE_FINDINGS", "1")], "UPDATE_FINDINGS"),
+            (
+                &[TOPIC, ("CHAT_TOPIC_ARN", "https://hooks")],
+                "CHAT_TOPIC_ARN",
+            ),
         ];
         for (pairs, var) in cases {
             let err = CommonConfig::from_env(&env(pairs)).expect_err(var);

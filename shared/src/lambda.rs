@@ -31,7 +31,8 @@ impl Deps<AwsAccess> {
         Deps {
             ledger,
             access: AwsAccess::new(sdk.clone(), config.member_role_name.clone(), function),
-            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.sns_topic_arn.clone()),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.sns_topic_arn.clone())
+                .with_chat_topic(config.chat_topic_arn.clone()),
             recorder: crate::output::record::FindingRecorder::new(
                 aws_sdk_securityhub::Client::new(sdk),
             ),
@@ -42,8 +43,9 @@ impl Deps<AwsAccess> {
 }
 
 /// What the runtime hands the handler: the event's JSON text, checked for well-formedness but
-/// not parsed, so `respond` parses it once into the typed model (a `serde_json::Value` first
-/// would be a second, slower parse of every event) and names the field of an invalid one.
+/// not parsed. `respond` parses it in one place, `IncomingEvent::parse`, into `aws_lambda_events`'
+/// EventBridge envelope (the detail still text, so an invalid event's field is named by its
+/// path), and the gate parses the detail once into the finding model.
 pub type Payload = Box<serde_json::value::RawValue>;
 
 /// Translate one invocation: event in, report or classified error out.
@@ -114,7 +116,7 @@ pub async fn dispatch<R: Remediation, A: crate::aws::ClusterAccess>(
 #[cfg(test)]
 mod tests {
     use super::Payload;
-    use crate::event::gate::{IncomingEvent, InvalidFinding};
+    use crate::event::gate::{IncomingEvent, InvalidFinding, findings_of};
 
     /// What `lambda_runtime` 1.x does with the request body (its `deserializer::deserialize`,
     /// which is crate-private): serde_path_to_error over a slice deserializer.
@@ -138,8 +140,10 @@ mod tests {
             serde_json::to_value(&from_raw).expect("serialize"),
             serde_json::to_value(&from_value).expect("serialize")
         );
+        assert_eq!(from_raw.account.as_deref(), Some("444455556666"));
+        let detail = findings_of(&from_raw).expect("the detail parses");
         assert_eq!(
-            from_raw.detail.findings[0]
+            detail.findings[0]
                 .finding_info
                 .as_ref()
                 .map(|i| i.related_events.len()),
@@ -150,9 +154,10 @@ mod tests {
     #[test]
     fn an_invalid_event_from_the_runtime_still_names_its_field() {
         let body = br#"{"version":"0","id":"x","detail-type":"Findings Imported V2","source":"aws.securityhub","account":"444455556666","time":"2025-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"findings":[{"finding_info":{"related_events":[{"traits":"not-a-list"}]}}]}}"#;
-        let err = as_the_runtime_does(body)
+        let event = as_the_runtime_does(body)
             .parse()
-            .expect_err("traits must be a list");
+            .expect("the envelope is well formed");
+        let err = findings_of(&event).expect_err("traits must be a list");
         match err {
             InvalidFinding::Malformed { path, .. } => {
                 assert_eq!(

@@ -847,7 +847,18 @@ pub(crate) async fn notify<A, L: DecisionLedger>(
     } else {
         let message = render(&report);
         report.notification = Some(match deps.notifier.publish(&message).await {
-            Ok(id) => Effect::done(format!("published: {}", message.subject), Some(id)),
+            Ok(id) => {
+                let chat = deps
+                    .notifier
+                    .publish_chat(&message.attributes, || {
+                        crate::output::chat::of_report(&report, &message.attributes)
+                    })
+                    .await;
+                Effect::done(
+                    format!("published: {}{}", message.subject, chat.clause()),
+                    Some(id),
+                )
+            }
             Err(e) if e.is_transient() && report.outcome != Outcome::Applied => {
                 tracing::error!(function = report.function, outcome = report.outcome.id(), error = %e, "notification failed; the event will be retried");
                 if let Some((ledger, c)) = claim {

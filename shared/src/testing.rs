@@ -43,6 +43,7 @@ pub fn config(mode: Mode) -> CommonConfig {
     CommonConfig {
         mode,
         sns_topic_arn: TOPIC_ARN.to_string(),
+        chat_topic_arn: None,
         allowed_accounts: Vec::new(),
         member_role_name: None,
         apply_to_iac_managed: false,
@@ -123,6 +124,34 @@ impl ClusterFixture {
         DescribeClusterOutput::builder()
             .cluster(self.cluster())
             .build()
+    }
+
+    /// DescribeCluster's answer for this cluster as EKS sends it on the wire.
+    pub fn describe_json(&self) -> String {
+        let tags: serde_json::Map<String, serde_json::Value> = self
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().into()))
+            .collect();
+        let mut cluster = serde_json::json!({
+            "name": self.name,
+            "arn": format!("arn:aws:eks:us-east-1:444455556666:cluster/{}", self.name),
+            "status": self.status.as_str(),
+            "version": self.version,
+            "platformVersion": "eks.10",
+            "roleArn": self.role_arn,
+            "resourcesVpcConfig": {
+                "endpointPublicAccess": self.public,
+                "endpointPrivateAccess": self.private,
+                "publicAccessCidrs": self.cidrs,
+            },
+            "tags": tags,
+        });
+        if let Some(key) = &self.secrets_key {
+            cluster["encryptionConfig"] =
+                serde_json::json!([{ "resources": ["secrets"], "provider": { "keyArn": key } }]);
+        }
+        serde_json::json!({ "cluster": cluster }).to_string()
     }
 
     /// A rule answering DescribeCluster with this cluster, every time.
@@ -676,8 +705,9 @@ pub fn fast_timeouts() -> aws_config::timeout::TimeoutConfig {
 /// A loopback HTTP server that answers each request whose request line starts with a route's
 /// prefix with that route's JSON body, and never answers a request starting with `hang_on`:
 /// a real transport timeout for exactly one call. Returns its URL.
-pub async fn scripted_server(routes: Vec<(&'static str, String)>, hang_on: &'static str) -> String {
+pub async fn scripted_server(routes: Vec<(String, String)>, hang_on: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hang_on = hang_on.to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -688,7 +718,7 @@ pub async fn scripted_server(routes: Vec<(&'static str, String)>, hang_on: &'sta
             let mut buf = vec![0u8; 16 * 1024];
             let n = sock.read(&mut buf).await.unwrap_or(0);
             let head = String::from_utf8_lossy(&buf[..n]).to_string();
-            if head.starts_with(hang_on) {
+            if head.starts_with(&hang_on) {
                 held.push(sock); // say nothing, keep the connection open
                 continue;
             }
@@ -743,6 +773,45 @@ pub fn eks_client_at(url: &str) -> aws_sdk_eks::Client {
             .retry_config(fast_retry())
             .build(),
     )
+}
+
+/// The request line of DescribeCluster of `cluster` (the space ends the path, so the cluster's
+/// sub-resources do not match it).
+pub fn describe_cluster_route(cluster: &str) -> String {
+    format!("GET /clusters/{cluster} ")
+}
+
+/// The request line of DescribeUpdate of any update of `cluster`.
+pub fn describe_update_route(cluster: &str) -> String {
+    format!("GET /clusters/{cluster}/updates/")
+}
+
+/// An update in progress as EKS sends it on the wire: the answer of the call that starts it and
+/// of DescribeUpdate.
+pub fn update_json(id: &str, kind: UpdateType) -> String {
+    serde_json::json!({ "update": { "id": id, "status": "InProgress", "type": kind.as_str() } })
+        .to_string()
+}
+
+/// EKS on a loopback server answering DescribeCluster with `cluster`, DescribeUpdate with
+/// `update` and the function's own `routes` (prefixes matched in order, so a Describe route
+/// comes before the List route it extends), and never answering the request that starts with
+/// `hang_on`: a real transport timeout for exactly that call.
+pub async fn eks_timing_out_on(
+    cluster: &ClusterFixture,
+    update: &str,
+    routes: Vec<(String, String)>,
+    hang_on: &str,
+) -> aws_sdk_eks::Client {
+    let mut all = vec![
+        (
+            describe_cluster_route(&cluster.name),
+            cluster.describe_json(),
+        ),
+        (describe_update_route(&cluster.name), update.to_string()),
+    ];
+    all.extend(routes);
+    eks_client_at(&scripted_server(all, hang_on).await)
 }
 
 /// An SNS client on a real endpoint with test timeouts and retries.
@@ -814,7 +883,7 @@ pub async fn recorder_for_cell(
     if fault == Fault::Timeout {
         // The finding is read back before the change; only the record hangs.
         let findings = serde_json::json!({ "Findings": held_findings() }).to_string();
-        let routes = vec![("POST /findingsv2 ", findings)];
+        let routes = vec![("POST /findingsv2 ".to_string(), findings)];
         return (
             securityhub_client_at(
                 &scripted_server(routes, "PATCH /findingsv2/batchupdatev2").await,
@@ -875,4 +944,65 @@ pub fn assert_effects(
 pub fn assert_effects_done(r: &crate::output::report::Report, ctx: &str) {
     use crate::output::report::EffectStatus::Done;
     assert_effects(r, Done, Done, Fault::ThrottleThenOk, ctx);
+}
+
+/// One day in seconds.
+pub const DAY: i64 = 86_400;
+
+/// Now, in seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Days from now to (end of standard support, end of extended support) of `1.m`, consistent
+/// with its status: standard support ends 30 days after the oldest standard version's does for
+/// each newer minor; an extended version's standard support has ended and its extended support
+/// has not; an unsupported version's extended support has ended.
+pub fn support_dates(m: u32, extended_from: u32, standard_from: u32) -> (i64, i64) {
+    let (m, e, s) = (
+        i64::from(m),
+        i64::from(extended_from),
+        i64::from(standard_from),
+    );
+    if m >= s {
+        let std = 30 + (m - s) * 120;
+        (std, std + 365)
+    } else if m >= e {
+        let ext = 30 + (m - e) * 120;
+        (ext - 365, ext)
+    } else {
+        let ext = -30 - (e - 1 - m) * 120;
+        (ext - 365, ext)
+    }
+}
+
+/// 1.23 … 1.35 as DescribeClusterVersions lists them: below `extended_from` UNSUPPORTED, below
+/// `standard_from` EXTENDED_SUPPORT, the rest STANDARD_SUPPORT, with `support_dates`.
+pub fn version_catalogue(
+    extended_from: u32,
+    standard_from: u32,
+) -> Vec<aws_sdk_eks::types::ClusterVersionInformation> {
+    use aws_sdk_eks::primitives::DateTime;
+    use aws_sdk_eks::types::{ClusterVersionInformation, VersionStatus};
+    (23..=35)
+        .map(|m| {
+            let status = if m < extended_from {
+                VersionStatus::Unsupported
+            } else if m < standard_from {
+                VersionStatus::ExtendedSupport
+            } else {
+                VersionStatus::StandardSupport
+            };
+            let (std, ext) = support_dates(m, extended_from, standard_from);
+            ClusterVersionInformation::builder()
+                .cluster_version(format!("1.{m}"))
+                .cluster_type("eks")
+                .version_status(status)
+                .end_of_standard_support_date(DateTime::from_secs(now() + std * DAY))
+                .end_of_extended_support_date(DateTime::from_secs(now() + ext * DAY))
+                .build()
+        })
+        .collect()
 }

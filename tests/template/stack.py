@@ -62,19 +62,24 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
     },
     "notification-email": {"NotificationEmail": "security@example.com",
                            "LedgerDeletionProtection": "false", "MaxAppliesPerHour": "2",
-                           "CircuitBreakerFailures": "5", "DedupeWindowDays": "1"},
+                           "CircuitBreakerFailures": "5", "DedupeWindowDays": "1",
+                           "ChatPlatform": "slack", "SlackWorkspaceId": "T0123ABCD",
+                           "SlackChannelId": "C0123ABCD", "DigestPeriodMinutes": "15"},
 }
 
 # Resource types moto's CloudFormation (moto 5.2.5) does not implement. moto skips such a
 # resource with a warning and reports nothing, so deploy() removes them before creating the
 # stack and the tests check them in the translated template instead.
 MOTO_LACKS = {
+    "AWS::Chatbot::MicrosoftTeamsChannelConfiguration",
+    "AWS::Chatbot::SlackChannelConfiguration",
     "AWS::CloudWatch::Alarm",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::Url",
     "AWS::SNS::Subscription",
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
+    "AWS::Scheduler::Schedule",
 }
 
 

@@ -78,7 +78,8 @@ def test_cycle_check_names_the_resources_of_the_key_policy_cycle():
     """The original template's cycle: key policy -> function roles -> topic -> key."""
     (cycle,) = cycles.describe(with_old_key_policy(translated("defaults")))
     members = cycle.split("(all resources in the cycle: ")[1].rstrip(")").split(", ")
-    assert sorted(members) == sorted(["NotificationKey", "NotificationTopic",
+    # The chat topic is encrypted with the same key and every function role may publish to it.
+    assert sorted(members) == sorted(["NotificationKey", "NotificationTopic", "ChatTopic",
                                       *(f"{fn}Role" for fn in FUNCTIONS)])
 
 
@@ -173,11 +174,10 @@ def test_stack_is_created_with_every_resource_but_those_moto_lacks(name):
     assert (description["StackStatus"], description.get("StackStatusReason")) == (
         "CREATE_COMPLETE", None)
     template, removed = stack.for_moto(translated(name))
-    # A resource whose condition is false is not created (moto lists it with an empty id).
     ev = cfn.Evaluator(TEMPLATE, stack.PARAMETER_SETS[name])
-    created = {k for k, v in template["Resources"].items()
-               if "Condition" not in v or ev.condition(v["Condition"])}
-    assert set(ids) - {""} == created
+    # moto lists a resource whose condition is false with empty ids; CloudFormation omits it.
+    assert set(ids) - {""} == {k for k, r in template["Resources"].items()
+                        if "Condition" not in r or ev.condition(r["Condition"])}
     assert {translated(name)["Resources"][r]["Type"] for r in removed} <= stack.MOTO_LACKS
 
 
@@ -196,7 +196,7 @@ def test_moto_cannot_deploy_the_key_policy_cycle():
 
 
 def expected_environment(function: str, values: dict[str, str], topic_arn: str,
-                         ledger_table: str) -> dict:
+                         ledger_table: str, chat_topic_arn: str = "") -> dict:
     env = {
         "MODE": values[MODE_PARAMETER[function]] if function in MODE_PARAMETER else "propose",
         "SNS_TOPIC_ARN": topic_arn,
@@ -205,6 +205,7 @@ def expected_environment(function: str, values: dict[str, str], topic_arn: str,
         "APPLY_TO_IAC_MANAGED": values["ApplyToIacManaged"],
         "UPDATE_FINDINGS": values["UpdateFindings"],
         "LEDGER_TABLE": ledger_table,
+        "CHAT_TOPIC_ARN": chat_topic_arn,
         "MAX_APPLIES_PER_HOUR": values["MaxAppliesPerHour"],
         "CIRCUIT_BREAKER_FAILURES": values["CircuitBreakerFailures"],
         "DEDUPE_WINDOW_DAYS": values["DedupeWindowDays"],
@@ -236,7 +237,8 @@ def test_deployed_function_rule_permission_and_role(parameter_set, logical_id):
     # moto hands Number parameters on as numbers; Lambda (and CloudFormation) as strings.
     deployed_env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
     assert deployed_env == expected_environment(
-        function, values, ids["NotificationTopic"], ids["LedgerTable"])
+        function, values, ids["NotificationTopic"], ids["LedgerTable"], ids.get("ChatTopic", ""))
+    assert ("ChatTopic" in ids) == (values["ChatPlatform"] != "none")
     reserved = values[f"{logical_id.removesuffix('Function')}ReservedConcurrency"]
     assert got.get("Concurrency", {}).get("ReservedConcurrentExecutions") == (
         None if reserved == "0" else int(reserved))
@@ -291,8 +293,8 @@ def test_deployed_function_rule_permission_and_role(parameter_set, logical_id):
     (key_use,) = [st for st in statements if actions(st) & {"kms:GenerateDataKey*", "kms:Decrypt"}]
     assert key_use["Resource"] == key_arn
     assert key_use["Condition"] == {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}}
-    (publish,) = [st for st in statements if "sns:Publish" in actions(st)]
-    assert publish["Resource"] == ids["NotificationTopic"]
+    publish = {st["Resource"] for st in statements if "sns:Publish" in actions(st)}
+    assert publish == {ids["NotificationTopic"], *([ids["ChatTopic"]] if "ChatTopic" in ids else [])}
     (ledger,) = [st for st in statements if any(a.startswith("dynamodb:") for a in actions(st))]
     table_arn = stack.client("dynamodb").describe_table(TableName=ids["LedgerTable"])["Table"]["TableArn"]
     assert ledger["Resource"] == table_arn
@@ -350,7 +352,7 @@ def test_translated_resources_moto_lacks(parameter_set):
     resources = translated(parameter_set)["Resources"]
     values = stack.parameters(TEMPLATE, stack.PARAMETER_SETS[parameter_set])
     ev = cfn.Evaluator(TEMPLATE, stack.PARAMETER_SETS[parameter_set])
-    roles = [{"Fn::GetAtt": [f"{fn}Role", "Arn"]} for fn in FUNCTIONS]
+    roles = [{"Fn::GetAtt": [f"{fn}Role", "Arn"]} for fn in [*FUNCTIONS, "DigestFunction"]]
     for logical_id in FUNCTIONS:
         props = resources[logical_id]["Properties"]
         assert props["Architectures"] == ["arm64"]

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use common::{Inbox, config, create_cluster, event_for, unique};
-use endpoint_access::{EndpointAccessFix, Settings};
+use endpoint_access::{EndpointAccess, Settings};
 use serde_json::Value;
 use shared::approval::url::{UrlResponse, answer};
 use shared::aws::AwsAccess;
@@ -93,7 +93,7 @@ impl Setup {
     }
 
     /// The proposal: its report's `approval.request`, after checking what the proposal says.
-    async fn propose(&self, fix: &EndpointAccessFix, deps: &Deps<AwsAccess>) -> Value {
+    async fn propose(&self, fix: &EndpointAccess, deps: &Deps<AwsAccess>) -> Value {
         let report = respond(fix, deps, self.event.clone(), None)
             .await
             .expect("report");
@@ -154,8 +154,8 @@ async fn ledger_table(client: &aws_sdk_dynamodb::Client) -> String {
     name
 }
 
-fn fix() -> EndpointAccessFix {
-    EndpointAccessFix::new(Settings {
+fn fix() -> EndpointAccess {
+    EndpointAccess::new(Settings {
         stage_soak_minutes: 0,
         ..Settings::default()
     })

@@ -364,9 +364,9 @@ fn a_256_kib_event_with_10000_signals_is_handled() {
 
 #[test]
 fn deeply_nested_json_is_rejected_not_overflowed() {
-    // 100,000 levels: the runtime's payload step skips over the text without recursing (it only
-    // checks that it is JSON), and the typed parser refuses the first level that has the wrong
-    // type; neither overflows the stack.
+    // 100,000 levels: the runtime's payload step and the envelope's detail skip over the text
+    // without recursing (they only check that it is JSON), and the typed parser of the detail
+    // refuses the first level that has the wrong type; none overflows the stack.
     let deep = format!(
         r#"{{"source":"aws.securityhub","detail-type":"Findings Imported V2","detail":{{"findings":{}{}}}}}"#,
         "[".repeat(100_000),
@@ -374,9 +374,11 @@ fn deeply_nested_json_is_rejected_not_overflowed() {
     );
     let payload = serde_json::from_str::<shared::lambda::Payload>(&deep)
         .expect("the runtime hands well-formed JSON over as text");
-    let err = shared::event::gate::IncomingEvent::parse(&payload).expect_err("too deep");
+    let envelope = shared::event::gate::IncomingEvent::parse(&payload).expect("a valid envelope");
+    let err = shared::event::gate::findings_of(&envelope).expect_err("too deep");
     assert!(err.path().starts_with("$.detail.findings"), "{err}");
-    let err = shared::event::gate::parse_event(deep.as_bytes()).expect_err("too deep");
+    let envelope = shared::event::gate::parse_event(deep.as_bytes()).expect("a valid envelope");
+    let err = shared::event::gate::findings_of(&envelope).expect_err("too deep");
     assert!(err.path().starts_with("$.detail.findings"), "{err}");
     let mut nested = json!(1);
     for _ in 0..120 {

@@ -4,11 +4,8 @@
 
 mod common;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType,
-};
-use common::{sdk, unique};
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::{ledger_table, sdk, unique};
 use shared::aws::AwsAccess;
 use shared::ledger::LedgerSettings;
 use shared::ledger::decide::{Breaker, finding_record, hour_bucket};
@@ -23,68 +20,6 @@ use shared::pipeline::respond;
 use shared::{Deps, Mode, Outcome, Report};
 
 const DAY_MS: i64 = 86_400_000;
-
-/// The table as template.yaml declares it (LedgerTable).
-async fn ledger_table(client: &aws_sdk_dynamodb::Client) -> String {
-    let name = unique("ledger");
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attribute")
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .expect("key")
-    };
-    client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .attribute_definitions(attr("day"))
-        .attribute_definitions(attr("decided_at"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(BY_DAY_INDEX)
-                .key_schema(key("day", KeyType::Hash))
-                .key_schema(key("decided_at", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::Include)
-                        .set_non_key_attributes(Some(
-                            [
-                                "function",
-                                "cluster_arn",
-                                "account",
-                                "region",
-                                "outcome",
-                                "reason_code",
-                                "traits",
-                                "severity",
-                                "subject",
-                                "decision_id",
-                            ]
-                            .map(String::from)
-                            .to_vec(),
-                        ))
-                        .build(),
-                )
-                .build()
-                .expect("index"),
-        )
-        .send()
-        .await
-        .expect("create the ledger table");
-    name
-}
 
 fn key(cluster: &str) -> FindingKey {
     FindingKey {

@@ -7,7 +7,7 @@ mod common;
 mod standin;
 
 use common::{Inbox, config, create_cluster, event_for, unique};
-use endpoint_access::{EndpointAccessFix, Settings};
+use endpoint_access::{EndpointAccess, Settings};
 use shared::pipeline::respond;
 use shared::{Deps, Mode, Outcome};
 
@@ -20,7 +20,7 @@ async fn stage_one_leaves_the_finding_new_and_stage_two_marks_it_in_progress() {
     create_cluster(&eks, &name, "1.31", true, false, None).await;
     let event = standin::own_exposure(event_for("eks-public-access.json", &name), &name);
     let uid = standin::load_finding(&event);
-    let fix = EndpointAccessFix::new(Settings {
+    let fix = EndpointAccess::new(Settings {
         stage_soak_minutes: 0,
         ..Settings::default()
     });
@@ -81,7 +81,7 @@ async fn an_event_security_hub_does_not_confirm_changes_nothing() {
     let eks = aws_sdk_eks::Client::new(&sdk);
     let inbox = Inbox::new(&sdk).await;
     // No soak: these clusters have private access from the start (no stage-1 update to count from).
-    let fix = EndpointAccessFix::new(Settings {
+    let fix = EndpointAccess::new(Settings {
         stage_soak_minutes: 0,
         ..Settings::default()
     });
@@ -152,7 +152,7 @@ async fn stage_two_waits_for_the_soak_counted_from_the_stage_one_update() {
     let event = standin::own_exposure(event_for("eks-public-access.json", &name), &name);
     let uid = standin::load_finding(&event);
     // The deployed default: a day between private access on and public access off.
-    let fix = EndpointAccessFix::new(Settings::default());
+    let fix = EndpointAccess::new(Settings::default());
     let deps = Deps::from_sdk(
         &sdk,
         config(Mode::Apply, &inbox.topic_arn),

@@ -9,13 +9,11 @@
 //! one exploitable CVE, CVE-2023-44487), MODE apply (it still only hands off), and the Inspector
 //! finding of that CVE served by GetFindingsV2.
 
-use std::collections::HashMap;
-
 use aws_sdk_eks::operation::describe_cluster::{DescribeClusterInput, DescribeClusterOutput};
 use aws_sdk_securityhub::operation::get_findings_v2::GetFindingsV2Output;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use aws_smithy_types::{Document, Number};
 use serde_json::Value;
+use shared::aws::value_to_document;
 
 use container_vulnerabilities::{ContainerVulnerabilities, Settings};
 use shared::config::Mode;
@@ -123,30 +121,6 @@ fn expected(call: Call, fault: Fault) -> Expect {
 
 // ---- the clean path ----
 
-/// JSON as the SDK hands it over (`GetFindingsV2` returns raw documents).
-fn to_document(v: &Value) -> Document {
-    match v {
-        Value::Null => Document::Null,
-        Value::Bool(b) => Document::Bool(*b),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                Document::Number(Number::PosInt(u))
-            } else if let Some(i) = n.as_i64() {
-                Document::Number(Number::NegInt(i))
-            } else {
-                Document::Number(Number::Float(n.as_f64().expect("float")))
-            }
-        }
-        Value::String(s) => Document::String(s.clone()),
-        Value::Array(a) => Document::Array(a.iter().map(to_document).collect()),
-        Value::Object(o) => Document::Object(
-            o.iter()
-                .map(|(k, v)| (k.clone(), to_document(v)))
-                .collect::<HashMap<_, _>>(),
-        ),
-    }
-}
-
 /// The Inspector finding of the event's one CVE, as GetFindingsV2 returns it.
 fn get_findings_ok() -> GetFindingsV2Output {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -154,7 +128,7 @@ fn get_findings_ok() -> GetFindingsV2Output {
     let finding: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
     GetFindingsV2Output::builder()
-        .findings(to_document(&finding))
+        .findings(value_to_document(&finding))
         .build()
 }
 

@@ -1,7 +1,6 @@
 //! container-vulnerabilities through the shared pipeline: sample events, Inspector OCSF findings
 //! served by a mocked `GetFindingsV2`, and what is published, recorded and returned.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,11 +12,12 @@ use aws_sdk_securityhub::operation::get_findings_v2::{
 use aws_sdk_securityhub::types::error::AccessDeniedException;
 use aws_sdk_securityhub::types::{AllowedOperators, OcsfStringField, StringFilterComparison};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::Document;
 use aws_smithy_types::error::ErrorMetadata;
-use aws_smithy_types::{Document, Number};
 use container_vulnerabilities::decide::SCHEMA;
 use container_vulnerabilities::{ContainerVulnerabilities, Settings};
 use serde_json::{Value, json};
+use shared::aws::value_to_document;
 use shared::output::report::Report;
 use shared::testing::{ClusterFixture, config, eks_client, event, mocked_deps, not_checked};
 use shared::{Mode, Outcome, Trait};
@@ -52,30 +52,6 @@ fn all_fixtures() -> Vec<Value> {
     .collect()
 }
 
-/// JSON as the SDK hands it over (`GetFindingsV2` returns raw documents).
-fn to_document(v: &Value) -> Document {
-    match v {
-        Value::Null => Document::Null,
-        Value::Bool(b) => Document::Bool(*b),
-        Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                Document::Number(Number::PosInt(u))
-            } else if let Some(i) = n.as_i64() {
-                Document::Number(Number::NegInt(i))
-            } else {
-                Document::Number(Number::Float(n.as_f64().expect("float")))
-            }
-        }
-        Value::String(s) => Document::String(s.clone()),
-        Value::Array(a) => Document::Array(a.iter().map(to_document).collect()),
-        Value::Object(o) => Document::Object(
-            o.iter()
-                .map(|(k, v)| (k.clone(), to_document(v)))
-                .collect::<HashMap<_, _>>(),
-        ),
-    }
-}
-
 /// The uids a GetFindingsV2 request asks for, checking the filter's shape on the way.
 fn requested_uids(req: &GetFindingsV2Input) -> Vec<String> {
     let filters = req.filters().expect("filters");
@@ -107,7 +83,7 @@ fn serving(make: impl Fn(&str) -> Option<Value> + Send + Sync + 'static) -> (Rul
             let docs: Vec<Document> = uids
                 .iter()
                 .filter_map(|u| make(u))
-                .map(|v| to_document(&v))
+                .map(|v| value_to_document(&v))
                 .collect();
             seen.lock().expect("lock").push(uids);
             GetFindingsV2Output::builder()

@@ -31,9 +31,6 @@ pub struct EndpointAccess {
     settings: Settings,
 }
 
-/// The name this remediation had before; kept for callers written against it.
-pub type EndpointAccessFix = EndpointAccess;
-
 impl EndpointAccess {
     pub fn new(settings: Settings) -> Self {
         EndpointAccess { settings }

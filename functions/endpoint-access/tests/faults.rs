@@ -10,7 +10,7 @@ use aws_sdk_eks::operation::update_cluster_config::{
     UpdateClusterConfigError, UpdateClusterConfigOutput,
 };
 use aws_sdk_eks::types::error::ResourceInUseException;
-use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus};
+use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus, UpdateType};
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 use endpoint_access::{EndpointAccess, Settings};
 use shared::config::Mode;
@@ -18,8 +18,9 @@ use shared::faulty_rule;
 use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
-    ClusterFixture, Fault, assert_effects, config, eks_client_at, event, every_cell, fast_retry,
-    json_fault, mocked_deps, mocked_deps_with, recorder_for_cell, scripted_server, sns_for_cell,
+    ClusterFixture, Fault, assert_effects, config, describe_cluster_route, describe_update_route,
+    event, every_cell, fast_retry, json_fault, mocked_deps, mocked_deps_with, recorder_for_cell,
+    sns_for_cell, update_json,
 };
 
 fn fix() -> EndpointAccess {
@@ -265,26 +266,16 @@ fn ok_eks_rules() -> [Rule; 3] {
 
 /// EKS answered by a loopback server, hanging on exactly `call`: a real timeout for that call.
 async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
-    let cluster = r#"{"cluster":{"name":"payments-prod","arn":"arn:aws:eks:us-east-1:444455556666:cluster/payments-prod","status":"ACTIVE","version":"1.31","resourcesVpcConfig":{"endpointPublicAccess":true,"endpointPrivateAccess":false,"publicAccessCidrs":["0.0.0.0/0"]}}}"#;
-    let update = r#"{"update":{"id":"upd-1","status":"InProgress","type":"EndpointAccessUpdate"}}"#;
+    let cluster = ClusterFixture::new("payments-prod");
+    let update_config = "POST /clusters/payments-prod/update-config";
+    let update = update_json("upd-1", UpdateType::EndpointAccessUpdate);
     let hang_on = match call {
-        Call::DescribeCluster => "GET /clusters/payments-prod ",
-        Call::UpdateClusterConfig => "POST /clusters/payments-prod/update-config",
-        _ => "GET /clusters/payments-prod/updates/",
+        Call::DescribeCluster => describe_cluster_route(&cluster.name),
+        Call::UpdateClusterConfig => update_config.to_string(),
+        _ => describe_update_route(&cluster.name),
     };
-    let url = scripted_server(
-        vec![
-            ("GET /clusters/payments-prod ", cluster.to_string()),
-            (
-                "POST /clusters/payments-prod/update-config",
-                update.to_string(),
-            ),
-            ("GET /clusters/payments-prod/updates/", update.to_string()),
-        ],
-        hang_on,
-    )
-    .await;
-    eks_client_at(&url)
+    let routes = vec![(update_config.to_string(), update.clone())];
+    shared::testing::eks_timing_out_on(&cluster, &update, routes, &hang_on).await
 }
 
 async fn run_cell(call: Call, fault: Fault) -> Result<Report, ResponderError> {

@@ -21,10 +21,9 @@ use aws_sdk_eks::operation::list_nodegroups::ListNodegroupsOutput;
 use aws_sdk_eks::operation::update_cluster_version::{
     UpdateClusterVersionInput, UpdateClusterVersionOutput,
 };
-use aws_sdk_eks::primitives::DateTime;
 use aws_sdk_eks::types::{
-    ClusterVersionInformation, Insight, InsightStatus, InsightStatusValue, InsightSummary,
-    Nodegroup, NodegroupStatus, Update, UpdateStatus, UpdateType, VersionStatus,
+    Insight, InsightStatus, InsightStatusValue, InsightSummary, Nodegroup, NodegroupStatus, Update,
+    UpdateStatus, UpdateType,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
@@ -35,14 +34,13 @@ use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
     ClusterFixture, Executions, Fault, assert_attempts, assert_effects, assert_effects_done,
-    assert_outcome, assert_refused, assert_retryable, config, eks_client_at, event, every_cell,
-    expect_report, fast_retry, json_fault, mocked_deps_with, not_checked, own_retry_quota,
-    recorder_for_cell, scripted_server, sns_for_cell,
+    assert_outcome, assert_refused, assert_retryable, config, event, every_cell, expect_report,
+    fast_retry, json_fault, mocked_deps_with, not_checked, own_retry_quota, recorder_for_cell,
+    sns_for_cell, update_json, version_catalogue,
 };
 
 const EVENT: &str = "eks-unsupported-kubernetes-version.json";
 const CLUSTER: &str = "batch-legacy";
-const DAY: i64 = 86_400;
 /// No cell may take longer: far below the function's timeout, far above a cell's real time.
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -207,37 +205,11 @@ fn upgrades_requested(call: Call, fault: Fault) -> usize {
 
 // ---- the clean path ----
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
-/// 1.23 … 1.35 as DescribeClusterVersions lists them (as tests/pipeline.rs builds them, with
-/// `catalogue(25, 25)`): 1.23 and 1.24 UNSUPPORTED, the rest STANDARD_SUPPORT, each with end
-/// dates consistent with its status. One page.
+/// 1.23 and 1.24 UNSUPPORTED, the rest STANDARD_SUPPORT (as tests/pipeline.rs lists them with
+/// `version_catalogue(25, 25)`). One page.
 fn versions_ok() -> DescribeClusterVersionsOutput {
-    let list = (23..=35)
-        .map(|m: i64| {
-            let (status, std, ext) = if m < 25 {
-                let ext = -30 - (24 - m) * 120;
-                (VersionStatus::Unsupported, ext - 365, ext)
-            } else {
-                let std = 30 + (m - 25) * 120;
-                (VersionStatus::StandardSupport, std, std + 365)
-            };
-            ClusterVersionInformation::builder()
-                .cluster_version(format!("1.{m}"))
-                .cluster_type("eks")
-                .version_status(status)
-                .end_of_standard_support_date(DateTime::from_secs(now() + std * DAY))
-                .end_of_extended_support_date(DateTime::from_secs(now() + ext * DAY))
-                .build()
-        })
-        .collect();
     DescribeClusterVersionsOutput::builder()
-        .set_cluster_versions(Some(list))
+        .set_cluster_versions(Some(version_catalogue(25, 25)))
         .build()
 }
 
@@ -360,43 +332,37 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
         .collect();
     let insight_status =
         r#"{"status":"WARNING","reason":"Deprecated API usage detected within the last 30 days"}"#;
-    let update =
-        r#"{"update":{"id":"upd-1","status":"InProgress","type":"VersionUpdate"}}"#.to_string();
+    let update = update_json("upd-1", UpdateType::VersionUpdate);
     let routes = vec![
         (
-            "GET /clusters/batch-legacy ",
-            r#"{"cluster":{"name":"batch-legacy","arn":"arn:aws:eks:us-east-1:444455556666:cluster/batch-legacy","status":"ACTIVE","version":"1.24","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role","tags":{"eks-exposure-responder/mode":"apply"}}}"#.to_string(),
-        ),
-        (
-            "GET /cluster-versions",
+            "GET /cluster-versions".to_string(),
             format!(r#"{{"clusterVersions":[{}]}}"#, versions.join(",")),
         ),
         (
-            "GET /clusters/batch-legacy/node-groups/",
+            "GET /clusters/batch-legacy/node-groups/".to_string(),
             r#"{"nodegroup":{"nodegroupName":"ng-a","clusterName":"batch-legacy","version":"1.24","status":"ACTIVE"}}"#.to_string(),
         ),
         (
-            "GET /clusters/batch-legacy/node-groups",
+            "GET /clusters/batch-legacy/node-groups".to_string(),
             r#"{"nodegroups":["ng-a"]}"#.to_string(),
         ),
         (
-            "GET /clusters/batch-legacy/insights/",
+            "GET /clusters/batch-legacy/insights/".to_string(),
             format!(
                 r#"{{"insight":{{"id":"ins-warn","name":"{INSIGHT}","insightStatus":{insight_status},"recommendation":"Update manifests"}}}}"#
             ),
         ),
         (
-            "POST /clusters/batch-legacy/insights",
+            "POST /clusters/batch-legacy/insights".to_string(),
             format!(
                 r#"{{"insights":[{{"id":"ins-warn","name":"{INSIGHT}","kubernetesVersion":"1.25","insightStatus":{insight_status}}},{{"id":"ins-kubelet","name":"Kubelet version skew","kubernetesVersion":"1.25","insightStatus":{{"status":"PASSING","reason":"Node kubelet versions match"}}}}]}}"#
             ),
         ),
         (
-            "GET /clusters/batch-legacy/addons",
+            "GET /clusters/batch-legacy/addons".to_string(),
             r#"{"addons":["vpc-cni","coredns","kube-proxy"]}"#.to_string(),
         ),
-        ("GET /clusters/batch-legacy/updates/", update.clone()),
-        ("POST /clusters/batch-legacy/updates", update),
+        ("POST /clusters/batch-legacy/updates".to_string(), update.clone()),
     ];
     let hang_on = match call {
         Call::DescribeCluster => "GET /clusters/batch-legacy ",
@@ -410,7 +376,11 @@ async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
         Call::DescribeUpdate => "GET /clusters/batch-legacy/updates/",
         Call::Publish | Call::BatchUpdateFindingsV2 => "never",
     };
-    eks_client_at(&scripted_server(routes, hang_on).await)
+    let cluster = ClusterFixture {
+        version: "1.24".to_string(),
+        ..ClusterFixture::new(CLUSTER).with_owner_consent()
+    };
+    shared::testing::eks_timing_out_on(&cluster, &update, routes, hang_on).await
 }
 
 // ---- the cell ----

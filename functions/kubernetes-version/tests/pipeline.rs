@@ -15,7 +15,7 @@ use aws_sdk_eks::operation::update_cluster_version::{
 use aws_sdk_eks::primitives::DateTime;
 use aws_sdk_eks::types::{
     ClusterStatus, ClusterVersionInformation, Insight, InsightStatus, InsightStatusValue,
-    InsightSummary, Nodegroup, NodegroupStatus, Update, UpdateStatus, UpdateType, VersionStatus,
+    InsightSummary, Nodegroup, NodegroupStatus, Update, UpdateStatus, UpdateType,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 
@@ -23,67 +23,12 @@ use kubernetes_version::KubernetesVersion;
 use shared::config::Mode;
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
-    Captures, ClusterFixture, config, describe_update_rule, eks_client, event, mocked_deps,
-    not_checked,
+    Captures, ClusterFixture, DAY, config, describe_update_rule, eks_client, event, mocked_deps,
+    not_checked, now, support_dates, version_catalogue,
 };
 use shared::{Outcome, Remediation, Report};
 
 const EVENT: &str = "eks-unsupported-kubernetes-version.json";
-const DAY: i64 = 86_400;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
-/// Days from now to (end of standard support, end of extended support) of `1.m`, consistent
-/// with its status: standard support ends 30 days after the oldest standard version's does for
-/// each newer minor; an extended version's standard support has ended and its extended support
-/// has not; an unsupported version's extended support has ended.
-fn support_dates(m: u32, extended_from: u32, standard_from: u32) -> (i64, i64) {
-    let (m, e, s) = (
-        i64::from(m),
-        i64::from(extended_from),
-        i64::from(standard_from),
-    );
-    if m >= s {
-        let std = 30 + (m - s) * 120;
-        (std, std + 365)
-    } else if m >= e {
-        let ext = 30 + (m - e) * 120;
-        (ext - 365, ext)
-    } else {
-        let ext = -30 - (e - 1 - m) * 120;
-        (ext - 365, ext)
-    }
-}
-
-/// 1.23 … 1.35 as DescribeClusterVersions lists them: below `extended_from` UNSUPPORTED, below
-/// `standard_from` EXTENDED_SUPPORT, the rest STANDARD_SUPPORT.
-fn catalogue(extended_from: u32, standard_from: u32) -> Vec<ClusterVersionInformation> {
-    (23..=35)
-        .map(|m| {
-            let status = if m < extended_from {
-                VersionStatus::Unsupported
-            } else if m < standard_from {
-                VersionStatus::ExtendedSupport
-            } else {
-                VersionStatus::StandardSupport
-            };
-            let (std, ext) = support_dates(m, extended_from, standard_from);
-            ClusterVersionInformation::builder()
-                .cluster_version(format!("1.{m}"))
-                .cluster_type("eks")
-                .version_status(status)
-                .end_of_standard_support_date(DateTime::from_secs(now() + std * DAY))
-                .end_of_extended_support_date(DateTime::from_secs(now() + ext * DAY))
-                .build()
-        })
-        .collect()
-}
-
 /// The date DescribeClusterVersions gives for a version's end of extended support.
 fn end_of_extended(m: u32, extended_from: u32, standard_from: u32) -> String {
     let (_, ext) = support_dates(m, extended_from, standard_from);
@@ -332,7 +277,7 @@ async fn standard_support_is_already_compliant() {
         aws_sdk_eks::Client::update_cluster_version,
         UpdateClusterVersionOutput
     );
-    let versions = versions_rule(catalogue(28, 31));
+    let versions = versions_rule(version_catalogue(28, 31));
     let (report, captures) = run(
         Mode::Apply,
         &[
@@ -391,7 +336,7 @@ async fn extended_support_is_proposed_as_routine_and_not_applied() {
         Mode::Apply,
         &[
             &fixture.describe_rule(),
-            &versions_rule(catalogue(26, 31)),
+            &versions_rule(version_catalogue(26, 31)),
             &list_ng,
             &describe_ng,
             &list_ins,
@@ -451,7 +396,7 @@ async fn an_upgrade_without_the_owner_tag_is_proposed_naming_the_tag() {
         Mode::Apply,
         &[
             &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 25)),
+            &versions_rule(version_catalogue(25, 25)),
             &list_ng,
             &describe_ng,
             &list_ins,
@@ -490,7 +435,7 @@ async fn unsupported_with_a_clean_path_applies_the_next_minor() {
         Mode::Apply,
         &[
             &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 25)),
+            &versions_rule(version_catalogue(25, 25)),
             &list_ng,
             &describe_ng,
             &list_ins,
@@ -583,7 +528,7 @@ async fn unsupported_with_an_error_insight_is_proposed_and_names_it() {
         Mode::Apply,
         &[
             &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 27)),
+            &versions_rule(version_catalogue(25, 27)),
             &list_ng,
             &describe_ng,
             &list_ins,
@@ -658,7 +603,7 @@ async fn node_group_skew_blocks_and_the_catch_up_comes_first() {
         Mode::Apply,
         &[
             &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 25)),
+            &versions_rule(version_catalogue(25, 25)),
             &list_ng,
             &describe_ng,
             &list_ins,
@@ -706,7 +651,7 @@ async fn several_minors_behind_lists_the_path_to_standard_support() {
         Mode::Propose,
         &[
             &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 28)),
+            &versions_rule(version_catalogue(25, 28)),
             &list_ng,
             &describe_ng,
             &list_ins,
@@ -761,7 +706,7 @@ async fn a_node_group_update_in_progress_defers() {
         Mode::Apply,
         &[("ng-a", "1.24", NodegroupStatus::Updating)],
         no_insight_rows(),
-        &versions_rule(catalogue(25, 25)),
+        &versions_rule(version_catalogue(25, 25)),
         &[&update],
     )
     .await;
@@ -786,7 +731,7 @@ async fn a_cluster_being_updated_defers_before_any_version_read() {
         status: ClusterStatus::Updating,
         ..cluster("1.24")
     };
-    let versions = versions_rule(catalogue(25, 25));
+    let versions = versions_rule(version_catalogue(25, 25));
     let update = shared::forbidden_rule!(
         aws_sdk_eks::Client::update_cluster_version,
         UpdateClusterVersionOutput
@@ -816,7 +761,7 @@ async fn an_update_refused_as_in_use_defers() {
         Mode::Apply,
         &[("ng-a", "1.24", NodegroupStatus::Active)],
         no_insight_rows(),
-        &versions_rule(catalogue(25, 25)),
+        &versions_rule(version_catalogue(25, 25)),
         &[&update],
     )
     .await;
@@ -837,7 +782,7 @@ async fn eks_readiness_refusal_is_reported_not_forced() {
         Mode::Apply,
         &[("ng-a", "1.24", NodegroupStatus::Active)],
         no_insight_rows(),
-        &versions_rule(catalogue(25, 25)),
+        &versions_rule(version_catalogue(25, 25)),
         &[&update],
     )
     .await;
@@ -932,7 +877,7 @@ async fn list_insights_not_implemented_is_reported_and_blocks() {
         Mode::Apply,
         &[
             &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 25)),
+            &versions_rule(version_catalogue(25, 25)),
             &list_ng,
             &describe_ng,
             &list_ins,
@@ -1001,7 +946,7 @@ async fn describe_calls_are_bounded() {
         Mode::Apply,
         &[
             &fixture.describe_rule(),
-            &versions_rule(catalogue(25, 25)),
+            &versions_rule(version_catalogue(25, 25)),
             &list_ng,
             &describe_ng,
             &list_ins,

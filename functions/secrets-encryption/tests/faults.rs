@@ -26,9 +26,10 @@ use shared::output::report::{EffectStatus, Outcome, Report};
 use shared::pipeline::{ResponderError, respond};
 use shared::testing::{
     ClusterFixture, Executions, Fault, assert_attempts, assert_effects, assert_effects_done,
-    assert_outcome, assert_refused, assert_retryable, config, eks_client_at, event, every_cell,
-    expect_report, fast_retry, fast_timeouts, json_fault, mocked_deps_with, own_retry_quota,
-    recorder_for_cell, scripted_server, sns_for_cell,
+    assert_outcome, assert_refused, assert_retryable, config, describe_cluster_route,
+    describe_update_route, event, every_cell, expect_report, fast_retry, fast_timeouts, json_fault,
+    mocked_deps_with, own_retry_quota, recorder_for_cell, scripted_server, sns_for_cell,
+    update_json,
 };
 
 const EVENT: &str = "eks-unencrypted-secrets.json";
@@ -188,28 +189,17 @@ fn describe_update_ok() -> DescribeUpdateOutput {
 
 /// The same clean path as JSON on a loopback server, hanging on exactly `call`.
 async fn eks_timing_out_on(call: Call) -> aws_sdk_eks::Client {
-    let update =
-        r#"{"update":{"id":"upd-enc-1","status":"InProgress","type":"AssociateEncryptionConfig"}}"#;
-    let routes = vec![
-        (
-            "GET /clusters/orders-staging ",
-            r#"{"cluster":{"name":"orders-staging","arn":"arn:aws:eks:us-east-1:444455556666:cluster/orders-staging","status":"ACTIVE","version":"1.31","platformVersion":"eks.10","roleArn":"arn:aws:iam::444455556666:role/eks-cluster-role","tags":{"eks-exposure-responder/mode":"apply"}}}"#.to_string(),
-        ),
-        (
-            "POST /clusters/orders-staging/encryption-config/associate",
-            update.to_string(),
-        ),
-        ("GET /clusters/orders-staging/updates/", update.to_string()),
-    ];
+    let cluster = ClusterFixture::new(CLUSTER).with_owner_consent();
+    let associate = format!("POST /clusters/{CLUSTER}/encryption-config/associate");
+    let update = update_json("upd-enc-1", UpdateType::AssociateEncryptionConfig);
     let hang_on = match call {
-        Call::DescribeCluster => "GET /clusters/orders-staging ",
-        Call::AssociateEncryptionConfig => {
-            "POST /clusters/orders-staging/encryption-config/associate"
-        }
-        Call::DescribeUpdate => "GET /clusters/orders-staging/updates/",
-        _ => "never",
+        Call::DescribeCluster => describe_cluster_route(CLUSTER),
+        Call::AssociateEncryptionConfig => associate.clone(),
+        Call::DescribeUpdate => describe_update_route(CLUSTER),
+        _ => "never".to_string(),
     };
-    eks_client_at(&scripted_server(routes, hang_on).await)
+    let routes = vec![(associate, update.clone())];
+    shared::testing::eks_timing_out_on(&cluster, &update, routes, &hang_on).await
 }
 
 /// A KMS client on a real endpoint with test timeouts and retries (as `eks_client_at`).

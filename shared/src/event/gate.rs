@@ -1,34 +1,19 @@
 //! The gate: turn a raw EventBridge event into an exposure the responder may act on,
 //! a typed reason to skip it, or an error naming the JSON path that was wrong.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::event::cluster::{ArnError, ClusterRef, is_account_id, is_cluster_name};
 use crate::event::exposure::{Signal, Trait, classify};
-use crate::event::finding::{FindingsDetail, OcsfFinding, Resource, Text, owned_text};
+use crate::event::finding::{FindingsDetail, OcsfFinding, Resource, owned_text};
 use crate::output::report::DecisionCode;
 
-/// The EventBridge envelope of a `Findings Imported V2` event: the fields the gate reads.
-/// `source` and `detail-type` are required (EventBridge always sets them); `time`, `resources`
-/// and the rest are not read, so they are skipped, not parsed. (Not `aws_lambda_events`'
-/// `EventBridgeEvent`: it requires an owned detail, so the finding could not borrow from the
-/// payload, and it parses `time` with chrono.)
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ExposureEvent<'a> {
-    #[serde(default, borrow)]
-    pub id: Option<Text<'a>>,
-    #[serde(borrow)]
-    pub detail_type: Text<'a>,
-    #[serde(borrow)]
-    pub source: Text<'a>,
-    #[serde(default, borrow)]
-    pub account: Option<Text<'a>>,
-    #[serde(default, borrow)]
-    pub region: Option<Text<'a>>,
-    #[serde(borrow)]
-    pub detail: FindingsDetail<'a>,
-}
+/// A `Findings Imported V2` event as EventBridge delivers it, in `aws_lambda_events`' model of
+/// the envelope. The detail stays JSON text until the gate parses it, once, into the finding
+/// model, whose strings borrow from that text.
+pub type ExposureEvent = EventBridgeEvent<Box<RawValue>>;
 
 pub const SOURCE: &str = "aws.securityhub";
 pub const DETAIL_TYPE: &str = "Findings Imported V2";
@@ -88,17 +73,14 @@ impl InvalidFinding {
     }
 }
 
-fn map_serde(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidFinding {
+/// `root` is the path of the JSON that was parsed: `$` for the event, `$.detail` for its detail.
+fn map_serde(root: &str, err: serde_path_to_error::Error<serde_json::Error>) -> InvalidFinding {
     let inner = err.inner();
-    let path = if inner.is_syntax() || inner.is_eof() {
-        "$".to_string()
+    let p = err.path().to_string();
+    let path = if inner.is_syntax() || inner.is_eof() || p == "." || p.is_empty() {
+        root.to_string()
     } else {
-        let p = err.path().to_string();
-        if p == "." || p.is_empty() {
-            "$".to_string()
-        } else {
-            format!("$.{p}")
-        }
+        format!("{root}.{p}")
     };
     InvalidFinding::Malformed {
         path,
@@ -106,55 +88,60 @@ fn map_serde(err: serde_path_to_error::Error<serde_json::Error>) -> InvalidFindi
     }
 }
 
-/// Parse the event's JSON text: what the Lambda runtime hands over (`RawValue`), tests, fuzzing.
-/// The event borrows its strings from `bytes`.
+/// Parse the event's JSON text (tests, fuzzing, tools).
+pub fn parse_event(bytes: &[u8]) -> Result<ExposureEvent, InvalidFinding> {
+    let text = std::str::from_utf8(bytes).map_err(|e| InvalidFinding::Malformed {
+        path: "$".into(),
+        message: format!("the event is not UTF-8 text ({e})"),
+    })?;
+    parse_json("$", text)
+}
+
+/// Parse JSON text found at `root` (`$`, or `$.detail`).
 ///
-/// Plain serde first: path tracking costs a third more on every event and only an invalid
-/// event needs it, so a failure is parsed again with the path tracked to name the field.
-pub fn parse_event(bytes: &[u8]) -> Result<ExposureEvent<'_>, InvalidFinding> {
-    serde_json::from_slice(bytes).map_err(|_| invalid_at_path(bytes))
+/// Plain serde first: path tracking costs a third more on every event and only an invalid one
+/// needs it, so a failure is parsed again with the path tracked to name the field.
+fn parse_json<'de, T: Deserialize<'de>>(root: &str, text: &'de str) -> Result<T, InvalidFinding> {
+    serde_json::from_str(text).map_err(|_| {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Err(e) => map_serde(root, e),
+            // Unreachable unless serde disagrees with itself; still an answer, not a panic.
+            Ok(_) => InvalidFinding::Malformed {
+                path: root.to_string(),
+                message: "the JSON parsed only with path tracking".to_string(),
+            },
+        }
+    })
 }
 
-/// The error of an event that did not parse, with the path of the field that was wrong.
-fn invalid_at_path(bytes: &[u8]) -> InvalidFinding {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, ExposureEvent<'_>>(de) {
-        Err(e) => map_serde(e),
-        // Unreachable unless serde disagrees with itself; still an answer, not a panic.
-        Ok(_) => InvalidFinding::Malformed {
-            path: "$".to_string(),
-            message: "the event parsed only with path tracking".to_string(),
-        },
-    }
-}
-
-/// Parse a JSON value (tests and tools that build events as values); strings are copied.
-pub fn event_from_value(
-    value: serde_json::Value,
-) -> Result<ExposureEvent<'static>, InvalidFinding> {
-    serde_path_to_error::deserialize(value).map_err(map_serde)
+/// Parse a JSON value (tests and tools that build events as values).
+pub fn event_from_value(value: serde_json::Value) -> Result<ExposureEvent, InvalidFinding> {
+    serde_path_to_error::deserialize(value).map_err(|e| map_serde("$", e))
 }
 
 /// An event as it reaches `respond`: the runtime's raw JSON text, or a value built by a test.
-/// The parsed event borrows from it.
 pub trait IncomingEvent {
-    fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding>;
+    fn parse(&self) -> Result<ExposureEvent, InvalidFinding>;
 }
 
-/// The Lambda payload: the event's JSON text, checked by the runtime but not yet parsed, so it
-/// is parsed once, straight into the typed model.
-impl IncomingEvent for Box<serde_json::value::RawValue> {
-    fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding> {
-        // From `str`, not bytes: the text is known to be UTF-8, so serde_json does not check
-        // every string again.
-        serde_json::from_str(self.get()).map_err(|_| invalid_at_path(self.get().as_bytes()))
+/// The Lambda payload: the event's JSON text, checked by the runtime but not yet parsed.
+impl IncomingEvent for Box<RawValue> {
+    fn parse(&self) -> Result<ExposureEvent, InvalidFinding> {
+        parse_json("$", self.get())
     }
 }
 
 impl IncomingEvent for serde_json::Value {
-    fn parse(&self) -> Result<ExposureEvent<'_>, InvalidFinding> {
-        serde_path_to_error::deserialize(self).map_err(map_serde)
+    fn parse(&self) -> Result<ExposureEvent, InvalidFinding> {
+        serde_path_to_error::deserialize(self).map_err(|e| map_serde("$", e))
     }
+}
+
+/// The event's detail in the finding model: the one place it is parsed. Its strings borrow from
+/// the detail's JSON text.
+pub fn findings_of(event: &ExposureEvent) -> Result<FindingsDetail<'_>, InvalidFinding> {
+    parse_json("$.detail", event.detail.get())
 }
 
 /// Why an exposure needs no action from this function.
@@ -319,7 +306,7 @@ pub fn is_security_hub_product(uid: &str) -> bool {
 /// the bus of the account that aggregates them, which is where the responder runs. An event whose
 /// envelope names another account was put on the bus or handed to the function by someone else.
 pub fn check_envelope_account(
-    event: &ExposureEvent<'_>,
+    event: &ExposureEvent,
     own_account: &str,
 ) -> Result<(), InvalidFinding> {
     let found = event.account.as_deref();
@@ -336,14 +323,15 @@ pub fn check_envelope_account(
 }
 
 /// Apply the gate for a function owning `owned` traits.
-pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
+pub fn gate(event: &ExposureEvent, owned: &[Trait]) -> Result<Gate, InvalidFinding> {
     expect_eq("$.source", SOURCE, Some(event.source.as_str()))?;
     expect_eq(
         "$.detail-type",
         DETAIL_TYPE,
         Some(event.detail_type.as_str()),
     )?;
-    let findings = &event.detail.findings;
+    let detail = findings_of(event)?;
+    let findings = &detail.findings;
     if findings.len() != 1 {
         return Err(InvalidFinding::Unexpected {
             path: "$.detail.findings".into(),
@@ -396,7 +384,7 @@ pub fn gate(event: &ExposureEvent<'_>, owned: &[Trait]) -> Result<Gate, InvalidF
         severity_id: f.severity_id,
         status: owned_text(&f.status),
         modified_time: info.and_then(|i| owned_text(&i.modified_time_dt)),
-        home_region: owned_text(&event.region),
+        home_region: event.region.clone(),
         cluster,
         signals,
         traits,

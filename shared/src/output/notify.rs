@@ -16,6 +16,28 @@ pub const MESSAGE_BUDGET: usize = 240 * 1024;
 /// The email text gets at most this much of the budget; the JSON report the rest.
 const EMAIL_BUDGET: usize = 96 * 1024;
 
+/// The `kind` message attribute: a per-decision message, or the periodic digest.
+pub const KIND_DECISION: &str = "decision";
+pub const KIND_DIGEST: &str = "digest";
+/// The subject's mark of an urgent decision (the digest reads it back from the ledger).
+pub const URGENT_MARK: &str = "[URGENT]";
+
+/// Whether a person should read this message (email, chat) rather than only a machine: the
+/// digest, urgent CVEs, failures and applied changes. The email subscription's filter policy in
+/// template.yaml says the same in SNS's terms (tests/template/test_filter_policy.py holds the two
+/// to every sample's attributes); the chat topic gets exactly these, since a Q Developer
+/// subscription takes no filter policy of ours.
+pub fn for_people(attributes: &BTreeMap<&'static str, String>) -> bool {
+    let is = |name: &str, values: &[&str]| {
+        attributes
+            .get(name)
+            .is_some_and(|v| values.contains(&v.as_str()))
+    };
+    is("kind", &[KIND_DIGEST])
+        || is("priority", &["urgent"])
+        || is("outcome", &["failed", "applied"])
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub subject: String,
@@ -175,7 +197,7 @@ pub fn severity_attribute(severity: &str) -> &'static str {
 pub fn subject(report: &Report) -> String {
     let label = report.lead_trait().map_or("EKS exposure", |t| t.label());
     let urgent = if report.priority == Some(Priority::Urgent) {
-        "[URGENT]"
+        URGENT_MARK
     } else {
         ""
     };
@@ -422,6 +444,7 @@ fn email_text_under(report: &Report, subject: &str) -> String {
 
 pub fn attributes(report: &Report) -> BTreeMap<&'static str, String> {
     let mut a = BTreeMap::new();
+    a.insert("kind", KIND_DECISION.to_string());
     a.insert("function", report.function.to_string());
     a.insert(
         "trait",
@@ -499,11 +522,35 @@ pub fn render(report: &Report) -> Message {
     message
 }
 
-/// Publishes messages to the responder's topic.
+/// Publishes messages to the responder's topic, and what a person should read to the chat
+/// topic when one is configured.
 #[derive(Clone, Debug)]
 pub struct SnsNotifier {
     client: aws_sdk_sns::Client,
     topic_arn: String,
+    chat_topic_arn: Option<String>,
+}
+
+/// What became of the chat copy of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatDelivery {
+    /// No chat topic is configured.
+    Off,
+    /// The message is for machines only (see [`for_people`]).
+    NotForPeople,
+    Sent(String),
+    Failed(String),
+}
+
+impl ChatDelivery {
+    /// A clause for the report's notification detail; empty when there is nothing to say.
+    pub fn clause(&self) -> String {
+        match self {
+            ChatDelivery::Off | ChatDelivery::NotForPeople => String::new(),
+            ChatDelivery::Sent(_) => "; chat: sent".to_string(),
+            ChatDelivery::Failed(e) => format!("; chat: not sent ({e})"),
+        }
+    }
 }
 
 impl SnsNotifier {
@@ -511,19 +558,71 @@ impl SnsNotifier {
         SnsNotifier {
             client,
             topic_arn: topic_arn.into(),
+            chat_topic_arn: None,
         }
+    }
+
+    /// Also send what a person should read to `chat_topic_arn` (Amazon Q Developer in chat
+    /// applications), as a custom notification; `None` turns chat off.
+    pub fn with_chat_topic(mut self, chat_topic_arn: Option<String>) -> Self {
+        self.chat_topic_arn = chat_topic_arn;
+        self
     }
 
     /// Publish; returns the SNS message id.
     pub async fn publish(&self, message: &Message) -> Result<String, AwsError> {
+        self.publish_to(
+            &self.topic_arn,
+            Some(&message.subject),
+            &message.body,
+            true,
+            &message.attributes,
+        )
+        .await
+    }
+
+    /// Send the chat notification for a message a person should read. Never fails the caller:
+    /// the machine message is already out, and retrying the event would send it again.
+    pub async fn publish_chat(
+        &self,
+        attributes: &BTreeMap<&'static str, String>,
+        notification: impl FnOnce() -> crate::output::chat::ChatNotification,
+    ) -> ChatDelivery {
+        let Some(topic) = &self.chat_topic_arn else {
+            return ChatDelivery::Off;
+        };
+        if !for_people(attributes) {
+            return ChatDelivery::NotForPeople;
+        }
+        let body = notification().to_json();
+        match self.publish_to(topic, None, &body, false, attributes).await {
+            Ok(id) => ChatDelivery::Sent(id),
+            Err(e) => {
+                tracing::warn!(error = %e, "chat notification not sent");
+                ChatDelivery::Failed(e.to_string())
+            }
+        }
+    }
+
+    /// One Publish: `structured` bodies carry a text per protocol (`MessageStructure=json`).
+    pub async fn publish_to(
+        &self,
+        topic_arn: &str,
+        subject: Option<&str>,
+        body: &str,
+        structured: bool,
+        attributes: &BTreeMap<&'static str, String>,
+    ) -> Result<String, AwsError> {
         let mut req = self
             .client
             .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(&message.subject)
-            .message_structure("json")
-            .message(&message.body);
-        for (name, value) in &message.attributes {
+            .topic_arn(topic_arn)
+            .set_subject(subject.map(str::to_string))
+            .message(body);
+        if structured {
+            req = req.message_structure("json");
+        }
+        for (name, value) in attributes {
             let attr = MessageAttributeValue::builder()
                 .data_type("String")
                 .string_value(value)

@@ -89,6 +89,14 @@ macro_rules! wire_codes {
                     $($name::$variant => $wire,)*
                 }
             }
+
+            /// The code a wire string names, if any (e.g. read back from the decision ledger).
+            pub fn from_wire(wire: &str) -> Option<Self> {
+                match wire {
+                    $($wire => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
         }
 
         impl std::fmt::Display for $name {

@@ -230,6 +230,7 @@ pub fn config(mode: shared::Mode, topic_arn: &str) -> shared::CommonConfig {
     shared::CommonConfig {
         mode,
         sns_topic_arn: topic_arn.to_string(),
+        chat_topic_arn: None,
         allowed_accounts: Vec::new(),
         member_role_name: None,
         apply_to_iac_managed: false,
@@ -251,4 +252,66 @@ pub fn security_hub_holding(event: &serde_json::Value) -> shared::output::record
         RuleMode::MatchAny,
         &[&record, &read]
     ))
+}
+
+/// The table as template.yaml declares it (LedgerTable).
+pub async fn ledger_table(client: &aws_sdk_dynamodb::Client) -> String {
+    let name = unique("ledger");
+    let attr = |n: &str| {
+        aws_sdk_dynamodb::types::AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |n: &str, t: aws_sdk_dynamodb::types::KeyType| {
+        aws_sdk_dynamodb::types::KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .expect("key")
+    };
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr("day"))
+        .attribute_definitions(attr("decided_at"))
+        .key_schema(key("pk", aws_sdk_dynamodb::types::KeyType::Hash))
+        .key_schema(key("sk", aws_sdk_dynamodb::types::KeyType::Range))
+        .global_secondary_indexes(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name(shared::ledger::dynamo::BY_DAY_INDEX)
+                .key_schema(key("day", aws_sdk_dynamodb::types::KeyType::Hash))
+                .key_schema(key("decided_at", aws_sdk_dynamodb::types::KeyType::Range))
+                .projection(
+                    aws_sdk_dynamodb::types::Projection::builder()
+                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            [
+                                "function",
+                                "cluster_arn",
+                                "account",
+                                "region",
+                                "outcome",
+                                "reason_code",
+                                "traits",
+                                "severity",
+                                "subject",
+                                "decision_id",
+                            ]
+                            .map(String::from)
+                            .to_vec(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        )
+        .send()
+        .await
+        .expect("create the ledger table");
+    name
 }
