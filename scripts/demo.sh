@@ -115,11 +115,17 @@ run_step() {
   fi
   # Security Hub holds the finding the event carries (once: its record carries over).
   demo_aws load-finding "$event" || failed+=("step $step: the stand-in did not take the finding")
+  invoke_and_show "$fn" "$event" "$expected" "$event"
+}
 
+# Invoke `fn` with the JSON in `data`, then show its report, log, the cluster of `event`, the
+# messages sent and the finding record.
+invoke_and_show() {
+  local fn=$1 data=$2 expected=$3 event=$4
   local out="$state/step-$step-$fn.json" log_start
   log_start=$(($(wc -c <"$watch_log") + 1))
   if timeout "$invoke_timeout" cargo lambda invoke "$fn" \
-    --invoke-address 127.0.0.1 --invoke-port "$watch_port" --data-file "$event" \
+    --invoke-address 127.0.0.1 --invoke-port "$watch_port" --data-file "$data" \
     >"$out" 2>"$out.err"; then
     echo "  Report (the function's response, $out):"
     demo_aws report "$out" "$expected" || failed+=("step $step ($fn): outcome is not '$expected'")
@@ -151,6 +157,36 @@ run_step() {
 }
 
 # after_update <event file>: the cluster once EKS has finished the update the step started.
+# An approval: the function URL request that the proposal's command sends, delivered to the
+# same function. Run after the step that proposed it (its report is the proposal).
+approve_step() {
+  local title=$1 fn=$2 event=$3 proposal=$4 approver=$5 expected=$6
+  step=$((step + 1))
+  section "Step $step: $title"
+  echo "  function=$fn  MODE=approve  approver=$approver  expect=$expected"
+  local request="$state/step-$step-approval-request.json"
+  if ! demo_aws approval-request "$proposal" "$approver" "$request"; then
+    failed+=("step $step ($fn): the proposal carried no approval")
+    return 0
+  fi
+  echo "  Here nothing checks the SigV4 signature or the approver's IAM policy: in AWS the"
+  echo "  function URL (AuthType AWS_IAM) does, before the function runs, and hands it the"
+  echo "  caller's ARN. The demo delivers what Lambda would hand over: ${request#"$root"/}"
+  invoke_and_show "$fn" "$request" "$expected" "$event"
+}
+
+# The proposal's request through cargo lambda watch's function URL emulation: it checks no
+# signature and names no caller, as a direct invoke with a hand-made payload would not either.
+unsigned_step() {
+  local title=$1 fn=$2 proposal=$3
+  step=$((step + 1))
+  section "Step $step: $title"
+  local url="http://127.0.0.1:$watch_port/lambda-url/$fn/"
+  echo "  POST $url (the emulator's function URL: no SigV4, no IAM caller)"
+  demo_aws url-post "$url" "$proposal" "$state/step-$step-$fn.json" ||
+    failed+=("step $step ($fn): a request without an IAM caller was not refused")
+}
+
 after_update() {
   echo "  The cluster once EKS has finished the update (${STANDIN_UPDATE_SECONDS}s UPDATING here):"
   demo_aws wait-cluster "$state" "$1" | sed 's/^/    /' || failed+=("step $step: the update did not finish")
@@ -210,6 +246,22 @@ run_step "apply: orders-staging, with the enabled KMS key: pre-flight passed, se
 after_update events/eks-unencrypted-secrets.json
 run_step "payments-prod runs images with exploitable CVEs: propose" \
   container-vulnerabilities events/eks-high-priority-vulnerability.json propose proposed
+
+# Plan-bound approvals: analytics-dev's public endpoint proposed in approve mode, with an
+# approval; an approver sends it back; the same approval again is refused.
+approval_event="$state/events/eks-public-access-analytics-dev.json"
+demo_aws variant events/eks-public-access.json analytics-dev "$approval_event"
+run_step "approve mode: analytics-dev has a public API endpoint: proposed, with an approval" \
+  endpoint-access "$approval_event" approve proposed
+proposal="$state/step-$step-endpoint-access.json"
+unsigned_step "the approval sent to the function URL without an IAM caller: refused" \
+  endpoint-access "$proposal"
+approve_step "an approver approves exactly that plan: decided again, applied once, approver named" \
+  endpoint-access "$approval_event" "$proposal" \
+  "arn:aws:sts::444455556666:assumed-role/PlatformApprover/alice" applied
+approve_step "the same approval again: refused (already_used), nothing changes" \
+  endpoint-access "$approval_event" "$proposal" \
+  "arn:aws:sts::444455556666:assumed-role/PlatformApprover/bob" already_compliant
 
 # One exposure finding carrying four traits, so four functions act on it. Each records its
 # decision in the ledger and rewrites the finding's comment from all of them: no function

@@ -20,6 +20,13 @@ Subcommands (all print for an operator, not for a machine):
   finding-record EV    print the record the stand-in holds for the finding of event EV
   wait-cluster EV [S]  wait (at most S seconds, default 60) until the cluster of event EV is
                        no longer UPDATING, then describe it
+  approval-request REPORT ARN OUT
+                       write the function URL request (payload 2.0, as Lambda hands it over
+                       after AWS_IAM auth) that approves REPORT's approval, from approver ARN
+                       (`-`: a request without an IAM caller)
+  url-post URL REPORT OUT
+                       POST REPORT's approval.request to URL (cargo lambda watch's function URL
+                       emulation); exit 3 unless refused with HTTP 403 no_iam_caller
 
 Sessions, accounts and the cluster fixtures: scripts/moto_fixtures.py (shared with make bench).
 EKS and Security Hub calls go to AWS_ENDPOINT_URL_EKS / AWS_ENDPOINT_URL_SECURITYHUB (the AWS
@@ -415,6 +422,13 @@ def report(path: str, expected: str | None = None) -> int:
             print(f"  ✗ expected outcome '{expected}', got no JSON report")
             return 3
         return 0
+    if isinstance(body, dict) and "statusCode" in body:
+        # A function URL response: the report is its body.
+        print(f"  HTTP {body['statusCode']} (the function URL response; its body:)")
+        try:
+            body = json.loads(body.get("body") or "null")
+        except ValueError:
+            pass
     print(indent(json.dumps(body, indent=2, ensure_ascii=False)))
     outcome = body.get("outcome") if isinstance(body, dict) else None
     reason = body.get("reason") if isinstance(body, dict) else None
@@ -425,6 +439,52 @@ def report(path: str, expected: str | None = None) -> int:
     if expected:
         print(f"  ✓ outcome is '{expected}' as expected")
     return 0
+
+
+def approval_request(report_file: str, approver: str, out_file: str) -> None:
+    """The payload Lambda hands the function for a signed function URL request carrying the
+    proposal's `approval.request`, from `approver` (events/function-url/approval-request.json).
+    Locally nothing checks a signature: with AuthType AWS_IAM, AWS does, before the function."""
+    report_body = json.loads(Path(report_file).read_text())
+    approval = report_body.get("approval") or {}
+    if "request" not in approval:
+        sys.exit(f"approval-request: {report_file} carries no approval.request")
+    root = Path(__file__).resolve().parent.parent
+    payload = json.loads((root / "events" / "function-url" / "approval-request.json").read_text())
+    payload["body"] = json.dumps(approval["request"])
+    if approver == "-":
+        # What arrives without AWS_IAM auth (or from a direct invoke): no caller at all.
+        del payload["requestContext"]["authorizer"]
+    else:
+        payload["requestContext"]["authorizer"]["iam"]["userArn"] = approver
+    Path(out_file).write_text(json.dumps(payload, indent=2) + "\n")
+    print("  The proposal's approve command (run by an approver with the stack's ApproverPolicy):")
+    print(indent(approval.get("command", "(none)")))
+
+
+def url_post(url: str, report_file: str, out_file: str) -> int:
+    """POST REPORT's `approval.request` to URL (cargo lambda watch's function URL emulation),
+    save the response body to OUT; exit 3 unless it is the refusal of a request without an IAM
+    caller (HTTP 403, no_iam_caller)."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps(json.loads(Path(report_file).read_text())["approval"]["request"]).encode()
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as answer:
+            status, text = answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    Path(out_file).write_text(text)
+    print(f"  HTTP {status}:")
+    print(indent(text))
+    if status == 403 and '"no_iam_caller"' in text:
+        print("  ✓ refused before anything was read (no_iam_caller)")
+        return 0
+    print("  ✗ expected HTTP 403 with reason_code no_iam_caller")
+    return 3
 
 
 def selftest(state_dir: str) -> None:
@@ -466,6 +526,10 @@ def main(argv: list[str]) -> int:
         selftest(args[0])
     elif cmd == "variant" and len(args) == 3:
         variant(*args)
+    elif cmd == "url-post" and len(args) == 3:
+        return url_post(*args)
+    elif cmd == "approval-request" and len(args) == 3:
+        approval_request(*args)
     elif cmd == "load-finding" and len(args) == 1:
         load_finding(args[0])
     elif cmd == "finding-record" and len(args) == 1:

@@ -12,6 +12,8 @@ pub enum Mode {
     Ignore,
     /// Describe the fix and send it; change nothing (the default).
     Propose,
+    /// Propose, and let an IAM approver apply exactly the plan that was proposed.
+    Approve,
     /// Change the cluster when every guardrail passes.
     Apply,
 }
@@ -21,6 +23,7 @@ impl Mode {
         match self {
             Mode::Ignore => "ignore",
             Mode::Propose => "propose",
+            Mode::Approve => "approve",
             Mode::Apply => "apply",
         }
     }
@@ -128,11 +131,12 @@ impl CommonConfig {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let mode = match env.value("MODE").map(|m| m.to_ascii_lowercase()).as_deref() {
             None | Some("propose") => Mode::Propose,
+            Some("approve") => Mode::Approve,
             Some("apply") => Mode::Apply,
             Some(other) => {
                 return Err(ConfigError::new(
                     "MODE",
-                    format!("'{other}' is not 'propose' (the default) or 'apply'"),
+                    format!("'{other}' is not 'propose' (the default), 'approve' or 'apply'"),
                 ));
             }
         };
@@ -235,6 +239,16 @@ mod tests {
         );
         let off = CommonConfig::from_env(&env(&[TOPIC, ("CHAT_TOPIC_ARN", "")])).expect("valid");
         assert_eq!(off.chat_topic_arn, None, "empty turns chat off");
+    }
+
+    #[test]
+    fn approve_is_a_mode_between_propose_and_apply() {
+        let c = CommonConfig::from_env(&env(&[TOPIC, ("MODE", "approve")])).expect("valid");
+        assert_eq!(c.mode, Mode::Approve);
+        assert!(Mode::Propose < Mode::Approve && Mode::Approve < Mode::Apply);
+        let e = CommonConfig::from_env(&env(&[TOPIC, ("MODE", "approved")])).expect_err("typo");
+        assert_eq!(e.variable, "MODE");
+        assert!(e.problem.contains("'approve'"), "{}", e.problem);
     }
 
     #[test]

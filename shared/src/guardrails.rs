@@ -60,10 +60,11 @@ pub fn decide_mode(
         let tagged = match raw.trim().to_ascii_lowercase().as_str() {
             "ignore" => Mode::Ignore,
             "propose" => Mode::Propose,
+            "approve" => Mode::Approve,
             "apply" => Mode::Apply,
             _ => {
                 held_back.push(format!(
-                    "the cluster tag {MODE_TAG}='{raw}' is not ignore, propose or apply; treated as propose"
+                    "the cluster tag {MODE_TAG}='{raw}' is not ignore, propose, approve or apply; treated as propose"
                 ));
                 Mode::Propose
             }
@@ -81,7 +82,7 @@ pub fn decide_mode(
     }
     let managed_by = iac_owner(tags);
     if let Some(owner) = &managed_by
-        && effective == Mode::Apply
+        && effective >= Mode::Approve
         && !apply_to_iac_managed
     {
         held_back.push(format!(
@@ -98,18 +99,19 @@ pub fn decide_mode(
 }
 
 /// A change that cannot be undone (a one-way door) is taken only with the cluster owner's explicit
-/// consent: the cluster tag `MODE_TAG=apply`. Operator-wide apply mode is not enough, because a
+/// consent: the cluster tag `MODE_TAG=apply` (or `approve`). Operator-wide apply mode is not enough, because a
 /// cluster whose IaC tool adds no tags cannot be recognised as owned by one. `Err` is the sentence
 /// that says which tag to set.
 pub fn one_way_door_consent(tags: &BTreeMap<String, String>, change: &str) -> Result<(), String> {
-    let consented = tags
-        .get(MODE_TAG)
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("apply"));
+    // `approve` consents too: the change then still waits for an approver.
+    let consented = tags.get(MODE_TAG).is_some_and(|v| {
+        v.trim().eq_ignore_ascii_case("apply") || v.trim().eq_ignore_ascii_case("approve")
+    });
     if consented {
         Ok(())
     } else {
         Err(format!(
-            "{change} is a one-way door (it cannot be undone, or only briefly), so the responder takes it only with the cluster owner's consent: set the cluster tag {MODE_TAG}=apply to let it apply (the tag is {} today)",
+            "{change} is a one-way door (it cannot be undone, or only briefly), so the responder takes it only with the cluster owner's consent: set the cluster tag {MODE_TAG}=apply (or approve, to apply only what an approver approves) to let it apply (the tag is {} today)",
             match tags.get(MODE_TAG) {
                 Some(v) => format!("'{v}'"),
                 None => "not set".to_string(),
@@ -184,6 +186,16 @@ mod tests {
             d.managed_by.as_deref(),
             Some("CloudFormation stack 'payments-eks'")
         );
+        // Approve applies too (once approved): the IaC owner lowers it the same way.
+        let m = decide_mode(Mode::Approve, &cfn, false);
+        assert_eq!(m.effective, Mode::Propose);
+        // A tag lowers apply to approve, never approve to apply.
+        let m = decide_mode(Mode::Apply, &tags(&[(MODE_TAG, "approve")]), false);
+        assert_eq!(m.effective, Mode::Approve);
+        let m = decide_mode(Mode::Approve, &tags(&[(MODE_TAG, "apply")]), false);
+        assert_eq!(m.effective, Mode::Approve);
+        assert!(one_way_door_consent(&tags(&[(MODE_TAG, "approve")]), "x").is_ok());
+        assert!(one_way_door_consent(&tags(&[(MODE_TAG, "propose")]), "x").is_err());
     }
 
     #[test]

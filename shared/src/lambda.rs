@@ -89,7 +89,28 @@ pub async fn serve<R: Remediation>(
     remediation: R,
     deps: Deps<AwsAccess>,
 ) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(|event| handle(&remediation, &deps, event))).await
+    lambda_runtime::run(service_fn(|event| dispatch(&remediation, &deps, event))).await
+}
+
+/// One invocation by its shape: a function URL request (an approval, see `crate::approval`) or
+/// an EventBridge event.
+pub async fn dispatch<R: Remediation, A: crate::aws::ClusterAccess>(
+    remediation: &R,
+    deps: &Deps<A>,
+    event: LambdaEvent<Payload>,
+) -> Result<crate::approval::url::Response, ResponderError> {
+    use crate::approval::url::{Response, answer, is_url_request};
+    if !is_url_request(event.payload.get()) {
+        return handle(remediation, deps, event)
+            .await
+            .map(|r| Response::Report(Box::new(r)));
+    }
+    let home = account_of_function_arn(&event.context.invoked_function_arn);
+    let answer = Box::pin(answer(remediation, deps, event.payload.get(), home));
+    Ok(Response::Url(match deadline_of(&event.context) {
+        Some(deadline) => crate::pipeline::with_deadline(deadline, answer).await,
+        None => answer.await,
+    }))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! function's assess and apply) with `aws` (SDK configuration, sessions, errors, EKS calls) →
 //! `output` (report, SNS message, finding record, telemetry).
 
+pub mod approval;
 pub mod aws;
 pub mod config;
 pub mod event;

@@ -257,7 +257,7 @@ pub fn time_left() -> Option<std::time::Duration> {
 }
 
 /// `Err` when the invocation cannot fit a change and its report any more.
-fn budget_for_change() -> Result<(), ResponderError> {
+pub(crate) fn budget_for_change() -> Result<(), ResponderError> {
     match time_left() {
         Some(left) if left < CHANGE_RESERVE => Err(ResponderError::OutOfTime {
             left_ms: left.as_millis(),
@@ -300,7 +300,7 @@ pub async fn respond<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     finish(deps, report, exposure.modified_time.as_deref()).await
 }
 
-fn skipped(base: Report, reason: &SkipReason) -> Report {
+pub(crate) fn skipped(base: Report, reason: &SkipReason) -> Report {
     let mut r = base.with_outcome(Outcome::Skipped, reason.code(), reason.describe());
     r.finding_update = Effect::not_attempted("nothing is recorded on a skipped finding");
     r
@@ -339,6 +339,57 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     base: Report,
     home_account: Option<&str>,
 ) -> Result<Report, ResponderError> {
+    let ready = match evaluate(remediation, deps, exposure, base, home_account).await? {
+        Decided::Done(report) => return Ok(*report),
+        Decided::Ready(ready) => ready,
+    };
+    if ready.mode.effective == Mode::Approve {
+        return Ok(crate::approval::redeem::awaiting_approval::<R, A, L>(
+            deps, *ready,
+        ));
+    }
+    budget_for_change()?;
+    if let Some(why) = unconfirmed(deps, exposure, R::OWNS).await {
+        let summary = ready.summary.clone();
+        return Ok(ready.report.with_outcome(
+            Outcome::Proposed,
+            DecisionCode::Unconfirmed,
+            format!("{summary} — not applied: {why}"),
+        ));
+    }
+    act(remediation, deps, exposure, *ready).await
+}
+
+/// What [`evaluate`] concluded.
+pub(crate) enum Decided<Act> {
+    /// The report is final: nothing to apply (compliant, skipped, deferred, failed, or proposed
+    /// because a guardrail or blocker holds the plan back or the mode is `propose`).
+    Done(Box<Report>),
+    /// A plan that may be applied now (`apply`) or once approved (`approve`).
+    Ready(Box<Ready<Act>>),
+}
+
+/// A plan that passed every guardrail and pre-flight check, with what applying it needs.
+pub(crate) struct Ready<Act> {
+    pub report: Report,
+    pub summary: String,
+    pub action: Act,
+    /// The change is a one-way door (irreversible plan, or a function whose every change is).
+    pub one_way_door: bool,
+    pub cluster: ClusterState,
+    pub session: ClusterSession,
+    pub mode: ModeDecision,
+}
+
+/// Live state, guardrails and plan: a final report, or a plan ready to apply.
+pub(crate) async fn evaluate<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
+    remediation: &R,
+    deps: &Deps<A, L>,
+    exposure: &Exposure,
+    base: Report,
+    home_account: Option<&str>,
+) -> Result<Decided<R::Action>, ResponderError> {
+    let done = |r: Report| Ok(Decided::Done(Box::new(r)));
     // A function that changes nothing on the cluster (a hand-off) needs the live cluster only for
     // its mode tag: if the cluster cannot be read it still hands off, and says what it could not
     // check, rather than lose the message.
@@ -353,7 +404,7 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
             if let Some(fault) = e.transient() {
                 return Err(ResponderError::Transient(fault.clone()));
             }
-            return Ok(base.with_outcome(
+            return done(base.with_outcome(
                 Outcome::Failed,
                 DecisionCode::ClusterUnreachable,
                 e.to_string(),
@@ -366,13 +417,13 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     ) {
         (Some(_), _) => ClusterState::unread(&exposure.cluster.name),
         (None, Ok(Some(c))) => c,
-        (None, Ok(None)) => return Ok(skipped(base, &SkipReason::ClusterNotFound)),
+        (None, Ok(None)) => return done(skipped(base, &SkipReason::ClusterNotFound)),
         (None, Err(e)) if e.is_transient() => return Err(ResponderError::Transient(e)),
         (None, Err(e)) if !R::MUTATES => {
             unread = Some(e.to_string());
             ClusterState::unread(&exposure.cluster.name)
         }
-        (None, Err(e)) => return Ok(failed(base, &e.into(), "could not read the live cluster")),
+        (None, Err(e)) => return done(failed(base, &e.into(), "could not read the live cluster")),
     };
     let mode = decide_mode(
         deps.config.mode,
@@ -394,11 +445,11 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
             .push(format!("reached the cluster through {role}"));
     }
     if mode.effective == Mode::Ignore {
-        return Ok(ignored_by_tag(report));
+        return done(ignored_by_tag(report));
     }
     if R::MUTATES && !cluster.is_active() {
         report.live_state = serde_json::json!({ "status": cluster.status });
-        return Ok(report.with_outcome(
+        return done(report.with_outcome(
             Outcome::Deferred,
             DecisionCode::ClusterNotActive,
             format!(
@@ -418,7 +469,7 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
         Err(RemediationError::Aws(e)) if e.is_transient() => {
             return Err(ResponderError::Transient(e));
         }
-        Err(e) => return Ok(failed(report, &e, "could not evaluate the cluster")),
+        Err(e) => return done(failed(report, &e, "could not evaluate the cluster")),
     };
     report.live_state = assessment.live_state;
     report.facts = assessment.facts;
@@ -431,7 +482,7 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
     let mut one_way_door = None;
     let (summary, action) = match assessment.verdict {
         Verdict::Compliant(reason) => {
-            return Ok(report.with_outcome(
+            return done(report.with_outcome(
                 Outcome::AlreadyCompliant,
                 DecisionCode::AlreadyCompliant,
                 reason,
@@ -451,23 +502,24 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
         }
     };
     if let Some(b) = report.blockers.iter().find(|b| b.defers).cloned() {
-        return Ok(report.with_outcome(Outcome::Deferred, b.code, b.message));
+        return done(report.with_outcome(Outcome::Deferred, b.code, b.message));
     }
     let Some(action) = action else {
-        return Ok(report.with_outcome(
+        return done(report.with_outcome(
             Outcome::Proposed,
             DecisionCode::HandOff,
             format!("{summary} — not applied: no cluster API applies this fix; it is handed to the people and pipelines subscribed"),
         ));
     };
+    let is_one_way_door = one_way_door.is_some();
     let no_consent = one_way_door
-        .filter(|_| mode.effective == Mode::Apply)
+        .filter(|_| mode.effective >= Mode::Approve)
         .and_then(|change| one_way_door_consent(&cluster.tags, &change).err());
     if let Some(why) = &no_consent {
         report.mode = Mode::Propose;
         report.held_back.push(why.clone());
     }
-    if mode.effective != Mode::Apply || !report.blockers.is_empty() || no_consent.is_some() {
+    if mode.effective < Mode::Approve || !report.blockers.is_empty() || no_consent.is_some() {
         let (code, why) = if let Some(first) = report.blockers.first() {
             (
                 ReasonCode::Blocked(first.code),
@@ -478,7 +530,7 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
             )
         } else if let Some(why) = no_consent {
             (DecisionCode::Guardrail.into(), why)
-        } else if mode.configured == Mode::Apply {
+        } else if mode.configured >= Mode::Approve {
             (
                 DecisionCode::Guardrail.into(),
                 "a guardrail lowered the mode to propose".to_string(),
@@ -489,20 +541,45 @@ async fn decide<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
                 "the function runs in propose mode (MODE=propose)".to_string(),
             )
         };
-        return Ok(report.with_outcome(
+        return done(report.with_outcome(
             Outcome::Proposed,
             code,
             format!("{summary} — not applied: {why}"),
         ));
     }
-    budget_for_change()?;
-    if let Some(why) = unconfirmed(deps, exposure, R::OWNS).await {
-        return Ok(report.with_outcome(
-            Outcome::Proposed,
-            DecisionCode::Unconfirmed,
-            format!("{summary} — not applied: {why}"),
-        ));
-    }
+    Ok(Decided::Ready(Box::new(Ready {
+        report,
+        summary,
+        action,
+        one_way_door: is_one_way_door,
+        cluster,
+        session,
+        mode,
+    })))
+}
+
+/// Apply a ready plan: the blast-radius limit and the breaker, the change, its count.
+pub(crate) async fn act<R: Remediation, A: ClusterAccess, L: DecisionLedger>(
+    remediation: &R,
+    deps: &Deps<A, L>,
+    exposure: &Exposure,
+    ready: Ready<R::Action>,
+) -> Result<Report, ResponderError> {
+    let Ready {
+        mut report,
+        summary,
+        action,
+        cluster,
+        session,
+        mode,
+        ..
+    } = ready;
+    let situation = Situation {
+        exposure,
+        cluster: &cluster,
+        session: &session,
+        mode: &mode,
+    };
     // The blast-radius limit and the circuit breaker, kept in the ledger.
     let before = match &deps.ledger {
         None => None,
@@ -569,7 +646,7 @@ pub const NO_LEDGER: &str = "the decision ledger (LEDGER_TABLE) is not configure
 /// lost, its decision is released in the ledger, and a retry repeats nothing but the reads, the
 /// record and the message. After an apply it is reported instead, so a retry cannot turn "applied" into
 /// "deferred" behind the operator's back.
-async fn finish<A, L: DecisionLedger>(
+pub(crate) async fn finish<A, L: DecisionLedger>(
     deps: &Deps<A, L>,
     mut report: Report,
     revision: Option<&str>,
@@ -616,6 +693,8 @@ async fn finish<A, L: DecisionLedger>(
                 ),
             };
             report.duplicate_of = Some(of);
+            // The approval of the decision repeated stands; this one was never stored.
+            report.approval = None;
             let mut report = report.with_outcome(Outcome::Skipped, code, why);
             report.finding_update = match rewrite {
                 Some(now) if deps.config.update_findings => {
@@ -688,6 +767,11 @@ async fn finish<A, L: DecisionLedger>(
             report.finding_update = Effect::not_attempted(
                 "the decision ledger is unavailable: nothing is recorded on the finding",
             );
+            if report.approval.take().is_some() {
+                report.not_checked.push(
+                    "the approval could not be stored in the decision ledger, so this proposal carries none; the next delivery of the finding proposes again".into(),
+                );
+            }
             notify(deps, report, None).await
         }
     }
@@ -764,11 +848,18 @@ async fn record_combined<A, L: DecisionLedger>(
         );
     }
     let uid = report.finding.metadata_uid.clone();
+    // An approved earlier stage: its proposal set the finding In Progress, and only a New
+    // finding is evaluated again, which proposes the next stage.
+    let reopen = crate::approval::reopens_for_next_stage(report);
     let recorded = ledger
         .record(report, &claim.claimed, async |plan| {
             let record = FindingRecord {
                 comment: plan.comment.clone(),
-                status_id: plan.in_progress.then_some(STATUS_IN_PROGRESS),
+                status_id: if plan.in_progress {
+                    Some(STATUS_IN_PROGRESS)
+                } else {
+                    reopen.then_some(crate::output::record::STATUS_NEW)
+                },
             };
             deps.recorder.record(&uid, &record).await
         })
@@ -829,7 +920,7 @@ async fn release<L: DecisionLedger>(ledger: &Ledger<L>, report: &Report, c: &Cla
 }
 
 /// Send the message (none for a skipped finding), then log and count.
-async fn notify<A, L: DecisionLedger>(
+pub(crate) async fn notify<A, L: DecisionLedger>(
     deps: &Deps<A, L>,
     mut report: Report,
     claim: Option<(&Ledger<L>, &Claimed)>,

@@ -210,6 +210,7 @@ def expected_environment(function: str, values: dict[str, str], topic_arn: str,
         "CIRCUIT_BREAKER_FAILURES": values["CircuitBreakerFailures"],
         "DEDUPE_WINDOW_DAYS": values["DedupeWindowDays"],
         "LEDGER_RETENTION_DAYS": values["LedgerRetentionDays"],
+        "APPROVAL_EXPIRY_DAYS": values["ApprovalExpiryDays"],
     }
     if function == "endpoint-access":
         env["ALLOWED_PUBLIC_CIDRS"] = values["AllowedPublicCidrs"]
@@ -267,12 +268,12 @@ def test_deployed_function_rule_permission_and_role(parameter_set, logical_id):
     assert statement["Action"] == "lambda:InvokeFunction"
     assert statement["Condition"] == {"ArnLike": {"AWS:SourceArn": rule["Arn"]}}
 
-    # its role: write actions only in apply mode, the topic key only through SNS
+    # its role: write actions only in apply or approve mode, the topic key only through SNS
     statements = [st for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
                   for st in policy_statements(
                       iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"])]
     granted = set().union(*(actions(st) for st in statements))
-    applies = values.get(MODE_PARAMETER.get(function, ""), "propose") == "apply"
+    applies = values.get(MODE_PARAMETER.get(function, ""), "propose") in ("apply", "approve")
     key_set = values["SecretsKmsKeyArn"] != ""
     expected_writes = MUTATING[function] if applies else set()
     if function == "secrets-encryption" and not key_set:
@@ -375,6 +376,49 @@ def test_translated_resources_moto_lacks(parameter_set):
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     subscription = resources["NotificationEmailSubscription"]
     assert ev.condition(subscription["Condition"]) == (values["NotificationEmail"] != "")
+
+
+@pytest.mark.parametrize("parameter_set", sorted(stack.PARAMETER_SETS))
+def test_approve_mode_has_an_iam_function_url_and_an_approver_policy_and_nothing_else(
+        parameter_set):
+    resources = translated(parameter_set)["Resources"]
+    values = stack.parameters(TEMPLATE, stack.PARAMETER_SETS[parameter_set])
+    approving = sorted(fn for fn, name in FUNCTIONS.items()
+                       if values.get(MODE_PARAMETER.get(name, ""), "propose") == "approve")
+    urls = {k: v for k, v in resources.items() if v["Type"] == "AWS::Lambda::Url"}
+    ev = cfn.Evaluator(TEMPLATE, stack.PARAMETER_SETS[parameter_set])
+    live = sorted(k.removesuffix("Url") for k, v in urls.items() if ev.condition(v["Condition"]))
+    assert live == approving
+    for url in urls.values():
+        assert url["Properties"]["AuthType"] == "AWS_IAM"
+    # No resource-based policy grants the URL or anyone but EventBridge.
+    for permission in (v for v in resources.values() if v["Type"] == "AWS::Lambda::Permission"):
+        props = permission["Properties"]
+        assert (props["Action"], props["Principal"]) == ("lambda:InvokeFunction", "events.amazonaws.com")
+        assert "FunctionUrlAuthType" not in props
+    description, ids, _ = deployed(parameter_set)
+    assert ids, f"{parameter_set}: {description['StackStatus']}"
+    if not approving:
+        assert "ApproverPolicy" not in ids
+        return
+    iam, lam = stack.client("iam"), stack.client("lambda")
+    arns = sorted(lam.get_function(FunctionName=ids[fn])["Configuration"]["FunctionArn"]
+                  for fn in approving)
+    policy = iam.get_policy(PolicyArn=ids["ApproverPolicy"])["Policy"]
+    document = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+    statements = {st["Sid"]: st for st in policy_statements(document["PolicyVersion"]["Document"])}
+    assert sorted(statements) == ["FindApprovalUrls", "InvokeApprovalUrls", "InvokeOnlyThroughApprovalUrls"]
+    for st in statements.values():
+        resources_of = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        resources_of = [r for r in resources_of if r is not None]  # moto keeps AWS::NoValue
+        assert sorted(resources_of) == arns
+    assert actions(statements["InvokeApprovalUrls"]) == {"lambda:InvokeFunctionUrl"}
+    assert statements["InvokeApprovalUrls"]["Condition"] == {
+        "StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}
+    assert actions(statements["InvokeOnlyThroughApprovalUrls"]) == {"lambda:InvokeFunction"}
+    assert statements["InvokeOnlyThroughApprovalUrls"]["Condition"] == {
+        "Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
+    assert actions(statements["FindApprovalUrls"]) == {"lambda:GetFunctionUrlConfig"}
 
 
 # ------------------------------------------------------------------------------------------

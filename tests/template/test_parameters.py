@@ -14,7 +14,8 @@ TEMPLATE = cfn.load(cfn.TEMPLATE)
 MEMBER = cfn.load(cfn.MEMBER_ROLE)
 COMMON_ENV = {"MODE", "SNS_TOPIC_ARN", "CHAT_TOPIC_ARN", "ALLOWED_ACCOUNTS", "MEMBER_ROLE_NAME",
               "APPLY_TO_IAC_MANAGED", "UPDATE_FINDINGS", "LEDGER_TABLE", "MAX_APPLIES_PER_HOUR",
-              "CIRCUIT_BREAKER_FAILURES", "DEDUPE_WINDOW_DAYS", "LEDGER_RETENTION_DAYS"}
+              "CIRCUIT_BREAKER_FAILURES", "DEDUPE_WINDOW_DAYS", "LEDGER_RETENTION_DAYS",
+              "APPROVAL_EXPIRY_DAYS"}
 ENV = {
     "endpoint-access": COMMON_ENV | {"ALLOWED_PUBLIC_CIDRS", "ENDPOINT_STAGE_SOAK_MINUTES"},
     "kubernetes-version": COMMON_ENV,
@@ -78,7 +79,7 @@ def test_every_function_has_a_reserved_concurrency_with_a_safe_default():
 @pytest.mark.parametrize("name", ["EndpointAccessMode", "KubernetesVersionMode", "SecretsEncryptionMode"])
 def test_modes_default_to_propose(name):
     parameter = TEMPLATE["Parameters"][name]
-    assert parameter["AllowedValues"] == ["propose", "apply"]
+    assert parameter["AllowedValues"] == ["propose", "approve", "apply"]
     assert parameter["Default"] == "propose"
 
 

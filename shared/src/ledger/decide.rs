@@ -29,6 +29,10 @@ pub struct LedgerSettings {
     pub dedupe_window_days: u32,
     /// Decisions and summaries expire (DynamoDB TTL) this long after they were written.
     pub retention_days: u32,
+    /// An approval (`approve` mode) can be redeemed this long after its proposal.
+    pub approval_expiry_days: u32,
+    /// Where approvals are sent (`None` outside Lambda).
+    pub approval_target: Option<crate::approval::ApprovalTarget>,
 }
 
 impl LedgerSettings {
@@ -36,6 +40,7 @@ impl LedgerSettings {
     pub const DEFAULT_BREAKER_FAILURES: u32 = 3;
     pub const DEFAULT_DEDUPE_WINDOW_DAYS: u32 = 7;
     pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+    pub const DEFAULT_APPROVAL_EXPIRY_DAYS: u32 = 7;
 
     /// `None` when `LEDGER_TABLE` is unset (local runs): no dedupe, no limits.
     pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
@@ -78,6 +83,13 @@ impl LedgerSettings {
                 Self::DEFAULT_RETENTION_DAYS,
                 1,
             )?,
+            approval_expiry_days: number(
+                env,
+                "APPROVAL_EXPIRY_DAYS",
+                Self::DEFAULT_APPROVAL_EXPIRY_DAYS,
+                1,
+            )?,
+            approval_target: crate::approval::ApprovalTarget::from_env(env),
         }))
     }
 
@@ -464,8 +476,17 @@ pub fn decision_for(
         subject: subject.to_string(),
         decided_at_ms: now_ms,
         reminder_of,
-        approval_id: None,
-        approval_expires_ms: None,
+        // A proposal's approval (an approval's response carries `approved_by` and issues none).
+        approval_id: report
+            .approval
+            .as_ref()
+            .filter(|a| a.approved_by.is_none())
+            .map(|a| a.id.clone()),
+        approval_expires_ms: report
+            .approval
+            .as_ref()
+            .filter(|a| a.approved_by.is_none())
+            .map(|a| a.expires_ms),
         report: report_json,
         expires_at: settings.expires_at(now_ms),
         entry,

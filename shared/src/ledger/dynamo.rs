@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 use super::decide::{Breaker, day, rfc3339};
-use super::{Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey};
+use super::{ApprovalStore, Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey};
+use crate::approval::StoredApproval;
 use crate::aws::{AwsError, FaultKind};
 
 /// Attribute names, shared with the documented CLI queries.
@@ -139,6 +140,141 @@ impl DynamoLedger {
     }
 }
 
+impl DynamoLedger {
+    fn approval_key(cluster_arn: &str, approval_id: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PK.to_string(), s(cluster_pk(cluster_arn))),
+            (SK.to_string(), s(approval_sk(approval_id))),
+        ])
+    }
+
+    /// A new approval item, on condition that it does not exist yet.
+    fn approval_put(&self, a: &StoredApproval, expires_at: i64) -> Result<Put, AwsError> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(approval_item(a, expires_at)))
+            .condition_expression(format!("attribute_not_exists({PK})"))
+            .build()
+            .map_err(|e| built("dynamodb:TransactWriteItems", e))
+    }
+}
+
+pub fn approval_sk(approval_id: &str) -> String {
+    format!("approval#{approval_id}")
+}
+
+/// The approval as its item; it outlives its expiry (as long as decisions do) so that who
+/// approved what stays on record.
+fn approval_item(a: &StoredApproval, expires_at: i64) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.to_string(), s(cluster_pk(&a.cluster_arn))),
+        (SK.to_string(), s(approval_sk(&a.approval_id))),
+        ("approval_id".to_string(), s(a.approval_id.clone())),
+        ("function".to_string(), s(a.function.clone())),
+        ("cluster_arn".to_string(), s(a.cluster_arn.clone())),
+        ("metadata_uid".to_string(), s(a.metadata_uid.clone())),
+        ("plan_digest".to_string(), s(a.plan_digest.clone())),
+        ("decision_id".to_string(), s(a.decision_id.clone())),
+        ("created_at".to_string(), s(rfc3339(a.created_ms))),
+        ("approval_expires_ms".to_string(), n(a.expires_ms)),
+        ("approval_expires".to_string(), s(rfc3339(a.expires_ms))),
+        (
+            EXPIRES_AT.to_string(),
+            n(expires_at.max(a.expires_ms / 1000)),
+        ),
+    ])
+}
+
+fn string_of(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+impl ApprovalStore for DynamoLedger {
+    async fn approval(
+        &self,
+        cluster_arn: &str,
+        approval_id: &str,
+    ) -> Result<Option<StoredApproval>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::approval_key(cluster_arn, approval_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ledger_error("dynamodb:GetItem", e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let text = |name: &str| string_of(item, name).unwrap_or_default();
+        Ok(Some(StoredApproval {
+            approval_id: text("approval_id"),
+            function: text("function"),
+            cluster_arn: text("cluster_arn"),
+            metadata_uid: text("metadata_uid"),
+            plan_digest: text("plan_digest"),
+            decision_id: text("decision_id"),
+            created_ms: 0,
+            // An item without its expiry is taken as expired.
+            expires_ms: number_of(item, "approval_expires_ms").unwrap_or(0),
+            used_by: string_of(item, "used_by"),
+            used_ms: number_of(item, "used_at_ms"),
+        }))
+    }
+
+    async fn put_approval(
+        &self,
+        approval: &StoredApproval,
+        expires_at: i64,
+    ) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(approval_item(approval, expires_at)))
+            .condition_expression(format!("attribute_not_exists({PK})"))
+            .send()
+            .await
+            .map_err(|e| ledger_error("dynamodb:PutItem", e))?;
+        Ok(())
+    }
+
+    async fn use_approval(
+        &self,
+        cluster_arn: &str,
+        approval_id: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::approval_key(cluster_arn, approval_id)))
+            .update_expression("SET used_by = :by, used_at_ms = :now, used_at = :at")
+            .condition_expression(format!(
+                "attribute_exists({PK}) AND attribute_not_exists(used_by) AND approval_expires_ms > :now"
+            ))
+            .expression_attribute_values(":by", s(by.to_string()))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":at", s(rfc3339(now_ms)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(ledger_error("dynamodb:UpdateItem", e)),
+        }
+    }
+}
+
 impl DecisionLedger for DynamoLedger {
     async fn finding(&self, key: &FindingKey) -> Result<FindingDecisions, AwsError> {
         let out = self
@@ -192,10 +328,17 @@ impl DecisionLedger for DynamoLedger {
             .condition_expression(format!("attribute_not_exists({PK})"))
             .build()
             .map_err(|e| built("dynamodb:TransactWriteItems", e))?;
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder().update(summary).build(),
             TransactWriteItem::builder().put(record).build(),
         ];
+        if let Some(approval) = decision.approval() {
+            items.push(
+                TransactWriteItem::builder()
+                    .put(self.approval_put(&approval, decision.expires_at)?)
+                    .build(),
+            );
+        }
         Ok(if self.transact(items).await? {
             Claim::Won(seen.with(decision.entry.clone()))
         } else {

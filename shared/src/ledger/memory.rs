@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::decide::Breaker;
-use super::{Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey};
+use super::{ApprovalStore, Claim, Decision, DecisionLedger, Entry, FindingDecisions, FindingKey};
+use crate::approval::StoredApproval;
 use crate::aws::{AwsError, FaultKind};
 
 #[derive(Debug, Default)]
@@ -14,6 +15,7 @@ struct State {
     decisions: Vec<Decision>,
     applies: HashMap<(String, String), u32>,
     breakers: HashMap<String, u32>,
+    approvals: HashMap<(String, String), StoredApproval>,
     /// operation ("GetItem", "TransactWriteItems", "UpdateItem") -> the fault every call gets
     faults: HashMap<&'static str, FaultKind>,
     calls: Vec<&'static str>,
@@ -80,6 +82,7 @@ impl MemoryLedger {
                 operation: match operation {
                     "GetItem" => "dynamodb:GetItem",
                     "UpdateItem" => "dynamodb:UpdateItem",
+                    "PutItem" => "dynamodb:PutItem",
                     _ => "dynamodb:TransactWriteItems",
                 },
                 kind: *kind,
@@ -123,6 +126,10 @@ impl DecisionLedger for MemoryLedger {
         let next = seen.with(decision.entry.clone());
         s.findings.insert(k, next.clone());
         s.decisions.push(decision.clone());
+        if let Some(a) = decision.approval() {
+            s.approvals
+                .insert((a.cluster_arn.clone(), a.approval_id.clone()), a);
+        }
         Ok(Claim::Won(next))
     }
 
@@ -190,5 +197,52 @@ impl DecisionLedger for MemoryLedger {
         Ok(Breaker {
             consecutive_failures: *n,
         })
+    }
+}
+
+impl ApprovalStore for MemoryLedger {
+    async fn approval(
+        &self,
+        cluster_arn: &str,
+        approval_id: &str,
+    ) -> Result<Option<StoredApproval>, AwsError> {
+        let s = self.call("GetItem")?;
+        Ok(s.approvals
+            .get(&(cluster_arn.to_string(), approval_id.to_string()))
+            .cloned())
+    }
+
+    async fn put_approval(
+        &self,
+        approval: &StoredApproval,
+        _expires_at: i64,
+    ) -> Result<(), AwsError> {
+        let mut s = self.call("PutItem")?;
+        s.approvals.insert(
+            (approval.cluster_arn.clone(), approval.approval_id.clone()),
+            approval.clone(),
+        );
+        Ok(())
+    }
+
+    async fn use_approval(
+        &self,
+        cluster_arn: &str,
+        approval_id: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<bool, AwsError> {
+        let mut s = self.call("UpdateItem")?;
+        match s
+            .approvals
+            .get_mut(&(cluster_arn.to_string(), approval_id.to_string()))
+        {
+            Some(a) if a.used_by.is_none() && a.expires_ms > now_ms => {
+                a.used_by = Some(by.to_string());
+                a.used_ms = Some(now_ms);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

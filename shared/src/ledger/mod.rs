@@ -16,6 +16,7 @@
 //! | decision | `cluster#<cluster ARN>` | `decision#<decided at, RFC 3339>#<function>#<decision id>` | one decision: identity, digest, outcome, reason, update id, the report |
 //! | apply counter | `function#<function>` | `applies#<hour, YYYY-MM-DDTHH>` | `applies`: applies started in that hour |
 //! | breaker | `function#<function>` | `breaker` | `consecutive_failures`: failed applies in a row |
+//! | approval | `cluster#<cluster ARN>` | `approval#<approval id>` | one plan-bound approval (`approve` mode): function, finding, `plan_digest`, `decision_id` of the proposal, `approval_expires_ms`; `used_by` (the approver's IAM ARN) and `used_at` once redeemed |
 //!
 //! - Everything about cluster X is one query on the partition `cluster#<ARN>` (the summaries
 //!   and, under `decision#`, every decision in time order).
@@ -27,7 +28,9 @@
 //!
 //! A decision is written in one transaction: the summary, on condition that its `version` is
 //! still the one read (so of two concurrent deliveries exactly one wins), and the decision
-//! item, on condition that it does not exist yet.
+//! item, on condition that it does not exist yet; a proposal in `approve` mode writes its
+//! approval item in the same transaction. An approval is redeemed by one conditional update
+//! (unused and unexpired), so of any number of concurrent redemptions exactly one applies.
 
 pub mod decide;
 pub mod dynamo;
@@ -37,6 +40,7 @@ pub mod steps;
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::StoredApproval;
 use crate::aws::AwsError;
 pub use decide::{
     Breaker, Candidate, FindingRecordPlan, Judgement, LedgerSettings, judge, plan_digest,
@@ -132,7 +136,7 @@ pub struct Decision {
     pub decided_at_ms: i64,
     /// The decision this one repeats as a reminder.
     pub reminder_of: Option<String>,
-    /// Room for plan-bound approvals: the approval this proposal carries, and until when.
+    /// The plan-bound approval this proposal carries (`approve` mode), and until when.
     pub approval_id: Option<String>,
     pub approval_expires_ms: Option<i64>,
     /// The report as JSON, when it fits the item (`None`: too large, see `subject`/`reason`).
@@ -196,4 +200,50 @@ pub trait DecisionLedger {
         failed: bool,
         why: &str,
     ) -> Result<Breaker, AwsError>;
+}
+
+impl Decision {
+    /// The approval this decision carries, as its ledger item.
+    pub fn approval(&self) -> Option<StoredApproval> {
+        Some(StoredApproval {
+            approval_id: self.approval_id.clone()?,
+            function: self.function.clone(),
+            cluster_arn: self.cluster_arn.clone(),
+            metadata_uid: self.metadata_uid.clone(),
+            plan_digest: self.plan_digest.clone(),
+            decision_id: self.decision_id.clone(),
+            created_ms: self.decided_at_ms,
+            expires_ms: self.approval_expires_ms?,
+            used_by: None,
+            used_ms: None,
+        })
+    }
+}
+
+/// Plan-bound approvals, kept in the ledger's table. Every method is one DynamoDB request.
+#[allow(async_fn_in_trait)] // handlers run on the Lambda runtime's single task; no Send needed
+pub trait ApprovalStore {
+    /// The approval `approval_id` on the cluster (a strongly consistent read).
+    async fn approval(
+        &self,
+        cluster_arn: &str,
+        approval_id: &str,
+    ) -> Result<Option<StoredApproval>, AwsError>;
+
+    /// Store a new approval outside a decision (the fresh one of a `plan_changed` refusal).
+    async fn put_approval(
+        &self,
+        approval: &StoredApproval,
+        expires_at: i64,
+    ) -> Result<(), AwsError>;
+
+    /// Mark the approval used by `by`, on condition that it is unused and unexpired at
+    /// `now_ms`: true for exactly one of any number of callers.
+    async fn use_approval(
+        &self,
+        cluster_arn: &str,
+        approval_id: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<bool, AwsError>;
 }

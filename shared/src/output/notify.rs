@@ -227,6 +227,11 @@ fn what_to_do(report: &Report) -> &'static str {
         Outcome::Proposed if report.reason_code == ReasonCode::Decision(DecisionCode::HandOff) => {
             "Rebuild and redeploy the images below (or let the subscribed CI pipeline do it); nothing on the cluster was changed."
         }
+        Outcome::Proposed
+            if report.reason_code == ReasonCode::Decision(DecisionCode::AwaitingApproval) =>
+        {
+            "Review the plan; to have the responder apply exactly this plan, an approver runs the approve command below."
+        }
         Outcome::Proposed => {
             "Review the plan and run the commands below, or clear the guardrail that held it back."
         }
@@ -321,6 +326,7 @@ fn email_text_under(report: &Report, subject: &str) -> String {
     if report.irreversible {
         t.push_str("\n!! This change CANNOT BE UNDONE once applied.\n");
     }
+    crate::approval::push_email_lines(&mut t, report);
     fn section<'a>(t: &mut String, title: &str, items: impl ExactSizeIterator<Item = &'a str>) {
         let total = items.len();
         if total == 0 {

@@ -11,6 +11,8 @@ pub const READ_OPERATION: &str = "securityhub:GetFindings";
 pub const COMMENT_MAX: usize = 512;
 /// OCSF status id "In Progress".
 pub const STATUS_IN_PROGRESS: i32 = 2;
+/// OCSF status id "New".
+pub const STATUS_NEW: i32 = 1;
 
 /// What to write on the finding for a report, if anything.
 #[derive(Clone, Debug, PartialEq, Eq)]

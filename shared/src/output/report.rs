@@ -177,6 +177,15 @@ wire_codes! {
         ApplyLimitReached = "apply_limit_reached",
         CircuitOpen = "circuit_open",
         LedgerUnavailable = "ledger_unavailable",
+        // plan-bound approvals (`approve` mode)
+        /// Proposed with an approval that applies exactly this plan.
+        AwaitingApproval = "awaiting_approval",
+        /// An approval was refused: the decision made now yields another plan.
+        PlanChanged = "plan_changed",
+        ApprovalExpired = "expired",
+        ApprovalUsed = "already_used",
+        /// An approval was refused: a guardrail or pre-flight check holds the plan back now.
+        ApprovalBlocked = "blocked",
     }
 }
 
@@ -391,6 +400,10 @@ pub struct Report {
     /// The earlier decision this one repeats as a reminder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reminder_of: Option<String>,
+    /// The plan-bound approval (`approve` mode): on a proposal, how to approve it; on the
+    /// response to an approval, who approved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::approval::Approval>,
     pub finding_update: Effect,
     /// Absent from the copy published to SNS (it is that message).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -433,6 +446,7 @@ impl Report {
             decision_id: None,
             duplicate_of: None,
             reminder_of: None,
+            approval: None,
             finding_update: Effect::not_attempted("not yet"),
             notification: None,
         }
