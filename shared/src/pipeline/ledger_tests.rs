@@ -101,18 +101,25 @@ fn held() -> Vec<serde_json::Value> {
 
 fn with_ledger(mode: Mode, store: &MemoryLedger) -> (Deps<StaticAccess, MemoryLedger>, Captures) {
     let (sns, securityhub, captures) = capturing_clients_holding(held());
+    (deps_on(mode, store, sns, securityhub), captures)
+}
+
+/// The pipeline's dependencies with the ledger `store` and these SNS and Security Hub clients.
+fn deps_on(
+    mode: Mode,
+    store: &MemoryLedger,
+    sns: aws_sdk_sns::Client,
+    securityhub: aws_sdk_securityhub::Client,
+) -> Deps<StaticAccess, MemoryLedger> {
     let d = mocked_deps_with(config(mode), eks(), sns, securityhub);
-    (
-        Deps {
-            config: d.config,
-            access: d.access,
-            notifier: d.notifier,
-            recorder: d.recorder,
-            emit_metrics: false,
-            ledger: Some(ledger_of(store)),
-        },
-        captures,
-    )
+    Deps {
+        config: d.config,
+        access: d.access,
+        notifier: d.notifier,
+        recorder: d.recorder,
+        emit_metrics: false,
+        ledger: Some(ledger_of(store)),
+    }
 }
 
 /// The public-access sample as finding `n` (its own metadata uid), at revision `revision`.
@@ -244,15 +251,7 @@ async fn a_record_overtaken_by_another_function_and_throttled_is_sent_then_retri
             .retry_partition(crate::testing::own_retry_quota("record-overtaken"))
     );
     let (sns, _, failing_captures) = crate::testing::capturing_clients();
-    let d = mocked_deps_with(config(Mode::Propose), eks(), sns, securityhub);
-    let deps_failing = Deps {
-        config: d.config,
-        access: d.access,
-        notifier: d.notifier,
-        recorder: d.recorder,
-        emit_metrics: false,
-        ledger: Some(ledger_of(&store)),
-    };
+    let deps_failing = deps_on(Mode::Propose, &store, sns, securityhub);
     let fix = Fake::new(ApplyResult::Verified);
     let err = respond(&fix, &deps_failing, finding(1, 1), None)
         .await
@@ -346,15 +345,7 @@ async fn a_message_that_failed_is_retried_and_then_sent() {
     let store = MemoryLedger::new();
     let (sns, _) = sns_for_cell(true, Fault::ThrottleExhausted).await;
     let (_, securityhub, _) = crate::testing::capturing_clients();
-    let d = mocked_deps_with(config(Mode::Propose), eks(), sns, securityhub);
-    let deps_failing = Deps {
-        config: d.config,
-        access: d.access,
-        notifier: d.notifier,
-        recorder: d.recorder,
-        emit_metrics: false,
-        ledger: Some(ledger_of(&store)),
-    };
+    let deps_failing = deps_on(Mode::Propose, &store, sns, securityhub);
     let fix = Fake::new(ApplyResult::Verified);
     let err = respond(&fix, &deps_failing, finding(1, 1), None)
         .await
@@ -374,15 +365,7 @@ async fn a_record_still_throttled_is_retried_and_then_recorded_and_sent() {
     let store = MemoryLedger::new();
     let (securityhub, _) = recorder_for_cell(true, Fault::ThrottleExhausted).await;
     let (sns, _, failing_captures) = crate::testing::capturing_clients();
-    let d = mocked_deps_with(config(Mode::Propose), eks(), sns, securityhub);
-    let deps_failing = Deps {
-        config: d.config,
-        access: d.access,
-        notifier: d.notifier,
-        recorder: d.recorder,
-        emit_metrics: false,
-        ledger: Some(ledger_of(&store)),
-    };
+    let deps_failing = deps_on(Mode::Propose, &store, sns, securityhub);
     let fix = Fake::new(ApplyResult::Verified);
     let err = respond(&fix, &deps_failing, finding(1, 1), None)
         .await
